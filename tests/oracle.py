@@ -1,0 +1,1250 @@
+"""The gcc oracle: concrete ground truth for equiv, independent of its checker.
+
+Each side of a pair is compiled by gcc, exactly once, into an executable that
+runs the checked ("root") function for one concrete flag word per input line,
+in a forked child, with every *external* function (called but not defined by
+the fragment) replaced by a stub that logs ``name(args)`` and returns a
+deterministic value.  Two sides behave the same on a run when their
+:class:`Trace` values are equal: the ordered calls with their rendered
+arguments, the root's return value and the final flag word.
+
+Pipeline, one section per stage, imports in one direction:
+  include stubs + ``gcc -E``  ->  pycparser analysis (:class:`FragmentInfo`)
+  ->  generated C harness  ->  build  ->  run  ->  compare.
+
+This module is test tooling; it is the only place under tests/ that imports
+pycparser, and it imports nothing from ``equiv``.  It shares only the C
+prelude (``models/prelude.h``), which it force-includes the way equiv does.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from pycparser import c_ast, c_generator, c_parser
+
+REPO = Path(__file__).resolve().parent.parent
+PRELUDE = REPO / "models" / "prelude.h"
+MODEL_INCLUDE = REPO / "models" / "include"
+
+CC = "gcc"
+# The kernel's code-generation options that change behaviour: wrapping signed
+# arithmetic and no type-based alias assumptions.  -w: fragments are sloppy C.
+CFLAGS = ("-O0", "-fwrapv", "-fno-strict-aliasing", "-w")
+FLAG_PARAMS = frozenset({"flags", "ti_work", "work"})
+# Prelude intrinsics the harness itself defines; never logged as externals.
+INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_enabled"})
+# A constant passed for a parameter with one of these names is a flag bit number
+# (test_thread_flag(int flag), test_bit(long nr, ...)).
+BIT_NUMBER_PARAMS = frozenset({"flag", "nr", "bit"})
+PTR_BUFFER_BYTES = 4096
+MAX_INCLUDE_RETRIES = 64
+
+
+# --------------------------------------------------------------------------
+# Public result types
+# --------------------------------------------------------------------------
+
+
+class OracleError(Exception):
+    """The oracle cannot run this pair (compile error, unsupported construct)."""
+
+
+class TooManyBits(OracleError):
+    """Enumeration would exceed the caller's bit or config budget."""
+
+
+class StubResults(Enum):
+    """What every external stub returns."""
+
+    ZERO = 0  # always 0: the default, the kernel's "nothing to do" answer
+    HASH = 1  # FNV-1a of (call index, name, rendered args) mapped to -1..2
+    REPLAY = 2  # the values of a counterexample, by call index; 0 past its end
+
+
+class OracleStatus(Enum):
+    """Overall answer of the oracle; ordered from most to least conclusive."""
+
+    DIFFERS = "differs"  # a run ended normally on both sides with different traces
+    CRASH = "crash"  # the only differences involve a side killed by a signal
+    TIMEOUT = "timeout"  # a run did not finish in time: nothing is proven
+    SAME = "same"  # every run produced identical traces on both sides
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call to an external function, with its arguments as rendered text."""
+
+    name: str
+    args: tuple[str, ...]
+    result: int = field(default=0, compare=False)  # what the stub returned
+
+    def __str__(self) -> str:
+        return f"{self.name}({', '.join(self.args)})"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Observable behaviour of one side on one run.
+
+    ``outcome`` is ``"ok"``, ``"signal N"``, ``"exit N"`` or ``"timeout"``;
+    ``ret`` is None for a void root, ``flags`` None unless the run ended ok.
+    """
+
+    calls: tuple[Call, ...]
+    ret: str | None
+    flags: int | None
+    outcome: str
+
+    @property
+    def call_strings(self) -> list[str]:
+        """Calls as ``name(arg, ...)`` strings, in order."""
+        return [str(call) for call in self.calls]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, with the flag word in hex."""
+        return {
+            "calls": self.call_strings,
+            "results": [call.result for call in self.calls],
+            "return": self.ret,
+            "flags": None if self.flags is None else hex(self.flags),
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True)
+class OracleVerdict:
+    """Result of :func:`enumerate_pair`.
+
+    ``differs`` is True exactly when ``status`` is DIFFERS; ``example`` is the
+    first differing (or crashing / timed-out) run in enumeration order, which
+    visits flag words with fewer bits first.
+    """
+
+    status: OracleStatus
+    differs: bool
+    example: dict | None
+    runs: int
+    bits: tuple[int, ...]
+    configs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Result of :func:`replay`: both traces on one counterexample."""
+
+    status: OracleStatus
+    differs: bool
+    before: Trace
+    after: Trace
+
+
+# --------------------------------------------------------------------------
+# Preprocessing: stub headers, gcc -E
+# --------------------------------------------------------------------------
+
+_INCLUDE_RE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
+_MISSING_RE = re.compile(r"(?:fatal )?error: ([^:\s]+): No such file or directory")
+
+# Force-included before the prelude: the flag word's home and IS_ENABLED's
+# intrinsic.  A CONFIG_X left undefined stays an identifier, which the harness
+# declares as an int switch; a fragment that #defines it pins it.
+ORACLE_HEADER = """\
+#define __equiv_is_enabled(option, name) (!!(option))
+"""
+THREAD_INFO_DEF = "struct thread_info { unsigned long flags; };\n"
+_THREAD_INFO_RE = re.compile(r"\bstruct\s+thread_info\s*\{")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Files of one side: a private directory with its include stubs."""
+
+    fragment: Path
+    root: Path
+
+    @property
+    def stubs(self) -> Path:
+        return self.root / "include-stubs"
+
+    @property
+    def header(self) -> Path:
+        return self.root / "oracle.h"
+
+
+def _make_workspace(fragment: Path, root: Path) -> Workspace:
+    """Create ``root`` with the oracle header and empty stubs for every
+    header the fragment names (the models tree and the fragment's own
+    directory are searched first, so real headers still win)."""
+    fragment = fragment.resolve()
+    if not fragment.is_file():
+        raise OracleError(f"{fragment}: no such file")
+    ws = Workspace(fragment, root)
+    ws.stubs.mkdir(parents=True, exist_ok=True)
+    text = fragment.read_text()
+    header = ORACLE_HEADER
+    if not _THREAD_INFO_RE.search(text):
+        header += THREAD_INFO_DEF
+    ws.header.write_text(header)
+    for name in _INCLUDE_RE.findall(text):
+        _stub_header(ws, name)
+    return ws
+
+
+def _stub_header(ws: Workspace, name: str) -> None:
+    """Create an empty header ``name`` under the stub directory."""
+    path = (ws.stubs / name).resolve()
+    if ws.stubs.resolve() not in path.parents:
+        raise OracleError(f"{ws.fragment}: refusing include outside the tree: {name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+def _include_args(ws: Workspace) -> list[str]:
+    return ["-nostdinc", "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
+
+
+def _wrapper(ws: Workspace, prefix: Path | None = None, suffix: Path | None = None) -> str:
+    """The translation unit: oracle header, prelude, [prefix], fragment, [suffix]."""
+    parts = [ws.header, PRELUDE, prefix, ws.fragment, suffix]
+    return "".join(f'#include "{p}"\n' for p in parts if p is not None)
+
+
+def _gcc(ws: Workspace, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run gcc, stubbing each missing header it reports and retrying."""
+    for _ in range(MAX_INCLUDE_RETRIES):
+        proc = subprocess.run([CC, *args], capture_output=True, text=True)
+        missing = _MISSING_RE.findall(proc.stderr)
+        if proc.returncode == 0 or not missing:
+            return proc
+        for name in missing:
+            _stub_header(ws, name)
+    return proc
+
+
+def _preprocess(ws: Workspace) -> str:
+    """``gcc -E`` of oracle header + prelude + fragment (line markers kept)."""
+    src = ws.root / "analyse.c"
+    src.write_text(_wrapper(ws))
+    proc = _gcc(ws, ["-E", *_include_args(ws), str(src)])
+    if proc.returncode != 0:
+        raise OracleError(f"gcc -E failed for {ws.fragment}:\n{proc.stderr}")
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------
+# Analysis: what the fragment defines, declares, calls and tests
+# --------------------------------------------------------------------------
+
+
+class ParamKind(Enum):
+    """How the harness supplies one parameter of the root."""
+
+    FLAG = "flag"  # named flags/ti_work/work: receives the flag word
+    OBJECT = "object"  # pointer to a struct the fragment defines: zeroed object
+    BUFFER = "buffer"  # any other pointer or array: zeroed 4 KiB buffer
+    SCALAR = "scalar"  # integer: 0 unless an input names it
+
+
+@dataclass(frozen=True)
+class Param:
+    """One root parameter; ``pointee`` is the C type text of an OBJECT's
+    object and ``fields`` its settable fields (name -> is array)."""
+
+    name: str
+    kind: ParamKind
+    pointee: str | None = None
+    fields: tuple[tuple[str, bool], ...] = ()
+
+
+@dataclass(frozen=True)
+class External:
+    """A function the fragment calls but does not define.
+
+    ``prototype`` is its declaration (None when undeclared: then every call
+    must pass ``arity`` arguments, which undergo default promotions, and the
+    call returns long)."""
+
+    name: str
+    prototype: c_ast.Decl | None
+    arity: int
+
+
+@dataclass(frozen=True)
+class FragmentInfo:
+    """Everything the harness generator needs to know about one side."""
+
+    ws: Workspace
+    root: str
+    params: tuple[Param, ...]
+    returns_void: bool
+    externals: tuple[External, ...]
+    configs: tuple[str, ...]
+    extern_objects: tuple[c_ast.Decl, ...]
+    bits: frozenset[int]
+
+
+def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
+    try:
+        return c_parser.CParser().parse(text, str(ws.fragment))
+    except Exception as exc:  # pycparser raises ParseError and friends
+        raise OracleError(f"{ws.fragment}: pycparser: {exc}") from exc
+
+
+class _Collector(c_ast.NodeVisitor):
+    """One walk over the translation unit gathering names and structures."""
+
+    def __init__(self) -> None:
+        self.defined: dict[str, c_ast.FuncDef] = {}
+        self.prototypes: dict[str, c_ast.Decl] = {}
+        self.calls: dict[str, set[int]] = {}
+        self.structs: dict[str, c_ast.Struct] = {}
+        self.typedefs: dict[str, c_ast.Node] = {}
+        self.enums: dict[str, int] = {}
+        self.configs: set[str] = set()
+
+    def visit_FuncDef(self, node: c_ast.FuncDef) -> None:
+        self.defined[node.decl.name] = node
+        self.generic_visit(node)
+
+    def visit_Decl(self, node: c_ast.Decl) -> None:
+        if isinstance(node.type, c_ast.FuncDecl) and node.type.args is not None:
+            self.prototypes.setdefault(node.name, node)
+        self.generic_visit(node)
+
+    def visit_FuncCall(self, node: c_ast.FuncCall) -> None:
+        if isinstance(node.name, c_ast.ID):
+            arity = len(node.args.exprs) if node.args else 0
+            self.calls.setdefault(node.name.name, set()).add(arity)
+        self.generic_visit(node)
+
+    def visit_Struct(self, node: c_ast.Struct) -> None:
+        if node.name and node.decls is not None:
+            self.structs[node.name] = node
+        self.generic_visit(node)
+
+    def visit_Typedef(self, node: c_ast.Typedef) -> None:
+        self.typedefs[node.name] = node.type
+        self.generic_visit(node)
+
+    def visit_Enum(self, node: c_ast.Enum) -> None:
+        value = -1
+        for item in node.values.enumerators if node.values else []:
+            folded = _fold(item.value, self.enums) if item.value else None
+            value = folded if folded is not None else value + 1
+            self.enums[item.name] = value
+        self.generic_visit(node)
+
+    def visit_ID(self, node: c_ast.ID) -> None:
+        if node.name.startswith("CONFIG_"):
+            self.configs.add(node.name)
+
+
+def analyse(fragment: Path, root: str, workdir: Path) -> FragmentInfo:
+    """Preprocess and parse ``fragment`` in ``workdir`` and describe the
+    harness it needs for checking ``root``.  Raises OracleError when the
+    fragment cannot be compiled or uses something the harness cannot stub."""
+    return _analyse(fragment, root, workdir)[0]
+
+
+def _analyse(fragment: Path, root: str, workdir: Path) -> tuple[FragmentInfo, _Collector]:
+    ws = _make_workspace(fragment, workdir)
+    ast = _parse(ws, _preprocess(ws))
+    seen = _Collector()
+    seen.visit(ast)
+    if root not in seen.defined:
+        raise OracleError(f"{fragment}: function {root!r} is not defined")
+    decl = seen.defined[root].decl
+    info = FragmentInfo(
+        ws=ws,
+        root=root,
+        params=_root_params(decl, seen),
+        returns_void=_returns_void(decl.type, seen),
+        externals=_externals(fragment, seen),
+        configs=tuple(sorted(seen.configs)),
+        extern_objects=_extern_objects(ast),
+        bits=frozenset(_referenced_bits(ast, seen)),
+    )
+    return info, seen
+
+
+# ---- types -----------------------------------------------------------------
+
+
+def _resolve(node: c_ast.Node, seen: _Collector) -> c_ast.Node:
+    """Follow typedef names until a type that is not a typedef name."""
+    for _ in range(32):
+        if not isinstance(node, c_ast.TypeDecl):
+            return node
+        inner = node.type
+        if isinstance(inner, c_ast.IdentifierType) and len(inner.names) == 1:
+            target = seen.typedefs.get(inner.names[0])
+            if target is not None:
+                node = target
+                continue
+        return node
+    return node
+
+
+def _struct_of(node: c_ast.Node, seen: _Collector) -> c_ast.Struct | c_ast.Union | None:
+    """The struct/union a type names, or None for non-aggregates."""
+    node = _resolve(node, seen)
+    if isinstance(node, c_ast.TypeDecl) and isinstance(node.type, (c_ast.Struct, c_ast.Union)):
+        agg = node.type
+        if agg.decls is None and isinstance(agg, c_ast.Struct) and agg.name in seen.structs:
+            return seen.structs[agg.name]
+        return agg
+    return None
+
+
+def _is_void(node: c_ast.Node, seen: _Collector) -> bool:
+    node = _resolve(node, seen)
+    return (
+        isinstance(node, c_ast.TypeDecl)
+        and isinstance(node.type, c_ast.IdentifierType)
+        and node.type.names == ["void"]
+    )
+
+
+def _returns_void(func: c_ast.FuncDecl, seen: _Collector) -> bool:
+    if _struct_of(func.type, seen) is not None:
+        raise OracleError("functions returning a struct by value are not supported")
+    return _is_void(func.type, seen)
+
+
+def _type_text(node: c_ast.Node) -> str:
+    """C text of an unnamed, unqualified copy of a type."""
+    node = copy.deepcopy(node)
+    if isinstance(node, c_ast.TypeDecl):
+        node.quals = []
+        node.declname = None
+    return c_generator.CGenerator().visit(c_ast.Typename(None, [], None, node))
+
+
+def _set_declname(node: c_ast.Node, name: str) -> None:
+    """Name a (parameter) declarator in place."""
+    while not isinstance(node, c_ast.TypeDecl):
+        node = node.type
+    node.declname = name
+
+
+def _param_decls(func: c_ast.FuncDecl) -> list[c_ast.Node]:
+    """Parameters of a prototype, without ``(void)``; rejects ``...``."""
+    params = list(func.args.params) if func.args else []
+    if any(isinstance(p, c_ast.EllipsisParam) for p in params):
+        raise OracleError("variadic functions are not supported")
+    if len(params) == 1 and params[0].name is None and isinstance(params[0].type, c_ast.TypeDecl):
+        inner = params[0].type.type
+        if isinstance(inner, c_ast.IdentifierType) and inner.names == ["void"]:
+            return []
+    return params
+
+
+# ---- root parameters -----------------------------------------------------------
+
+
+def _root_params(decl: c_ast.Decl, seen: _Collector) -> tuple[Param, ...]:
+    params = []
+    for index, p in enumerate(_param_decls(decl.type)):
+        name = p.name or f"__oracle_unnamed{index}"
+        params.append(_classify_param(name, p.type, seen))
+    return tuple(params)
+
+
+def _classify_param(name: str, type_: c_ast.Node, seen: _Collector) -> Param:
+    if name in FLAG_PARAMS:
+        return Param(name, ParamKind.FLAG)
+    if isinstance(type_, c_ast.ArrayDecl):
+        return Param(name, ParamKind.BUFFER)
+    if isinstance(type_, c_ast.PtrDecl):
+        agg = _struct_of(type_.type, seen)
+        if agg is not None and agg.decls is not None:
+            return Param(name, ParamKind.OBJECT, _type_text(type_.type), _fields(agg, seen))
+        return Param(name, ParamKind.BUFFER)
+    if _struct_of(type_, seen) is not None:
+        raise OracleError(f"root parameter {name!r}: struct by value is not supported")
+    return Param(name, ParamKind.SCALAR)
+
+
+def _fields(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[str, bool], ...]:
+    """Named scalar fields (and arrays of scalars) an input may set."""
+    out = []
+    for member in agg.decls or []:
+        if member.name is None or member.bitsize is not None:
+            continue
+        type_ = member.type
+        is_array = isinstance(type_, c_ast.ArrayDecl)
+        if is_array:
+            type_ = type_.type
+        if isinstance(type_, c_ast.TypeDecl) and _struct_of(type_, seen) is None:
+            out.append((member.name, is_array))
+    return tuple(out)
+
+
+# ---- externals -----------------------------------------------------------------
+
+
+def _externals(fragment: Path, seen: _Collector) -> tuple[External, ...]:
+    out = []
+    for name in sorted(seen.calls):
+        if name in seen.defined or name in INTRINSICS or name.startswith("__builtin_"):
+            continue
+        arities = seen.calls[name]
+        proto = seen.prototypes.get(name)
+        if proto is None and len(arities) > 1:
+            raise OracleError(f"{fragment}: undeclared {name!r} is called with {sorted(arities)} arguments")
+        out.append(External(name, proto, max(arities)))
+    return tuple(out)
+
+
+def _extern_objects(ast: c_ast.FileAST) -> tuple[c_ast.Decl, ...]:
+    """File-scope ``extern`` object declarations (the harness defines them, zeroed)."""
+    return tuple(
+        node
+        for node in ast.ext
+        if isinstance(node, c_ast.Decl)
+        and "extern" in node.storage
+        and node.name is not None
+        and not isinstance(node.type, c_ast.FuncDecl)
+    )
+
+
+# --------------------------------------------------------------------------
+# Referenced flag bits
+# --------------------------------------------------------------------------
+
+_INT_SUFFIX_RE = re.compile(r"[uUlL]+$")
+_U64 = (1 << 64) - 1
+
+
+def _int_literal(text: str) -> int | None:
+    body = _INT_SUFFIX_RE.sub("", text)
+    try:
+        if re.fullmatch(r"0[0-7]+", body):
+            return int(body, 8)
+        return int(body, 0)
+    except ValueError:
+        return None
+
+
+_BINARY = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "|": lambda a, b: a | b,
+    "&": lambda a, b: a & b,
+    "^": lambda a, b: a ^ b,
+    "<<": lambda a, b: a << b if 0 <= b < 128 else None,
+    ">>": lambda a, b: a >> b if 0 <= b < 128 else None,
+}
+
+
+def _fold(node: c_ast.Node | None, enums: Mapping[str, int]) -> int | None:
+    """Value of an integer constant expression (mathematical integers: no
+    width, so ``1 << 31`` is 2**31), or None when it is not one."""
+    if isinstance(node, c_ast.Constant):
+        return _int_literal(node.value) if "int" in node.type else None
+    if isinstance(node, c_ast.ID):
+        return enums.get(node.name)
+    if isinstance(node, c_ast.Cast):
+        return _fold(node.expr, enums)
+    if isinstance(node, c_ast.UnaryOp):
+        value = _fold(node.expr, enums)
+        ops = {"-": lambda v: -v, "+": lambda v: v, "~": lambda v: ~v, "!": lambda v: int(not v)}
+        return None if value is None or node.op not in ops else ops[node.op](value)
+    if isinstance(node, c_ast.BinaryOp) and node.op in _BINARY:
+        left, right = _fold(node.left, enums), _fold(node.right, enums)
+        return None if left is None or right is None else _BINARY[node.op](left, right)
+    if isinstance(node, c_ast.TernaryOp):
+        cond = _fold(node.cond, enums)
+        return None if cond is None else _fold(node.iftrue if cond else node.iffalse, enums)
+    return None
+
+
+def _bits_of(value: int | None) -> set[int]:
+    if value is None or value <= 0 or value > _U64:
+        return set()
+    return {bit for bit in range(64) if value >> bit & 1}
+
+
+class _BitMiner(c_ast.NodeVisitor):
+    """Bits a fragment can test: constant masks of ``& | ^`` (and their
+    assignment forms, ``~mask`` counted as ``mask``), constant shift counts of
+    ``>>``, and constant arguments for parameters named flag/nr/bit."""
+
+    def __init__(self, seen: _Collector) -> None:
+        self.seen = seen
+        self.bits: set[int] = set()
+
+    def _mask(self, node: c_ast.Node) -> None:
+        if isinstance(node, c_ast.UnaryOp) and node.op == "~":
+            node = node.expr
+        self.bits |= _bits_of(_fold(node, self.seen.enums))
+
+    def _number(self, node: c_ast.Node) -> None:
+        value = _fold(node, self.seen.enums)
+        if value is not None and 0 <= value < 64:
+            self.bits.add(value)
+
+    def visit_BinaryOp(self, node: c_ast.BinaryOp) -> None:
+        if node.op in ("&", "|", "^"):
+            self._mask(node.left)
+            self._mask(node.right)
+        elif node.op == ">>":
+            self._number(node.right)
+        self.generic_visit(node)
+
+    def visit_Assignment(self, node: c_ast.Assignment) -> None:
+        if node.op in ("&=", "|=", "^="):
+            self._mask(node.rvalue)
+        elif node.op == ">>=":
+            self._number(node.rvalue)
+        self.generic_visit(node)
+
+    def visit_FuncCall(self, node: c_ast.FuncCall) -> None:
+        names = self._param_names(node)
+        for name, arg in zip(names, node.args.exprs if node.args else []):
+            if name in BIT_NUMBER_PARAMS:
+                self._number(arg)
+        self.generic_visit(node)
+
+    def _param_names(self, node: c_ast.FuncCall) -> list[str | None]:
+        if not isinstance(node.name, c_ast.ID):
+            return []
+        target = self.seen.defined.get(node.name.name)
+        decl = target.decl if target else self.seen.prototypes.get(node.name.name)
+        if decl is None or not isinstance(decl.type, c_ast.FuncDecl):
+            return []
+        return [getattr(p, "name", None) for p in (decl.type.args.params if decl.type.args else [])]
+
+
+def _referenced_bits(ast: c_ast.FileAST, seen: _Collector) -> set[int]:
+    """Bits mined from the fragment's own code (not the prelude's)."""
+    tooling = {str(PRELUDE)}
+    miner = _BitMiner(seen)
+    for node in ast.ext:
+        file = node.coord.file if node.coord else None
+        if file not in tooling and not str(file).endswith("oracle.h"):
+            miner.visit(node)
+    return miner.bits
+
+
+# --------------------------------------------------------------------------
+# Harness generation (C text)
+# --------------------------------------------------------------------------
+
+# Kind codes shared with RUNTIME_C.  `1 ? x : x` applies the usual arithmetic
+# conversions, so char/short/_Bool/bit-fields become int: the promoted type.
+KIND_MACRO = (
+    "#define __ORACLE_KIND(x) _Generic(1 ? (x) : (x), int: 1, unsigned int: 2, "
+    "long: 3, unsigned long: 4, long long: 5, unsigned long long: 6, "
+    "float: 7, double: 7, long double: 9, default: 8)\n"
+)
+
+
+@dataclass(frozen=True)
+class InputSlot:
+    """One settable input: its name in equiv's JSON and its C lvalue."""
+
+    name: str
+    lvalue: str
+
+
+_FIELD_INPUT_RE = re.compile(r"^(\w+)->(\w+)(?:\[(\d+)\])?$")
+
+
+def input_slots(info: FragmentInfo, names: Iterable[str]) -> tuple[InputSlot, ...]:
+    """The inputs among ``names`` this side can set: scalar root parameters
+    (``syscall``) and scalar fields of defined structs (``regs->syscallno``,
+    ``regs->regs[0]``).  Other names are ignored."""
+    params = {p.name: p for p in info.params}
+    slots = []
+    for name in sorted(names):
+        lvalue = _input_lvalue(params, name)
+        if lvalue is not None:
+            slots.append(InputSlot(name, lvalue))
+    return tuple(slots)
+
+
+def _input_lvalue(params: Mapping[str, Param], name: str) -> str | None:
+    param = params.get(name)
+    if param is not None:
+        return f"__oracle_p_{name}" if param.kind is ParamKind.SCALAR else None
+    match = _FIELD_INPUT_RE.match(name)
+    if not match or match[1] not in params:
+        return None
+    param, field_name, index = params[match[1]], match[2], match[3]
+    is_array = dict(param.fields).get(field_name)
+    if param.kind is not ParamKind.OBJECT or is_array is None or is_array != (index is not None):
+        return None
+    return f"__oracle_obj_{param.name}.{field_name}" + (f"[{index}]" if index else "")
+
+
+def _call_expr(name: str, args: Sequence[str]) -> str:
+    """``__oracle_call("name", n, kind(a0), a0, ...)``."""
+    pieces = [f'"{name}"', str(len(args))]
+    for arg in args:
+        pieces += [f"__ORACLE_KIND({arg})", f"({arg})"]
+    return f"__oracle_call({', '.join(pieces)})"
+
+
+def prefix_c(info: FragmentInfo) -> str:
+    """C placed between the prelude and the fragment: the kind macro, the
+    CONFIG switches, and macros standing for undeclared externals (so their
+    arguments keep their promoted types, and the call returns long)."""
+    out = [KIND_MACRO, "long long __oracle_call(const char *, int, ...);\n"]
+    out += [f"int {name};\n" for name in info.configs]
+    for ext in info.externals:
+        if ext.prototype is None:
+            params = [f"__oa{i}" for i in range(ext.arity)]
+            out.append(f"#define {ext.name}({', '.join(params)}) ((long){_call_expr(ext.name, params)})\n")
+    return "".join(out)
+
+
+def _stub_c(ext: External, seen_void: bool, is_pointer: bool) -> str:
+    decl = copy.deepcopy(ext.prototype)
+    decl.storage = [s for s in decl.storage if s != "extern"]
+    decl.funcspec = []
+    args = []
+    for index, param in enumerate(_param_decls(decl.type)):
+        args.append(f"__oracle_a{index}")
+        _set_declname(param.type, args[-1])
+    head = c_generator.CGenerator().visit(decl)
+    call = _call_expr(ext.name, args)
+    if seen_void:
+        body = f"\t(void){call};\n"
+    elif is_pointer:
+        body = f"\treturn {call} ? __oracle_scratch() : 0;\n"
+    else:
+        body = f"\treturn {call};\n"
+    return f"{head}\n{{\n{body}}}\n"
+
+
+def _stubs_c(info: FragmentInfo, seen: _Collector) -> str:
+    out = []
+    for ext in info.externals:
+        if ext.prototype is None:
+            continue
+        func = ext.prototype.type
+        for param in _param_decls(func):
+            if _struct_of(param.type, seen) is not None:
+                raise OracleError(f"{ext.name}: struct arguments by value are not supported")
+        is_void = _returns_void(func, seen)
+        out.append(_stub_c(ext, is_void, isinstance(_resolve(func.type, seen), c_ast.PtrDecl)))
+    return "".join(out)
+
+
+RUNTIME_DECLS = """\
+extern unsigned long long __oracle_flags;
+extern long long __oracle_cfg[], __oracle_in[];
+void __oracle_return(int, ...);
+void __oracle_return_void(void);
+void __oracle_final(unsigned long long);
+void __oracle_name_ptr(const char *, const void *, unsigned long);
+void *__oracle_scratch(void);
+static struct thread_info __oracle_ti;
+static _Alignas(64) unsigned char __oracle_task[4096];
+struct thread_info *__equiv_thread_info(void) { return &__oracle_ti; }
+struct task_struct *__equiv_current(void) { return (struct task_struct *)(void *)__oracle_task; }
+"""
+
+
+def _param_storage(param: Param) -> str:
+    if param.kind is ParamKind.OBJECT:
+        return f"static {param.pointee} __oracle_obj_{param.name};\n"
+    if param.kind is ParamKind.BUFFER:
+        return f"static _Alignas(64) unsigned char __oracle_obj_{param.name}[{PTR_BUFFER_BYTES}];\n"
+    if param.kind is ParamKind.SCALAR:
+        return f"static long long __oracle_p_{param.name};\n"
+    return ""
+
+
+def _param_arg(param: Param) -> str:
+    return {
+        ParamKind.FLAG: "__oracle_flags",
+        ParamKind.OBJECT: f"&__oracle_obj_{param.name}",
+        ParamKind.BUFFER: f"(void *)__oracle_obj_{param.name}",
+        ParamKind.SCALAR: f"__oracle_p_{param.name}",
+    }[param.kind]
+
+
+def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot]) -> str:
+    lines = ["\t__oracle_ti.flags = __oracle_flags;"]
+    lines += [f"\t{name} = (int)__oracle_cfg[{i}];" for i, name in enumerate(info.configs)]
+    lines += [f"\t{slot.lvalue} = __oracle_in[{i}];" for i, slot in enumerate(slots)]
+    lines.append('\t__oracle_name_ptr("current", __oracle_task, sizeof __oracle_task);')
+    lines.append('\t__oracle_name_ptr("current_thread_info()", &__oracle_ti, sizeof __oracle_ti);')
+    for p in info.params:
+        if p.kind in (ParamKind.OBJECT, ParamKind.BUFFER):
+            lines.append(f'\t__oracle_name_ptr("{p.name}", &__oracle_obj_{p.name}, sizeof __oracle_obj_{p.name});')
+    call = f"{info.root}({', '.join(_param_arg(p) for p in info.params)})"
+    if info.returns_void:
+        lines += [f"\t{call};", "\t__oracle_return_void();"]
+    else:
+        lines.append(f"\t__oracle_return(__ORACLE_KIND({call}), {call});")
+    lines.append("\t__oracle_final(__oracle_ti.flags);")
+    return "void __oracle_run_one(void)\n{\n" + "\n".join(lines) + "\n}\n"
+
+
+def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -> str:
+    """C placed after the fragment: intrinsics, stubs, zeroed definitions of
+    extern objects, parameter storage and ``__oracle_run_one``."""
+    gen = c_generator.CGenerator()
+    objects = []
+    for decl in info.extern_objects:
+        decl = copy.deepcopy(decl)
+        decl.storage, decl.init = [s for s in decl.storage if s != "extern"], None
+        objects.append(gen.visit(decl) + ";\n")
+    return "".join(
+        [
+            f"const int __oracle_ncfg = {len(info.configs)};\n",
+            f"const int __oracle_nin = {len(slots)};\n",
+            RUNTIME_DECLS,
+            _stubs_c(info, seen),
+            *objects,
+            *(_param_storage(p) for p in info.params),
+            _run_one_c(info, slots),
+        ]
+    )
+
+
+# The driver, compiled as its own translation unit with the system headers
+# (the fragment's unit cannot include them: the prelude redefines keywords).
+# Protocol: one run per stdin line,
+#   flags mode cfg[ncfg] in[nin] nresults result[nresults]
+# and per run on stdout: "B i", then "C result<TAB>name<TAB>arg..." per call,
+# "R value" or "R -", "F 0xflags" from the child, then "E outcome".
+RUNTIME_C = r"""
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_SLOTS 4096
+#define MAX_NAMES 64
+#define ARG_CHARS 64
+
+extern const int __oracle_ncfg, __oracle_nin;
+void __oracle_run_one(void);
+
+unsigned long long __oracle_flags;
+long long __oracle_cfg[MAX_SLOTS], __oracle_in[MAX_SLOTS];
+
+enum { MODE_ZERO, MODE_HASH, MODE_REPLAY };
+static int mode;
+static long long results[MAX_SLOTS];
+static long nresults, call_index;
+static struct { const char *name; const char *base; unsigned long size; } names[MAX_NAMES];
+static int nnames;
+static _Alignas(64) unsigned char scratch[64][4096];
+static int nscratch;
+
+void __oracle_name_ptr(const char *name, const void *base, unsigned long size)
+{
+	if (nnames < MAX_NAMES) {
+		names[nnames].name = name;
+		names[nnames].base = base;
+		names[nnames].size = size;
+		nnames++;
+	}
+}
+
+void *__oracle_scratch(void)
+{
+	return scratch[nscratch++ % 64];
+}
+
+static void render_ptr(const char *p, char *out)
+{
+	int i;
+
+	if (!p) {
+		snprintf(out, ARG_CHARS, "0");
+		return;
+	}
+	for (i = 0; i < nnames; i++)
+		if (p == names[i].base) {
+			snprintf(out, ARG_CHARS, "%s", names[i].name);
+			return;
+		}
+	for (i = 0; i < nnames; i++)
+		if (p > names[i].base && p < names[i].base + names[i].size) {
+			snprintf(out, ARG_CHARS, "%s+%ld", names[i].name, (long)(p - names[i].base));
+			return;
+		}
+	snprintf(out, ARG_CHARS, "<ptr>");
+}
+
+static void render(int kind, va_list *ap, char *out)
+{
+	switch (kind) {
+	case 1: snprintf(out, ARG_CHARS, "%d", va_arg(*ap, int)); break;
+	case 2: snprintf(out, ARG_CHARS, "%u", va_arg(*ap, unsigned int)); break;
+	case 3: snprintf(out, ARG_CHARS, "%ld", va_arg(*ap, long)); break;
+	case 4: snprintf(out, ARG_CHARS, "%lu", va_arg(*ap, unsigned long)); break;
+	case 5: snprintf(out, ARG_CHARS, "%lld", va_arg(*ap, long long)); break;
+	case 6: snprintf(out, ARG_CHARS, "%llu", va_arg(*ap, unsigned long long)); break;
+	case 7: snprintf(out, ARG_CHARS, "%.17g", va_arg(*ap, double)); break;
+	case 9: snprintf(out, ARG_CHARS, "%.21Lg", va_arg(*ap, long double)); break;
+	default: render_ptr(va_arg(*ap, const char *), out); break;
+	}
+}
+
+static unsigned long long fnv1a(unsigned long long h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static long long stub_result(unsigned long long hash)
+{
+	if (mode == MODE_HASH)
+		return (long long)(hash % 4) - 1;
+	if (mode == MODE_REPLAY && call_index < nresults)
+		return results[call_index];
+	return 0;
+}
+
+long long __oracle_call(const char *name, int nargs, ...)
+{
+	char args[16][ARG_CHARS], index[32];
+	unsigned long long hash = 14695981039346656037ULL;
+	long long result;
+	va_list ap;
+	int i;
+
+	va_start(ap, nargs);
+	for (i = 0; i < nargs && i < 16; i++)
+		render(va_arg(ap, int), &ap, args[i]);
+	va_end(ap);
+	snprintf(index, sizeof index, "%ld\t", call_index);
+	hash = fnv1a(fnv1a(hash, index), name);
+	for (i = 0; i < nargs && i < 16; i++)
+		hash = fnv1a(fnv1a(hash, "\t"), args[i]);
+	result = stub_result(hash);
+	call_index++;
+	printf("C %lld\t%s", result, name);
+	for (i = 0; i < nargs && i < 16; i++)
+		printf("\t%s", args[i]);
+	printf("\n");
+	fflush(stdout);
+	return result;
+}
+
+void __oracle_return(int kind, ...)
+{
+	char text[ARG_CHARS];
+	va_list ap;
+
+	va_start(ap, kind);
+	render(kind, &ap, text);
+	va_end(ap);
+	printf("R %s\n", text);
+}
+
+void __oracle_return_void(void)
+{
+	printf("R -\n");
+}
+
+void __oracle_final(unsigned long long flags)
+{
+	printf("F 0x%llx\n", flags);
+}
+
+static int read_word(unsigned long long *value)
+{
+	char token[128];
+
+	if (scanf("%127s", token) != 1)
+		return 0;
+	*value = strtoull(token, NULL, 0);
+	return 1;
+}
+
+static int read_run(void)
+{
+	unsigned long long v;
+	int i;
+
+	if (!read_word(&__oracle_flags) || !read_word(&v))
+		return 0;
+	mode = (int)v;
+	for (i = 0; i < __oracle_ncfg; i++)
+		read_word((unsigned long long *)&__oracle_cfg[i]);
+	for (i = 0; i < __oracle_nin; i++)
+		read_word((unsigned long long *)&__oracle_in[i]);
+	read_word(&v);
+	nresults = v < MAX_SLOTS ? (long)v : MAX_SLOTS;
+	for (i = 0; i < (long)v; i++)
+		read_word(i < MAX_SLOTS ? (unsigned long long *)&results[i] : &v);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned timeout = argc > 1 ? (unsigned)atoi(argv[1]) : 3;
+	long run = 0;
+	int status;
+	pid_t pid;
+
+	while (read_run()) {
+		printf("B %ld\n", run++);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			alarm(timeout);
+			__oracle_run_one();
+			fflush(stdout);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+			printf("E timeout\n");
+			break;
+		}
+		if (WIFSIGNALED(status))
+			printf("E signal %d\n", WTERMSIG(status));
+		else if (WEXITSTATUS(status))
+			printf("E exit %d\n", WEXITSTATUS(status));
+		else
+			printf("E ok\n");
+	}
+	fflush(stdout);
+	return 0;
+}
+"""
+
+
+# --------------------------------------------------------------------------
+# Build and run
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Executable:
+    """One compiled side: its binary and the order of its switches and inputs."""
+
+    path: Path
+    configs: tuple[str, ...]
+    slots: tuple[InputSlot, ...]
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """Concrete values for one run of one side."""
+
+    flags: int
+    configs: Mapping[str, bool]
+    inputs: Mapping[str, int]
+    mode: StubResults
+    results: tuple[int, ...] = ()
+
+
+def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = ()) -> tuple[FragmentInfo, Executable]:
+    """Analyse and compile one side in ``workdir``; ``inputs`` are the input
+    names the executable must accept (unsettable ones are dropped)."""
+    info, seen = _analyse(fragment, root, workdir)
+    slots = input_slots(info, inputs)
+    prefix, suffix = workdir / "prefix.h", workdir / "suffix.c"
+    prefix.write_text(prefix_c(info))
+    suffix.write_text(suffix_c(info, seen, slots))
+    unit, runtime = workdir / "unit.c", workdir / "runtime.c"
+    unit.write_text(_wrapper(info.ws, prefix, suffix))
+    runtime.write_text(RUNTIME_C)
+    exe = workdir / "side"
+    _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
+    _compile(info.ws, ["-c", str(runtime), "-o", str(workdir / "runtime.o")])
+    _compile(info.ws, [str(workdir / "unit.o"), str(workdir / "runtime.o"), "-o", str(exe)])
+    return info, Executable(exe, info.configs, slots)
+
+
+def _compile(ws: Workspace, args: Sequence[str]) -> None:
+    proc = _gcc(ws, [*CFLAGS, *args])
+    if proc.returncode != 0:
+        raise OracleError(f"gcc failed for {ws.fragment}:\n{proc.stderr}")
+
+
+def _encode(exe: Executable, run: RunInput) -> str:
+    words = [hex(run.flags), str(run.mode.value)]
+    words += [str(int(bool(run.configs.get(name, False)))) for name in exe.configs]
+    words += [str(run.inputs.get(slot.name, 0)) for slot in exe.slots]
+    words += [str(len(run.results)), *map(str, run.results)]
+    return " ".join(words)
+
+
+def execute(exe: Executable, runs: Sequence[RunInput], timeout_s: int = 3) -> list[Trace]:
+    """Run every input; the list stops early after the first timed-out run."""
+    stdin = "".join(_encode(exe, run) + "\n" for run in runs)
+    budget = 30 + timeout_s * 2 + len(runs) // 50
+    proc = subprocess.run(
+        [str(exe.path), str(timeout_s)], input=stdin, capture_output=True, text=True, timeout=budget
+    )
+    if proc.returncode != 0:
+        raise OracleError(f"oracle driver failed ({proc.returncode}): {proc.stderr}")
+    return list(_parse_traces(proc.stdout))
+
+
+def _parse_traces(output: str) -> Iterator[Trace]:
+    calls: list[Call] = []
+    ret: str | None = None
+    flags: int | None = None
+    for line in output.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "B":
+            calls, ret, flags = [], None, None
+        elif tag == "C":
+            result, name, *args = rest.split("\t")
+            calls.append(Call(name, tuple(args), int(result)))
+        elif tag == "R":
+            ret = None if rest == "-" else rest
+        elif tag == "F":
+            flags = int(rest, 16)
+        elif tag == "E":
+            ok = rest == "ok"
+            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, rest)
+
+
+# --------------------------------------------------------------------------
+# Comparison, enumeration, replay
+# --------------------------------------------------------------------------
+
+
+def _pair_status(before: Trace, after: Trace) -> OracleStatus:
+    """Classify one run of both sides."""
+    if "timeout" in (before.outcome, after.outcome):
+        return OracleStatus.TIMEOUT
+    if before == after:
+        return OracleStatus.SAME
+    if before.outcome == after.outcome == "ok":
+        return OracleStatus.DIFFERS
+    return OracleStatus.CRASH
+
+
+def _combine(statuses: Iterable[OracleStatus]) -> OracleStatus:
+    """Most conclusive status among runs (DIFFERS > CRASH > TIMEOUT > SAME)."""
+    order = list(OracleStatus)
+    return min(statuses, key=order.index, default=OracleStatus.SAME)
+
+
+def _flag_words(bits: Sequence[int]) -> list[int]:
+    """Every subset of ``bits`` as a flag word, fewest bits first."""
+    words = [sum(1 << b for b, on in zip(bits, pick) if on) for pick in itertools.product((0, 1), repeat=len(bits))]
+    return sorted(words, key=lambda w: (bin(w).count("1"), w))
+
+
+def _config_choices(names: Sequence[str]) -> list[dict[str, bool]]:
+    """Every on/off assignment of ``names``, fewest switches on first."""
+    picks = sorted(itertools.product((False, True), repeat=len(names)), key=lambda p: (sum(p), p))
+    return [dict(zip(names, pick)) for pick in picks]
+
+
+def _example(run: RunInput, before: Trace, after: Trace) -> dict:
+    return {
+        "flags": run.flags,
+        "flags_hex": hex(run.flags),
+        "configs": dict(run.configs),
+        "stub_results": run.mode.name.lower(),
+        "before": before.to_dict(),
+        "after": after.to_dict(),
+    }
+
+
+def enumerate_pair(
+    before: Path,
+    after: Path,
+    function: str,
+    max_bits: int = 12,
+    *,
+    bits: Iterable[int] | None = None,
+    stub_results: Sequence[StubResults] = (StubResults.ZERO,),
+    max_configs: int = 8,
+    timeout_s: int = 3,
+) -> OracleVerdict:
+    """Run ``function`` of both files on every combination of the flag bits
+    either side references (or ``bits``) and of every CONFIG switch either
+    side reads, once per stub-result mode, and compare the traces.
+
+    Raises TooManyBits when more than ``max_bits`` bits (``max_configs``
+    switches) would be enumerated, OracleError when a side cannot be built.
+    """
+    with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
+        info_b, exe_b = build(Path(before), function, Path(tmp, "before"))
+        info_a, exe_a = build(Path(after), function, Path(tmp, "after"))
+        chosen = tuple(sorted(set(bits) if bits is not None else info_b.bits | info_a.bits))
+        configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
+        if len(chosen) > max_bits:
+            raise TooManyBits(f"{len(chosen)} flag bits {list(chosen)} exceed max_bits={max_bits}; pass bits=")
+        if len(configs) > max_configs:
+            raise TooManyBits(f"{len(configs)} CONFIG switches exceed max_configs={max_configs}")
+        runs = [
+            RunInput(flags, cfg, {}, mode)
+            for flags in _flag_words(chosen)
+            for cfg in _config_choices(configs)
+            for mode in stub_results
+        ]
+        traces_b = execute(exe_b, runs, timeout_s)
+        traces_a = execute(exe_a, runs, timeout_s)
+    return _verdict(runs, traces_b, traces_a, chosen, configs)
+
+
+def _verdict(
+    runs: Sequence[RunInput],
+    traces_b: Sequence[Trace],
+    traces_a: Sequence[Trace],
+    bits: tuple[int, ...],
+    configs: tuple[str, ...],
+) -> OracleVerdict:
+    firsts: dict[OracleStatus, dict] = {}
+    for run, tb, ta in zip(runs, traces_b, traces_a):
+        status = _pair_status(tb, ta)
+        if status is not OracleStatus.SAME:
+            firsts.setdefault(status, _example(run, tb, ta))
+    if min(len(traces_b), len(traces_a)) < len(runs) and not firsts:
+        firsts[OracleStatus.TIMEOUT] = {"error": "driver stopped early"}
+    status = _combine(firsts)
+    return OracleVerdict(
+        status=status,
+        differs=status is OracleStatus.DIFFERS,
+        example=firsts.get(status),
+        runs=min(len(traces_b), len(traces_a)),
+        bits=bits,
+        configs=configs,
+    )
+
+
+def _parse_int(text: str | int) -> int:
+    return text if isinstance(text, int) else int(str(text), 0)
+
+
+def _side_results(side: Mapping | None) -> tuple[int, ...]:
+    calls = (side or {}).get("calls", [])
+    return tuple(_parse_int(c["result"]) if c.get("result") is not None else 0 for c in calls)
+
+
+def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: int = 3) -> ReplayResult:
+    """Run both sides once on an equiv counterexample (its ``flags``,
+    ``configs``, ``inputs``, and each side's call results by index)."""
+    flags = _parse_int(cex["flags"])
+    configs = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
+    inputs = {name: _parse_int(v) for name, v in (cex.get("inputs") or {}).items()}
+    traces = []
+    with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
+        for side, path in (("before", before), ("after", after)):
+            _, exe = build(Path(path), function, Path(tmp, side), inputs)
+            run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(side)))
+            traces.append(execute(exe, [run], timeout_s)[0])
+    status = _pair_status(*traces)
+    return ReplayResult(status, status is OracleStatus.DIFFERS, traces[0], traces[1])
