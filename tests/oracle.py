@@ -179,6 +179,10 @@ class Workspace:
     def header(self) -> Path:
         return self.root / "oracle.h"
 
+    @property
+    def renames(self) -> Path:
+        return self.root / "renames.h"
+
 
 def _make_workspace(fragment: Path, root: Path) -> Workspace:
     """Create ``root`` with the oracle header and empty stubs for every
@@ -213,8 +217,10 @@ def _include_args(ws: Workspace) -> list[str]:
 
 
 def _wrapper(ws: Workspace, prefix: Path | None = None, suffix: Path | None = None) -> str:
-    """The translation unit: oracle header, prelude, [prefix], fragment, [suffix]."""
-    parts = [ws.header, PRELUDE, prefix, ws.fragment, suffix]
+    """The translation unit: oracle header, [renames], prelude, [prefix],
+    fragment, [suffix].  The bracketed parts exist only when building."""
+    renames = ws.renames if prefix is not None else None
+    parts = [ws.header, renames, PRELUDE, prefix, ws.fragment, suffix]
     return "".join(f'#include "{p}"\n' for p in parts if p is not None)
 
 
@@ -290,6 +296,7 @@ class FragmentInfo:
     configs: tuple[str, ...]
     extern_objects: tuple[c_ast.Decl, ...]
     bits: frozenset[int]
+    overridden: tuple[str, ...]  # prelude functions the fragment redefines
 
 
 def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
@@ -304,6 +311,7 @@ class _Collector(c_ast.NodeVisitor):
 
     def __init__(self) -> None:
         self.defined: dict[str, c_ast.FuncDef] = {}
+        self.prelude_defined: set[str] = set()
         self.prototypes: dict[str, c_ast.Decl] = {}
         self.calls: dict[str, set[int]] = {}
         self.structs: dict[str, c_ast.Struct] = {}
@@ -312,6 +320,8 @@ class _Collector(c_ast.NodeVisitor):
         self.configs: set[str] = set()
 
     def visit_FuncDef(self, node: c_ast.FuncDef) -> None:
+        if node.coord and node.coord.file == str(PRELUDE):
+            self.prelude_defined.add(node.decl.name)
         self.defined[node.decl.name] = node
         self.generic_visit(node)
 
@@ -371,9 +381,22 @@ def _analyse(fragment: Path, root: str, workdir: Path) -> tuple[FragmentInfo, _C
         externals=_externals(fragment, seen),
         configs=tuple(sorted(seen.configs)),
         extern_objects=_extern_objects(ast),
-        bits=frozenset(_referenced_bits(ast, seen)),
+        bits=frozenset(_referenced_bits(ws, ast, seen)),
+        overridden=_overridden(seen),
     )
     return info, seen
+
+
+def _overridden(seen: _Collector) -> tuple[str, ...]:
+    """Prelude functions the fragment defines again.  Its definition wins;
+    the build renames the prelude's copy so the unit still compiles."""
+    return tuple(
+        sorted(
+            name
+            for name in seen.prelude_defined
+            if seen.defined[name].coord is None or seen.defined[name].coord.file != str(PRELUDE)
+        )
+    )
 
 
 # ---- types -----------------------------------------------------------------
@@ -626,13 +649,13 @@ class _BitMiner(c_ast.NodeVisitor):
         return [getattr(p, "name", None) for p in (decl.type.args.params if decl.type.args else [])]
 
 
-def _referenced_bits(ast: c_ast.FileAST, seen: _Collector) -> set[int]:
+def _referenced_bits(ws: Workspace, ast: c_ast.FileAST, seen: _Collector) -> set[int]:
     """Bits mined from the fragment's own code (not the prelude's)."""
-    tooling = {str(PRELUDE)}
+    tooling = {str(PRELUDE), str(ws.header)}
     miner = _BitMiner(seen)
     for node in ast.ext:
         file = node.coord.file if node.coord else None
-        if file not in tooling and not str(file).endswith("oracle.h"):
+        if file not in tooling:
             miner.visit(node)
     return miner.bits
 
@@ -700,7 +723,8 @@ def prefix_c(info: FragmentInfo) -> str:
     """C placed between the prelude and the fragment: the kind macro, the
     CONFIG switches, and macros standing for undeclared externals (so their
     arguments keep their promoted types, and the call returns long)."""
-    out = [KIND_MACRO, "long long __oracle_call(const char *, int, ...);\n"]
+    out = [f"#undef {name}\n" for name in info.overridden]
+    out += [KIND_MACRO, "long long __oracle_call(const char *, int, ...);\n"]
     out += [f"int {name};\n" for name in info.configs]
     for ext in info.externals:
         if ext.prototype is None:
@@ -1059,6 +1083,7 @@ def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = ()) 
     info, seen = _analyse(fragment, root, workdir)
     slots = input_slots(info, inputs)
     prefix, suffix = workdir / "prefix.h", workdir / "suffix.c"
+    info.ws.renames.write_text("".join(f"#define {n} __oracle_prelude_{n}\n" for n in info.overridden))
     prefix.write_text(prefix_c(info))
     suffix.write_text(suffix_c(info, seen, slots))
     unit, runtime = workdir / "unit.c", workdir / "runtime.c"
@@ -1089,9 +1114,12 @@ def execute(exe: Executable, runs: Sequence[RunInput], timeout_s: int = 3) -> li
     """Run every input; the list stops early after the first timed-out run."""
     stdin = "".join(_encode(exe, run) + "\n" for run in runs)
     budget = 30 + timeout_s * 2 + len(runs) // 50
-    proc = subprocess.run(
-        [str(exe.path), str(timeout_s)], input=stdin, capture_output=True, text=True, timeout=budget
-    )
+    try:
+        proc = subprocess.run(
+            [str(exe.path), str(timeout_s)], input=stdin, capture_output=True, text=True, timeout=budget
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise OracleError(f"oracle driver {exe.path.name} exceeded {budget} s") from exc
     if proc.returncode != 0:
         raise OracleError(f"oracle driver failed ({proc.returncode}): {proc.stderr}")
     return list(_parse_traces(proc.stdout))
