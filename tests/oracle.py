@@ -733,7 +733,7 @@ def prefix_c(info: FragmentInfo) -> str:
     return "".join(out)
 
 
-def _stub_c(ext: External, seen_void: bool, is_pointer: bool) -> str:
+def _stub_c(ext: External, returns_void: bool, is_pointer: bool) -> str:
     decl = copy.deepcopy(ext.prototype)
     decl.storage = [s for s in decl.storage if s != "extern"]
     decl.funcspec = []
@@ -743,7 +743,7 @@ def _stub_c(ext: External, seen_void: bool, is_pointer: bool) -> str:
         _set_declname(param.type, args[-1])
     head = c_generator.CGenerator().visit(decl)
     call = _call_expr(ext.name, args)
-    if seen_void:
+    if returns_void:
         body = f"\t(void){call};\n"
     elif is_pointer:
         body = f"\treturn {call} ? __oracle_scratch() : 0;\n"

@@ -437,3 +437,36 @@ static inline unsigned long read_thread_flags(void)
     assert verdict.differs
     assert verdict.example["flags"] == 0
     assert verdict.example["before"]["calls"] == ["notify()"]
+
+
+def test_enum_bit_numbers_and_pointer_returning_stubs(tmp_path: Path) -> None:
+    source = """
+enum { TIF_NOTIFY_RESUME = 3, TIF_UPROBE };
+struct callback_head { long pending; };
+struct callback_head *task_work_pending(struct task_struct *task);
+void task_work_run(struct callback_head *work);
+void uprobe_notify_resume(struct pt_regs *regs);
+void exit_work(struct pt_regs *regs)
+{
+	struct callback_head *work = task_work_pending(current);
+
+	if (work)
+		task_work_run(work);
+	if (test_thread_flag(TIF_UPROBE))
+		uprobe_notify_resume(regs);
+}
+"""
+    before, after = write_pair(tmp_path, source, source.replace("if (work)\n", "if (!work)\n"))
+    verdict = check(before, after, "exit_work")
+    assert verdict.bits == (4,)
+    assert verdict.differs
+    # The zero stub returns NULL: only the after side runs the work, with NULL.
+    assert verdict.example["after"]["calls"] == ["task_work_pending(current)", "task_work_run(0)"]
+    cex = {"flags": "0x10", "before": {"calls": [{"result": "1"}]}, "after": {"calls": [{"result": "1"}]}}
+    result = oracle.replay(before, after, "exit_work", cex)
+    assert result.before.call_strings == [
+        "task_work_pending(current)",
+        "task_work_run(<ptr>)",
+        "uprobe_notify_resume(regs)",
+    ]
+    assert result.after.call_strings == ["task_work_pending(current)", "uprobe_notify_resume(regs)"]
