@@ -1,0 +1,101 @@
+"""The `equiv` command line.
+
+Exit codes (the diff/cmp convention): 0 equivalent, 1 not equivalent,
+2 trouble (usage, unreadable input, parse error, unsupported construct,
+internal error), 3 unknown (solver timeout, loop bound reached).
+z3 and pycparser are imported only when a check runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from equiv import __version__
+
+TROUBLE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="equiv",
+        description="Prove that two versions of kernel exit-path C code behave the same "
+                    "for every thread-flag word, or show a flag word where they differ.")
+    parser.add_argument("--version", action="version", version=f"equiv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check", help="compare two C files",
+                           description="Compare BEFORE and AFTER. Exit status: 0 equivalent, "
+                                       "1 not equivalent, 2 trouble, 3 unknown.")
+    check.add_argument("before", help="the C file before the change")
+    check.add_argument("after", help="the C file after the change")
+    check.add_argument("-f", "--function", action="append", default=[], metavar="NAME",
+                       help="check this function (repeatable); default: every function "
+                            "that no other function in its file calls")
+    check.add_argument("--unwind", type=int, default=8, metavar="N",
+                       help="unroll loops up to N iterations (default 8); a loop that can "
+                            "run longer makes the verdict UNKNOWN")
+    check.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="give up a solver query after this long: UNKNOWN (default 30)")
+    check.add_argument("--flags-param", action="append", default=[], metavar="NAME",
+                       help="a parameter of the checked function that holds the flag word, "
+                            "besides flags, ti_work and work (repeatable)")
+    check.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
+                       help="search DIR for #include files")
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from equiv.check import CheckOptions, run_check
+    from equiv.errors import InputError
+    from equiv.report import render_json, render_text
+    from equiv.symex import FLAG_PARAMS
+
+    if args.unwind < 1:
+        print("equiv: error: --unwind must be at least 1", file=sys.stderr)
+        return TROUBLE
+    if not args.timeout > 0:
+        print("equiv: error: --timeout must be positive", file=sys.stderr)
+        return TROUBLE
+    options = CheckOptions(
+        functions=tuple(args.function), unwind=args.unwind, timeout=args.timeout,
+        flag_params=FLAG_PARAMS + tuple(args.flags_param),
+        include_dirs=tuple(args.include_dirs))
+    try:
+        result = run_check([args.before], [args.after], options)
+    except InputError as err:
+        print(err.render(), file=sys.stderr)
+        return TROUBLE
+    sys.stdout.write(render_json(result) if args.json else render_text(result))
+    return int(result.exit_code)
+
+
+def _guarded(args: argparse.Namespace, outcome: list[int]) -> None:
+    try:
+        outcome.append(run(args))
+    except RecursionError:
+        print("equiv: error: input nested too deeply to analyse", file=sys.stderr)
+        outcome.append(TROUBLE)
+    except KeyboardInterrupt:
+        outcome.append(130)
+    except Exception as exc:  # never a traceback: say what happened, exit 2
+        print(f"equiv: internal error: {type(exc).__name__}: {exc} (please report)",
+              file=sys.stderr)
+        outcome.append(TROUBLE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return TROUBLE
+    # Deeply nested input recurses deeply: run with a large stack.
+    sys.setrecursionlimit(100_000)
+    threading.stack_size(512 * 1024 * 1024)
+    outcome: list[int] = []
+    worker = threading.Thread(target=_guarded, args=(args, outcome))
+    worker.start()
+    worker.join()
+    return outcome[0] if outcome else TROUBLE

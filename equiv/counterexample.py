@@ -1,0 +1,168 @@
+"""Minimal counterexamples, replayed into concrete behaviours.
+
+The chosen flag word has the fewest set bits, and among those the smallest
+value.  Every counterexample is replayed on both sides' terms under the
+model; one that does not show a difference is never reported as one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import z3
+
+from equiv import ctypes_model as ct
+from equiv.ctypes_model import CType
+from equiv.equivalence import Query
+from equiv.results import Behaviour, Call, Counterexample
+from equiv.smt import Answer, Outcome, Session
+from equiv.symex import SideTrace
+
+MASK64 = (1 << 64) - 1
+
+
+def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
+    return [z3.Extract(i, i, flags) == 1 for i in range(64)]
+
+
+def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
+    """A model of within_bound ∧ differs ∧ extra with the fewest, then lowest, flag bits."""
+    bits = flag_bits(query.flags)
+    base = (query.within_bound, query.differs) + extra
+    first = session.check(*base)
+    if first.outcome is not Outcome.SAT:
+        return first
+    best = first
+    count = _popcount(best, query)
+    for k in range(count):
+        tighter = session.check(*base, z3.PbLe([(b, 1) for b in bits], k))
+        if tighter.outcome is Outcome.SAT:
+            best, count = tighter, k
+            break
+        if tighter.outcome is Outcome.UNKNOWN:
+            return best
+    at_most = z3.PbLe([(b, 1) for b in bits], count)
+    fixed: list[z3.BoolRef] = []
+    for i in reversed(range(64)):
+        value = _flags_value(best, query)
+        if not value >> i & 1:
+            fixed.append(z3.Not(bits[i]))
+            continue
+        attempt = session.check(*base, at_most, *fixed, z3.Not(bits[i]))
+        if attempt.outcome is Outcome.SAT:
+            best = attempt
+            fixed.append(z3.Not(bits[i]))
+        else:
+            fixed.append(bits[i])
+    return best
+
+
+def _flags_value(answer: Answer, query: Query) -> int:
+    assert answer.model is not None
+    return answer.model.eval(query.flags, model_completion=True).as_long()
+
+
+def _popcount(answer: Answer, query: Query) -> int:
+    return bin(_flags_value(answer, query)).count("1")
+
+
+def render_value(value: int, ctype: CType, pointers: dict[int, str]) -> str:
+    """A C value as a reviewer reads it: named pointer, or decimal of its type."""
+    if ctype.kind == "ptr":
+        if value in pointers:
+            return pointers[value]
+        return "NULL" if value == 0 else hex(value)
+    width = ctype.width or 64
+    value &= (1 << width) - 1
+    if ctype.signed and value >> (width - 1):
+        value -= 1 << width
+    return str(value)
+
+
+class Replayer:
+    """Evaluates one side's terms under a model."""
+
+    def __init__(self, model: z3.ModelRef, pointer_roots: dict[str, z3.BitVecRef]):
+        self.model = model
+        self.pointers = {self.int(sym): name for name, sym in sorted(pointer_roots.items())}
+
+    def int(self, term: z3.BitVecRef) -> int:
+        return int(self.model.eval(term, model_completion=True).as_long())
+
+    def true(self, term: z3.BoolRef) -> bool:
+        return bool(z3.is_true(self.model.eval(term, model_completion=True)))
+
+    def behaviour(self, side: SideTrace, mem: Callable[[str], z3.BitVecRef | None],
+                  paths: list[str]) -> Behaviour:
+        calls = []
+        for event in side.events:
+            if not self.true(event.guard):
+                continue
+            args = tuple(render_value(self.int(a), t, self.pointers)
+                         for a, t in zip(event.args, event.arg_types))
+            result = None
+            if event.result is not None:
+                result = str(self.int(event.result))
+            calls.append(Call(event.name, args, result, event.location))
+        ret = None
+        if side.ret is not None:
+            wide = side.ret_type
+            if wide.kind == "int":  # side.ret is already extended to 64 bits
+                wide = ct.LONG if wide.signed else ct.ULONG
+            ret = render_value(self.int(side.ret), wide, self.pointers)
+        memory = []
+        for path in paths:
+            term = mem(path)
+            if term is not None:
+                memory.append((path, str(self.int(term))))
+        return Behaviour(tuple(calls), ret, self.int(side.final_flags), tuple(memory))
+
+
+def build_counterexample(answer: Answer, query: Query,
+                         names: dict[int, str]) -> Counterexample | None:
+    """The concrete counterexample of `answer`; None if it does not replay."""
+    assert answer.model is not None
+    replay = Replayer(answer.model, {**query.before.pointer_roots, **query.after.pointer_roots})
+    paths = list(query.final_mem)
+    before = replay.behaviour(query.before, lambda p: query.final_mem[p][0], paths)
+    after = replay.behaviour(query.after, lambda p: query.final_mem[p][1], paths)
+    if not _observably_different(before, after, query):
+        return None
+    flags = replay.int(query.flags)
+    configs = {**query.before.configs, **query.after.configs}
+    inputs = {**query.before.inputs, **query.after.inputs}
+    return Counterexample(
+        flags=flags,
+        flag_names=tuple(names.get(i, f"bit {i}") for i in range(64) if flags >> i & 1),
+        configs=tuple((name, replay.true(configs[name])) for name in sorted(configs)),
+        inputs=tuple((name, str(_signed(replay.int(inputs[name])))) for name in sorted(inputs)),
+        before=before,
+        after=after,
+        first_divergence=_first_divergence(before, after),
+    )
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _key(behaviour: Behaviour) -> list[tuple[str, tuple[str, ...]]]:
+    return [(c.function, c.args) for c in behaviour.calls]
+
+
+def _first_divergence(before: Behaviour, after: Behaviour) -> int | None:
+    b, a = _key(before), _key(after)
+    for i in range(max(len(b), len(a))):
+        if i >= len(b) or i >= len(a) or b[i] != a[i]:
+            return i
+    return None
+
+
+def _observably_different(before: Behaviour, after: Behaviour, query: Query) -> bool:
+    if _key(before) != _key(after):
+        return True
+    if before.ret != after.ret and query.before.ret is not None and query.after.ret is not None:
+        return True
+    if (query.before.flags_written or query.after.flags_written) and before.flags != after.flags:
+        return True
+    return before.memory != after.memory

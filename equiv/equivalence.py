@@ -1,0 +1,134 @@
+"""The equivalence query: are two sides' behaviours equal for every input?
+
+Behaviour is the ordered sequence of external calls (name and argument
+values), the return value, the final flag word when either side writes it,
+and the memory either side writes.  Call sequences are compared with an
+alignment built from boolean formulas: cell E[i][j] says "the calls that
+happen among before's first i potential calls equal those among after's
+first j".  The environment is deterministic: two calls with the same
+history, name and arguments return the same value and leave memory the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import z3
+
+from equiv.smt import Answer, Outcome, Session
+from equiv.state import FALSE, TRUE, mk_and, mk_not, mk_or
+from equiv.symex import FLAG_WORD, Event, SideTrace
+
+
+@dataclass
+class Query:
+    """The formulas of one comparison, ready for the solver."""
+
+    before: SideTrace
+    after: SideTrace
+    background: list[z3.BoolRef]
+    differs: z3.BoolRef
+    within_bound: z3.BoolRef
+    exceeded: list[tuple[z3.BoolRef, object]]
+    final_mem: dict[str, tuple[z3.BitVecRef, z3.BitVecRef]] = field(default_factory=dict)
+
+    @property
+    def flags(self) -> z3.BitVecRef:
+        return z3.BitVec(FLAG_WORD, 64)
+
+
+def _events_equal(b: Event, a: Event) -> z3.BoolRef:
+    if b.name != a.name or len(b.args) != len(a.args):
+        return FALSE
+    return mk_and(*[x == y for x, y in zip(b.args, a.args)])
+
+
+def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
+    """E[n][m] (the happening calls are equal) and the environment constraints."""
+    n, m = len(before), len(after)
+    prev = [TRUE] * (m + 1)
+    for j in range(1, m + 1):
+        prev[j] = mk_and(prev[j - 1], mk_not(after[j - 1].guard))
+    env: list[z3.BoolRef] = []
+    for i in range(1, n + 1):
+        b = before[i - 1]
+        g = b.guard
+        row = [mk_and(prev[0], mk_not(g))] + [FALSE] * m
+        for j in range(1, m + 1):
+            a = after[j - 1]
+            skip_b = mk_and(mk_not(g), prev[j])
+            skip_a = mk_and(g, mk_not(a.guard), row[j - 1])
+            eq = _events_equal(b, a)
+            if z3.is_false(eq):
+                row[j] = mk_or(skip_b, skip_a)
+                continue
+            matched = mk_and(g, a.guard, prev[j - 1], eq)
+            env.extend(_same_environment(matched, b, a))
+            row[j] = mk_or(skip_b, skip_a, matched)
+        prev = row
+    return prev[m], env
+
+
+def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRef]:
+    """Matched calls (same history, name, arguments) return and leave the same."""
+    same = []
+    if b.result is not None and a.result is not None:
+        same.append(b.result == a.result)
+    for path in sorted(b.havoc.keys() & a.havoc.keys()):
+        same.append(b.havoc[path] == a.havoc[path])
+    if not same or z3.is_false(matched):
+        return []
+    return [z3.Implies(matched, mk_and(*same))]
+
+
+def build_query(before: SideTrace, after: SideTrace) -> Query:
+    """The background facts and the 'behaviour differs' formula."""
+    written = list(dict.fromkeys(list(before.written) + list(after.written)))
+    final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
+    calls_equal, env = _alignment(before.events, after.events)
+    same = [calls_equal]
+    if before.ret is not None and after.ret is not None:
+        same.append(before.ret == after.ret)
+    if before.flags_written or after.flags_written:
+        same.append(before.final_flags == after.final_flags)
+    for b_val, a_val in final_mem.values():
+        same.append(b_val == a_val)
+    roots = {**before.pointer_roots, **after.pointer_roots}
+    background = env + _pointer_facts(list(roots.values()))
+    background += before.assumptions + after.assumptions
+    exceeded = [(lb.guard, lb.location) for lb in before.exceeded + after.exceeded]
+    within = mk_not(mk_or(*[g for g, _ in exceeded]))
+    return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem)
+
+
+def _pointer_facts(roots: list[z3.BitVecRef]) -> list[z3.BoolRef]:
+    """Named objects (parameters, current, thread_info) exist and do not alias."""
+    facts: list[z3.BoolRef] = [r != 0 for r in roots]
+    if len(roots) > 1:
+        facts.append(z3.Distinct(*roots))
+    return facts
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The solver's verdict on a query, before any report is made."""
+
+    outcome: str  # "equivalent", "different", "unknown"
+    answer: Answer | None = None
+    reason: str = ""
+
+
+def decide(query: Query, session: Session) -> Decision:
+    """Equivalent, different (with a model) or unknown (with the reason)."""
+    diff = session.check(query.within_bound, query.differs)
+    if diff.outcome is Outcome.SAT:
+        return Decision("different", diff)
+    if diff.outcome is Outcome.UNKNOWN:
+        return Decision("unknown", reason=f"solver gave up ({diff.reason or 'timeout'})")
+    for guard, loc in query.exceeded:
+        hit = session.check(guard)
+        if hit.outcome is not Outcome.UNSAT:
+            where = f" at {loc}" if loc else ""
+            return Decision("unknown", reason=f"loop{where} may run more iterations than "
+                                               f"the unwind bound (--unwind)")
+    return Decision("equivalent")

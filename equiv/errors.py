@@ -1,0 +1,46 @@
+"""Located diagnostics: the one way bad input leaves equiv.
+
+Every stage raises `InputError` with a source location; the command line
+prints it as `file:line:col: error: message` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in the user's source (never a temporary file)."""
+
+    file: str
+    line: int
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.column:
+            return f"{self.file}:{self.line}:{self.column}"
+        return f"{self.file}:{self.line}"
+
+
+class InputError(Exception):
+    """The input cannot be checked: unreadable, malformed or unsupported."""
+
+    def __init__(self, location: Location | None, message: str, source_line: str | None = None):
+        super().__init__(message)
+        self.location = location
+        self.message = message
+        self.source_line = source_line
+
+    def render(self) -> str:
+        """`file:line:col: error: message`, plus the quoted line when known."""
+        where = f"{self.location}: " if self.location else "equiv: "
+        text = f"{where}error: {self.message}"
+        if self.source_line is not None and self.source_line.strip():
+            text += f"\n    {self.source_line.strip()}"
+        return text
+
+
+def unsupported(location: Location | None, construct: str) -> InputError:
+    """The error for a C construct outside equiv's supported subset."""
+    return InputError(location, f"unsupported construct: {construct}")

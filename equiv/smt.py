@@ -1,0 +1,51 @@
+"""The only place equiv asks a solver anything.
+
+A solver answer is never a bool: `Outcome` keeps "could not decide" apart
+from both real answers, with the solver's reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import z3
+
+
+class Outcome(enum.Enum):
+    SAT = "sat"  # a model exists
+    UNSAT = "unsat"  # proved: no model exists
+    UNKNOWN = "unknown"  # the solver gave up (timeout, resource limit)
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    model: z3.ModelRef | None = None
+    reason: str = ""
+
+
+class Session:
+    """An incremental solver over a fixed background formula."""
+
+    def __init__(self, background: list[z3.BoolRef], timeout_s: float):
+        self.solver = z3.SolverFor("QF_BV")
+        self.solver.set("timeout", max(1, int(timeout_s * 1000)))
+        self.solver.add(*background)
+
+    def check(self, *extra: z3.BoolRef) -> Answer:
+        """Is background ∧ extra satisfiable?"""
+        self.solver.push()
+        try:
+            self.solver.add(*extra)
+            result = self.solver.check()
+            if result == z3.sat:
+                return Answer(Outcome.SAT, self.solver.model())
+            if result == z3.unsat:
+                return Answer(Outcome.UNSAT)
+            return Answer(Outcome.UNKNOWN, reason=self.solver.reason_unknown())
+        finally:
+            self.solver.pop()
+
+    def add(self, *constraints: z3.BoolRef) -> None:
+        self.solver.add(*constraints)

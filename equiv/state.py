@@ -1,0 +1,167 @@
+"""Per-path-bundle state of the symbolic executor, and its merging.
+
+A `State` is the program state on the set of paths that reach one program
+point, described by a guard (a z3 Bool over the inputs).  Branches fork a
+state; joins merge states into one with `ite` terms, so the number of paths
+never matters, only the size of the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import z3
+
+from equiv.ctypes_model import CType
+
+TRUE = z3.BoolVal(True)
+FALSE = z3.BoolVal(False)
+
+
+def mk_and(*xs: z3.BoolRef) -> z3.BoolRef:
+    """Conjunction, folding the constants true and false."""
+    kept = []
+    for x in xs:
+        if z3.is_false(x):
+            return FALSE
+        if not z3.is_true(x):
+            kept.append(x)
+    if not kept:
+        return TRUE
+    return kept[0] if len(kept) == 1 else z3.And(*kept)
+
+
+def mk_or(*xs: z3.BoolRef) -> z3.BoolRef:
+    """Disjunction, folding the constants true and false."""
+    kept = []
+    for x in xs:
+        if z3.is_true(x):
+            return TRUE
+        if not z3.is_false(x):
+            kept.append(x)
+    if not kept:
+        return FALSE
+    return kept[0] if len(kept) == 1 else z3.Or(*kept)
+
+
+def mk_not(x: z3.BoolRef) -> z3.BoolRef:
+    if z3.is_true(x):
+        return FALSE
+    if z3.is_false(x):
+        return TRUE
+    if z3.is_not(x):
+        return x.arg(0)
+    return z3.Not(x)
+
+
+def mk_ite(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
+    if z3.is_true(c) or a.eq(b):
+        return a
+    if z3.is_false(c):
+        return b
+    return z3.If(c, a, b)
+
+
+def is_dead(guard: z3.BoolRef) -> bool:
+    return z3.is_false(guard)
+
+
+@dataclass(frozen=True)
+class Value:
+    """A C rvalue: a bit-vector term of the type's width, and its type.
+
+    `path` names the memory the value was loaded from (or the pointer root it
+    is), so that `p->field` can name the member it reaches.
+    """
+
+    term: z3.BitVecRef
+    ctype: CType
+    path: str | None = None
+
+
+class State:
+    """Variables, flag word and memory on the paths described by `guard`.
+
+    `mem` caches memory cells (BV64) written or read since the last opaque
+    call; `memver` is the index+1 of the last opaque call on these paths (0:
+    none), as a term together with the set of values it can take.
+    """
+
+    __slots__ = ("guard", "vars", "flags", "mem", "memver", "versions")
+
+    def __init__(self, guard: z3.BoolRef, flags: z3.BitVecRef):
+        self.guard = guard
+        self.vars: dict[int, z3.BitVecRef] = {}
+        self.flags = flags
+        self.mem: dict[str, z3.BitVecRef] = {}
+        self.memver: z3.BitVecRef = z3.BitVecVal(0, 32)
+        self.versions: frozenset[int] = frozenset([0])
+
+    def copy(self, guard: z3.BoolRef | None = None) -> "State":
+        s = State.__new__(State)
+        s.guard = self.guard if guard is None else guard
+        s.vars = dict(self.vars)
+        s.flags = self.flags
+        s.mem = dict(self.mem)
+        s.memver = self.memver
+        s.versions = self.versions
+        return s
+
+    @property
+    def dead(self) -> bool:
+        return z3.is_false(self.guard)
+
+
+class MemoryReader:
+    """How a state with no cached value for a cell reads it (side-specific)."""
+
+    def initial(self, state: State, path: str) -> z3.BitVecRef:  # pragma: no cover
+        raise NotImplementedError
+
+
+def merge(states: Iterable[State], reader: MemoryReader, uninit: "UninitSource") -> State | None:
+    """One state for the union of the (disjoint) path sets of `states`."""
+    live = [s for s in states if not s.dead]
+    if not live:
+        return None
+    result = live[0].copy()
+    for other in live[1:]:
+        result = _merge_two(result, other, reader, uninit)
+    return result
+
+
+class UninitSource:
+    """Fresh values for variables that one incoming path never assigned."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.count = 0
+
+    def fresh(self, width: int) -> z3.BitVecRef:
+        self.count += 1
+        return z3.BitVec(f"{self.prefix}:uninit#{self.count}", width)
+
+
+def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -> State:
+    g = a.guard
+    out = State.__new__(State)
+    out.guard = mk_or(a.guard, b.guard)
+    out.flags = mk_ite(g, a.flags, b.flags)
+    out.vars = {}
+    for key in a.vars.keys() | b.vars.keys():
+        va, vb = a.vars.get(key), b.vars.get(key)
+        if va is None:
+            assert vb is not None
+            va = uninit.fresh(vb.size())
+        if vb is None:
+            vb = uninit.fresh(va.size())
+        out.vars[key] = mk_ite(g, va, vb)
+    out.mem = {}
+    for path in sorted(a.mem.keys() | b.mem.keys()):
+        ma = a.mem[path] if path in a.mem else reader.initial(a, path)
+        mb = b.mem[path] if path in b.mem else reader.initial(b, path)
+        out.mem[path] = mk_ite(g, ma, mb)
+    out.memver = mk_ite(g, a.memver, b.memver)
+    out.versions = a.versions | b.versions
+    return out
