@@ -46,6 +46,12 @@ INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_en
 # (test_thread_flag(int flag), test_bit(long nr, ...)).
 BIT_NUMBER_PARAMS = frozenset({"flag", "nr", "bit"})
 PTR_BUFFER_BYTES = 4096
+# Always enumerated with the mined bits: where int truncation, sign extension
+# and u32 zero extension show, and the top bit.  No constant names them.
+BOUNDARY_BITS = frozenset({31, 32, 63})
+# A run making more external calls than this is reported as a timeout: it is
+# almost surely a non-terminating loop, and its log would flood the pipe.
+MAX_CALLS_PER_RUN = 10000
 MAX_INCLUDE_RETRIES = 64
 
 
@@ -318,6 +324,9 @@ class _Collector(c_ast.NodeVisitor):
         self.typedefs: dict[str, c_ast.Node] = {}
         self.enums: dict[str, int] = {}
         self.configs: set[str] = set()
+        self.ids: set[str] = set()
+        self.variables: set[str] = set()  # objects and parameters, any scope
+        self._aggregate_depth = 0  # > 0 while visiting struct/union members
 
     def visit_FuncDef(self, node: c_ast.FuncDef) -> None:
         if node.coord and node.coord.file == str(PRELUDE):
@@ -326,8 +335,11 @@ class _Collector(c_ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Decl(self, node: c_ast.Decl) -> None:
-        if isinstance(node.type, c_ast.FuncDecl) and node.type.args is not None:
-            self.prototypes.setdefault(node.name, node)
+        if isinstance(node.type, c_ast.FuncDecl):
+            if node.type.args is not None:
+                self.prototypes.setdefault(node.name, node)
+        elif node.name and not self._aggregate_depth:
+            self.variables.add(node.name)
         self.generic_visit(node)
 
     def visit_FuncCall(self, node: c_ast.FuncCall) -> None:
@@ -339,7 +351,15 @@ class _Collector(c_ast.NodeVisitor):
     def visit_Struct(self, node: c_ast.Struct) -> None:
         if node.name and node.decls is not None:
             self.structs[node.name] = node
+        self._visit_members(node)
+
+    def visit_Union(self, node: c_ast.Union) -> None:
+        self._visit_members(node)
+
+    def _visit_members(self, node: c_ast.Struct | c_ast.Union) -> None:
+        self._aggregate_depth += 1
         self.generic_visit(node)
+        self._aggregate_depth -= 1
 
     def visit_Typedef(self, node: c_ast.Typedef) -> None:
         self.typedefs[node.name] = node.type
@@ -354,6 +374,7 @@ class _Collector(c_ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_ID(self, node: c_ast.ID) -> None:
+        self.ids.add(node.name)
         if node.name.startswith("CONFIG_"):
             self.configs.add(node.name)
 
@@ -516,11 +537,13 @@ def _fields(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[st
 
 
 def _externals(fragment: Path, seen: _Collector) -> tuple[External, ...]:
+    """Called names, and declared functions used as values (their address
+    taken), that the unit does not define."""
     out = []
-    for name in sorted(seen.calls):
-        if name in seen.defined or name in INTRINSICS or name.startswith("__builtin_"):
-            continue
-        arities = seen.calls[name]
+    for name in sorted(set(seen.calls) | (seen.ids & set(seen.prototypes))):
+        if name in seen.defined or name in seen.variables or name in INTRINSICS or name.startswith("__builtin_"):
+            continue  # calls through a variable run whatever it points to
+        arities = seen.calls.get(name, {0})
         proto = seen.prototypes.get(name)
         if proto is None and len(arities) > 1:
             raise OracleError(f"{fragment}: undeclared {name!r} is called with {sorted(arities)} arguments")
@@ -600,8 +623,9 @@ def _bits_of(value: int | None) -> set[int]:
 
 class _BitMiner(c_ast.NodeVisitor):
     """Bits a fragment can test: constant masks of ``& | ^`` (and their
-    assignment forms, ``~mask`` counted as ``mask``), constant shift counts of
-    ``>>``, and constant arguments for parameters named flag/nr/bit."""
+    assignment forms, ``~mask`` counted as ``mask``), constant shift counts n
+    of ``>>`` (n and n+1), and constant arguments for parameters named
+    flag/nr/bit."""
 
     def __init__(self, seen: _Collector) -> None:
         self.seen = seen
@@ -612,24 +636,28 @@ class _BitMiner(c_ast.NodeVisitor):
             node = node.expr
         self.bits |= _bits_of(_fold(node, self.seen.enums))
 
-    def _number(self, node: c_ast.Node) -> None:
+    def _number(self, node: c_ast.Node, above: bool = False) -> None:
+        """Bit ``node``; with ``above`` also the next one, which a shifted
+        value compared as a whole (``(flags >> n) > 0``) also sees."""
         value = _fold(node, self.seen.enums)
         if value is not None and 0 <= value < 64:
             self.bits.add(value)
+            if above and value < 63:
+                self.bits.add(value + 1)
 
     def visit_BinaryOp(self, node: c_ast.BinaryOp) -> None:
         if node.op in ("&", "|", "^"):
             self._mask(node.left)
             self._mask(node.right)
         elif node.op == ">>":
-            self._number(node.right)
+            self._number(node.right, above=True)
         self.generic_visit(node)
 
     def visit_Assignment(self, node: c_ast.Assignment) -> None:
         if node.op in ("&=", "|=", "^="):
             self._mask(node.rvalue)
         elif node.op == ">>=":
-            self._number(node.rvalue)
+            self._number(node.rvalue, above=True)
         self.generic_visit(node)
 
     def visit_FuncCall(self, node: c_ast.FuncCall) -> None:
@@ -856,6 +884,7 @@ RUNTIME_C = r"""
 #include <unistd.h>
 
 #define MAX_SLOTS 4096
+#define MAX_CALLS @MAX_CALLS@
 #define MAX_NAMES 64
 #define ARG_CHARS 64
 
@@ -958,7 +987,10 @@ long long __oracle_call(const char *name, int nargs, ...)
 	for (i = 0; i < nargs && i < 16; i++)
 		hash = fnv1a(fnv1a(hash, "\t"), args[i]);
 	result = stub_result(hash);
-	call_index++;
+	if (++call_index > MAX_CALLS) {
+		fflush(stdout);
+		raise(SIGALRM);	/* reported like a timeout */
+	}
 	printf("C %lld\t%s", result, name);
 	for (i = 0; i < nargs && i < 16; i++)
 		printf("\t%s", args[i]);
@@ -1088,7 +1120,7 @@ def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = ()) 
     suffix.write_text(suffix_c(info, seen, slots))
     unit, runtime = workdir / "unit.c", workdir / "runtime.c"
     unit.write_text(_wrapper(info.ws, prefix, suffix))
-    runtime.write_text(RUNTIME_C)
+    runtime.write_text(RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)))
     exe = workdir / "side"
     _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
     _compile(info.ws, ["-c", str(runtime), "-o", str(workdir / "runtime.o")])
@@ -1197,13 +1229,15 @@ def enumerate_pair(
     max_bits: int = 12,
     *,
     bits: Iterable[int] | None = None,
+    boundary_bits: bool = True,
     stub_results: Sequence[StubResults] = (StubResults.ZERO,),
     max_configs: int = 8,
     timeout_s: int = 3,
 ) -> OracleVerdict:
     """Run ``function`` of both files on every combination of the flag bits
-    either side references (or ``bits``) and of every CONFIG switch either
-    side reads, once per stub-result mode, and compare the traces.
+    either side references (plus BOUNDARY_BITS unless ``boundary_bits`` is
+    False; or exactly ``bits``) and of every CONFIG switch either side reads,
+    once per stub-result mode, and compare the traces.
 
     Raises TooManyBits when more than ``max_bits`` bits (``max_configs``
     switches) would be enumerated, OracleError when a side cannot be built.
@@ -1211,7 +1245,7 @@ def enumerate_pair(
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
         info_b, exe_b = build(Path(before), function, Path(tmp, "before"))
         info_a, exe_a = build(Path(after), function, Path(tmp, "after"))
-        chosen = tuple(sorted(set(bits) if bits is not None else info_b.bits | info_a.bits))
+        chosen = tuple(sorted(set(bits) if bits is not None else _mined(info_b, info_a, boundary_bits)))
         configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
         if len(chosen) > max_bits:
             raise TooManyBits(f"{len(chosen)} flag bits {list(chosen)} exceed max_bits={max_bits}; pass bits=")
@@ -1226,6 +1260,10 @@ def enumerate_pair(
         traces_b = execute(exe_b, runs, timeout_s)
         traces_a = execute(exe_a, runs, timeout_s)
     return _verdict(runs, traces_b, traces_a, chosen, configs)
+
+
+def _mined(before: FragmentInfo, after: FragmentInfo, boundary_bits: bool) -> frozenset[int]:
+    return before.bits | after.bits | (BOUNDARY_BITS if boundary_bits else frozenset())
 
 
 def _verdict(

@@ -78,8 +78,8 @@ void exit_work(struct pt_regs *regs)
     verdict = check(before, after, "exit_work")
     assert verdict.status is OracleStatus.SAME
     assert not verdict.differs
-    assert verdict.bits == (8, 9)
-    assert verdict.runs == 4
+    assert verdict.bits == (8, 9, 31, 32, 63)  # mined, plus the boundary bits
+    assert verdict.runs == 32
 
 
 def test_difference_only_when_one_bit_is_set(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ void exit_work(struct pt_regs *regs)
     assert verdict.differs
     assert verdict.configs == ("CONFIG_DEBUG_RSEQ",)
     assert verdict.example["configs"] == {"CONFIG_DEBUG_RSEQ": False}
-    assert verdict.runs == 2
+    assert verdict.runs == 2 * 8
 
 
 def test_defined_config_is_pinned_not_enumerated(tmp_path: Path) -> None:
@@ -187,12 +187,19 @@ void exit_work(void)
 }
 """
     before, after = write_pair(tmp_path, body.replace("TYPE", "unsigned long"), body.replace("TYPE", "int"))
+    mined = check(before, after, "exit_work", boundary_bits=False)
+    assert mined.differs
+    assert mined.bits == (40,)
+    assert mined.example["flags"] == 1 << 40
+    assert mined.example["before"]["calls"] == ["high_work()"]
+    assert mined.example["after"]["calls"] == []
+    # With the boundary bits the first difference is the sign extension of
+    # bit 31: the negative int has bit 40 set after promotion.
     verdict = check(before, after, "exit_work")
-    assert verdict.differs
-    assert verdict.bits == (40,)
-    assert verdict.example["flags"] == 1 << 40
-    assert verdict.example["before"]["calls"] == ["high_work()"]
-    assert verdict.example["after"]["calls"] == []
+    assert verdict.bits == (31, 32, 40, 63)
+    assert verdict.example["flags"] == 1 << 31
+    assert verdict.example["before"]["calls"] == []
+    assert verdict.example["after"]["calls"] == ["high_work()"]
 
 
 def test_short_circuit_call_on_the_right(tmp_path: Path) -> None:
@@ -336,7 +343,7 @@ void exit_work(void)
     before, after = write_pair(tmp_path, source, source.replace("set_thread_flag(5)", "set_thread_flag(6)"))
     verdict = check(before, after, "exit_work")
     assert verdict.differs
-    assert verdict.bits == (2, 5, 6)
+    assert verdict.bits == (2, 5, 6, 31, 32, 63)
     assert verdict.example["flags"] == 0
     assert (verdict.example["before"]["flags"], verdict.example["after"]["flags"]) == ("0x20", "0x40")
 
@@ -355,7 +362,7 @@ void exit_work(void)
     assert check(before, after, "exit_work").status is OracleStatus.SAME
     modes = (StubResults.ZERO, StubResults.HASH)
     verdict = check(before, after, "exit_work", stub_results=modes)
-    assert verdict.runs == 2
+    assert verdict.runs == 2 * 8
     hashed = oracle.enumerate_pair(before, before, "exit_work", stub_results=(StubResults.HASH,))
     assert hashed.status is OracleStatus.SAME
     # The hash of (0, poll_work, "1") is positive, so extra() is reached.
@@ -367,8 +374,10 @@ def test_too_many_bits_is_refused(tmp_path: Path) -> None:
     source = "void f(void);\nvoid exit_work(unsigned long flags)\n{\n\tif (flags & 0xfff0)\n\t\tf();\n}\n"
     before, after = write_pair(tmp_path, source, source)
     with pytest.raises(oracle.TooManyBits):
-        oracle.enumerate_pair(before, after, "exit_work", max_bits=8)
-    assert oracle.enumerate_pair(before, after, "exit_work", max_bits=12).runs == 1 << 12
+        oracle.enumerate_pair(before, after, "exit_work")
+    with pytest.raises(oracle.TooManyBits):
+        oracle.enumerate_pair(before, after, "exit_work", max_bits=8, boundary_bits=False)
+    assert oracle.enumerate_pair(before, after, "exit_work", boundary_bits=False).runs == 1 << 12
     assert oracle.enumerate_pair(before, after, "exit_work", bits=[4]).runs == 2
 
 
@@ -378,6 +387,22 @@ def test_nonterminating_run_is_a_timeout(tmp_path: Path) -> None:
     verdict = oracle.enumerate_pair(before, after, "exit_work", timeout_s=1)
     assert verdict.status is OracleStatus.TIMEOUT
     assert not verdict.differs
+
+
+def test_call_flood_is_a_timeout(tmp_path: Path) -> None:
+    source = "void work(void);\nvoid exit_work(unsigned long ti_work)\n{\n\twhile (ti_work & 1)\n\t\twork();\n}\n"
+    before, after = write_pair(tmp_path, source, source)
+    verdict = oracle.enumerate_pair(before, after, "exit_work", bits=[0])
+    assert verdict.status is OracleStatus.TIMEOUT
+    assert len(verdict.example["before"]["calls"]) == oracle.MAX_CALLS_PER_RUN
+
+
+def test_shift_count_also_mines_the_bit_above(tmp_path: Path) -> None:
+    source = "void f(void);\nvoid exit_work(unsigned long flags)\n{\n\tif ((flags >> 9) & 1)\n\t\tf();\n}\n"
+    before, after = write_pair(tmp_path, source, source.replace("& 1)", "> 0)"))
+    verdict = check(before, after, "exit_work", boundary_bits=False)
+    assert verdict.bits == (0, 9, 10)
+    assert verdict.example["flags"] == 1 << 10
 
 
 def test_compile_error_is_an_oracle_error(tmp_path: Path) -> None:
@@ -393,7 +418,7 @@ def test_seed_arm64_exit_work_differs_at_flags_zero() -> None:
     after = CASES / "arm64_exit_work.after.c"
     verdict = check(before, after, "syscall_exit_to_user_mode_work")
     assert verdict.differs
-    assert verdict.bits == (8, 9, 10, 21)
+    assert verdict.bits == (8, 9, 10, 21, 31, 32, 63)
     assert verdict.example["flags"] == 0
     assert verdict.example["before"]["calls"] == ["rseq_syscall(regs)", "audit_syscall_exit(regs)"]
     assert verdict.example["after"]["calls"] == ["rseq_syscall(regs)"]
@@ -458,7 +483,7 @@ void exit_work(struct pt_regs *regs)
 """
     before, after = write_pair(tmp_path, source, source.replace("if (work)\n", "if (!work)\n"))
     verdict = check(before, after, "exit_work")
-    assert verdict.bits == (4,)
+    assert verdict.bits == (4, 31, 32, 63)
     assert verdict.differs
     # The zero stub returns NULL: only the after side runs the work, with NULL.
     assert verdict.example["after"]["calls"] == ["task_work_pending(current)", "task_work_run(0)"]
@@ -470,3 +495,21 @@ void exit_work(struct pt_regs *regs)
         "uprobe_notify_resume(regs)",
     ]
     assert result.after.call_strings == ["task_work_pending(current)", "uprobe_notify_resume(regs)"]
+
+
+def test_declared_function_used_as_a_value_is_stubbed(tmp_path: Path) -> None:
+    source = """
+void audit_syscall_exit(void *pt_regs);
+void exit_work(struct pt_regs *regs, unsigned long flags)
+{
+	void (*exit_hook)(void *pt_regs) = audit_syscall_exit;
+
+	if (flags & BIT(9))
+		exit_hook(regs);
+}
+"""
+    before, after = write_pair(tmp_path, source, source.replace("BIT(9)", "BIT(8)"))
+    verdict = check(before, after, "exit_work", boundary_bits=False)
+    assert verdict.differs
+    assert verdict.example["flags"] == 1 << 8
+    assert verdict.example["after"]["calls"] == ["audit_syscall_exit(regs)"]
