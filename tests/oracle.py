@@ -20,6 +20,7 @@ prelude (``models/prelude.h``), which it force-includes the way equiv does.
 from __future__ import annotations
 
 import copy
+import concurrent.futures
 import itertools
 import re
 import subprocess
@@ -27,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from pycparser import c_ast, c_generator, c_parser
 
@@ -1182,6 +1183,18 @@ def _parse_traces(output: str) -> Iterator[Trace]:
 # --------------------------------------------------------------------------
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _both(work: Callable[[_T], _R], before: _T, after: _T) -> tuple[_R, _R]:
+    """``work`` on both sides at once (the time goes into gcc and the
+    drivers, which run as subprocesses); exceptions propagate."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.submit(work, before), pool.submit(work, after)
+        return first.result(), second.result()
+
+
 def _pair_status(before: Trace, after: Trace) -> OracleStatus:
     """Classify one run of both sides."""
     if "timeout" in (before.outcome, after.outcome):
@@ -1243,8 +1256,11 @@ def enumerate_pair(
     switches) would be enumerated, OracleError when a side cannot be built.
     """
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        info_b, exe_b = build(Path(before), function, Path(tmp, "before"))
-        info_a, exe_a = build(Path(after), function, Path(tmp, "after"))
+        (info_b, exe_b), (info_a, exe_a) = _both(
+            lambda side: build(Path(side[0]), function, Path(tmp, side[1])),
+            (before, "before"),
+            (after, "after"),
+        )
         chosen = tuple(sorted(set(bits) if bits is not None else _mined(info_b, info_a, boundary_bits)))
         configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
         if len(chosen) > max_bits:
@@ -1257,8 +1273,7 @@ def enumerate_pair(
             for cfg in _config_choices(configs)
             for mode in stub_results
         ]
-        traces_b = execute(exe_b, runs, timeout_s)
-        traces_a = execute(exe_a, runs, timeout_s)
+        traces_b, traces_a = _both(lambda exe: execute(exe, runs, timeout_s), exe_b, exe_a)
     return _verdict(runs, traces_b, traces_a, chosen, configs)
 
 
@@ -1306,11 +1321,14 @@ def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: in
     flags = _parse_int(cex["flags"])
     configs = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
     inputs = {name: _parse_int(v) for name, v in (cex.get("inputs") or {}).items()}
-    traces = []
+
+    def run_side(side: tuple[Path, str]) -> Trace:
+        path, name = side
+        _, exe = build(Path(path), function, Path(tmp, name), inputs)
+        run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)))
+        return execute(exe, [run], timeout_s)[0]
+
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        for side, path in (("before", before), ("after", after)):
-            _, exe = build(Path(path), function, Path(tmp, side), inputs)
-            run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(side)))
-            traces.append(execute(exe, [run], timeout_s)[0])
+        traces = _both(run_side, (before, "before"), (after, "after"))
     status = _pair_status(*traces)
     return ReplayResult(status, status is OracleStatus.DIFFERS, traces[0], traces[1])
