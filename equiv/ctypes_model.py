@@ -168,3 +168,9 @@ def literal_type(text: str) -> tuple[int, CType]:
         if value < limit:
             return value, t
     return value & ((1 << 64) - 1), ULLONG
+
+
+def is_integer_literal_kind(kind: str) -> bool:
+    """Whether pycparser's Constant.type names an integer literal ("unsigned long int")."""
+    words = kind.split()
+    return bool(words) and all(w in ("int", "long", "unsigned", "signed", "short") for w in words)

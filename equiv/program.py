@@ -133,8 +133,7 @@ class Program:
     def const_int(self, node: Any) -> int:
         """Evaluate an integer constant expression (enumerators, case labels)."""
         kind = type(node).__name__
-        if kind == "Constant" and node.type in ("int", "long", "unsigned int", "unsigned long",
-                                                 "long long", "unsigned long long"):
+        if kind == "Constant" and ct.is_integer_literal_kind(node.type):
             return ct.literal_type(node.value)[0]
         if kind == "Constant" and node.type == "char":
             return _char_value(node)

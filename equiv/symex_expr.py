@@ -65,8 +65,7 @@ class Executor(SideExecutor):
 
     # ---- leaves --------------------------------------------------------------
     def expr_Constant(self, node: Any, state: State) -> tuple[Value, State]:
-        if node.type in ("int", "long", "unsigned int", "unsigned long", "long long",
-                         "unsigned long long"):
+        if ct.is_integer_literal_kind(node.type):
             value, t = ct.literal_type(node.value)
             return int_value(value, t), state
         if node.type == "char":
