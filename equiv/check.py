@@ -115,4 +115,4 @@ def check_function(before: Program, after: Program, name: str,
     return FunctionResult(
         name, Verdict.NOT_EQUIVALENT, counterexample=cex,
         difference=explain.difference_condition(query, session, bits, names),
-        bits=explain.bit_rows(query, session, bits, names), masks=masks)
+        bits=explain.bit_rows(query, session, bits, names, cex.flags), masks=masks)

@@ -81,11 +81,25 @@ def _bits_of(t: Any, flags: z3.BitVecRef, found: set[int]) -> None:
                 found.update(i for i in range(64) if a.as_long() >> i & 1)
 
 
-def bit_rows(query: Query, session: Session, bits: list[int],
-             names: dict[int, str]) -> tuple[BitRow, ...]:
+def bit_rows(query: Query, session: Session, bits: list[int], names: dict[int, str],
+             witness: int) -> tuple[BitRow, ...]:
+    """For each bit: does behaviour differ for some flag word with it set?
+
+    The words `bit` alone and `witness | bit` (`witness` is known to differ)
+    are tried first, each a cheap query with the word fixed, before a search.
+    """
     rows = []
     flags_bits = flag_bits(query.flags)
     for bit in bits:
+        found = None
+        for candidate in dict.fromkeys((1 << bit, witness | 1 << bit)):
+            fixed = session.check(query.within_bound, query.differs, query.flags == candidate)
+            if fixed.outcome is Outcome.SAT:
+                found = candidate
+                break
+        if found is not None:
+            rows.append(BitRow(bit, names.get(bit, f"bit {bit}"), True, found))
+            continue
         answer = minimal_model(session, query, flags_bits[bit])
         differs: bool | None = None
         example = None
