@@ -46,20 +46,22 @@ def _events_equal(b: Event, a: Event) -> z3.BoolRef:
 def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
     """E[n][m] (the happening calls are equal) and the environment constraints."""
     n, m = len(before), len(after)
+    not_after = [mk_not(a.guard) for a in after]
     prev = [TRUE] * (m + 1)
     for j in range(1, m + 1):
-        prev[j] = mk_and(prev[j - 1], mk_not(after[j - 1].guard))
+        prev[j] = mk_and(prev[j - 1], not_after[j - 1])
     env: list[z3.BoolRef] = []
     for i in range(1, n + 1):
         b = before[i - 1]
         g = b.guard
-        row = [mk_and(prev[0], mk_not(g))] + [FALSE] * m
+        not_g = mk_not(g)
+        row = [mk_and(prev[0], not_g)] + [FALSE] * m
         for j in range(1, m + 1):
             a = after[j - 1]
-            skip_b = mk_and(mk_not(g), prev[j])
-            skip_a = mk_and(g, mk_not(a.guard), row[j - 1])
+            skip_b = mk_and(not_g, prev[j])
+            skip_a = mk_and(g, not_after[j - 1], row[j - 1])
             eq = _events_equal(b, a)
-            if z3.is_false(eq):
+            if eq is FALSE:
                 row[j] = mk_or(skip_b, skip_a)
                 continue
             matched = mk_and(g, a.guard, prev[j - 1], eq)
@@ -76,7 +78,7 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
         same.append(b.result == a.result)
     for path in sorted(b.havoc.keys() & a.havoc.keys()):
         same.append(b.havoc[path] == a.havoc[path])
-    if not same or z3.is_false(matched):
+    if not same or matched is FALSE:
         return []
     return [z3.Implies(matched, mk_and(*same))]
 

@@ -9,62 +9,78 @@ never matters, only the size of the code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 import z3
 
 from equiv.ctypes_model import CType
 
+_CTX = z3.main_ctx()
 TRUE = z3.BoolVal(True)
 FALSE = z3.BoolVal(False)
+
+# The builders below fold only the two constant objects TRUE and FALSE (by
+# identity: every constant guard equiv makes is one of them) and call z3's C
+# API directly; they run for every cell of the call alignment, where the
+# Python API's argument checking would dominate.
+
+
+def _ast_array(xs: list[z3.ExprRef]) -> Any:
+    return (z3.Ast * len(xs))(*[x.as_ast() for x in xs])
 
 
 def mk_and(*xs: z3.BoolRef) -> z3.BoolRef:
     """Conjunction, folding the constants true and false."""
     kept = []
     for x in xs:
-        if z3.is_false(x):
+        if x is FALSE:
             return FALSE
-        if not z3.is_true(x):
+        if x is not TRUE:
             kept.append(x)
     if not kept:
         return TRUE
-    return kept[0] if len(kept) == 1 else z3.And(*kept)
+    if len(kept) == 1:
+        return kept[0]
+    return z3.BoolRef(z3.Z3_mk_and(_CTX.ref(), len(kept), _ast_array(kept)), _CTX)
 
 
 def mk_or(*xs: z3.BoolRef) -> z3.BoolRef:
     """Disjunction, folding the constants true and false."""
     kept = []
     for x in xs:
-        if z3.is_true(x):
+        if x is TRUE:
             return TRUE
-        if not z3.is_false(x):
+        if x is not FALSE:
             kept.append(x)
     if not kept:
         return FALSE
-    return kept[0] if len(kept) == 1 else z3.Or(*kept)
+    if len(kept) == 1:
+        return kept[0]
+    return z3.BoolRef(z3.Z3_mk_or(_CTX.ref(), len(kept), _ast_array(kept)), _CTX)
 
 
 def mk_not(x: z3.BoolRef) -> z3.BoolRef:
-    if z3.is_true(x):
+    if x is TRUE:
         return FALSE
-    if z3.is_false(x):
+    if x is FALSE:
         return TRUE
-    if z3.is_not(x):
-        return x.arg(0)
-    return z3.Not(x)
+    return z3.BoolRef(z3.Z3_mk_not(_CTX.ref(), x.as_ast()), _CTX)
 
 
 def mk_ite(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
-    if z3.is_true(c) or a.eq(b):
+    if c is TRUE or a.eq(b):
         return a
-    if z3.is_false(c):
+    if c is FALSE:
         return b
     return z3.If(c, a, b)
 
 
+def const_bool(value: bool) -> z3.BoolRef:
+    return TRUE if value else FALSE
+
+
 def is_dead(guard: z3.BoolRef) -> bool:
-    return z3.is_false(guard)
+    return guard is FALSE
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ class State:
 
     @property
     def dead(self) -> bool:
-        return z3.is_false(self.guard)
+        return self.guard is FALSE
 
 
 class MemoryReader:

@@ -132,7 +132,7 @@ def truth(v: Value, node: Any = None) -> z3.BoolRef:
     t = v.term
     if z3.is_bv_value(t):
         return TRUE if t.as_long() != 0 else FALSE
-    return t != 0
+    return z3.BoolRef(z3.Z3_mk_not(t.ctx.ref(), (t == 0).as_ast()), t.ctx)
 
 
 @dataclass

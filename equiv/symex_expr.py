@@ -17,7 +17,7 @@ import z3
 
 from equiv import ctypes_model as ct
 from equiv.program import located_error, location, unsupported_at
-from equiv.state import FALSE, State, Value, mk_and, mk_ite, mk_not, mk_or
+from equiv.state import FALSE, State, Value, const_bool, mk_and, mk_ite, mk_not, mk_or
 from equiv.symex import (CURRENT, THREAD_INFO, Event, SideExecutor, bool_value, convert,
                          ext64, int_value, truth)
 
@@ -135,6 +135,8 @@ class Executor(SideExecutor):
             return x == y if op == "==" else x != y
         t = ct.usual_arithmetic(self._int(a, node), self._int(b, node))
         x, y = convert(a, t, node).term, convert(b, t, node).term
+        if z3.is_bv_value(x) and z3.is_bv_value(y):
+            return const_bool(_fold_compare(op, x, y, t.signed))
         if op == "==":
             return x == y
         if op == "!=":
@@ -160,7 +162,7 @@ class Executor(SideExecutor):
             return Value(self.divide(node, op, x, y, t), t)
         term = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
                 "&": lambda: x & y, "|": lambda: x | y, "^": lambda: x ^ y}[op]()
-        return Value(term, t)
+        return Value(_fold(term, x, y), t)
 
     def shift(self, node: Any, op: str, a: Value, b: Value) -> Value:
         t = ct.promote(self._int(a, node))
@@ -173,8 +175,8 @@ class Executor(SideExecutor):
                                           f"({t.width} bits)")
         y = z3.Extract(t.width - 1, 0, count) if t.width < 64 else count
         if op == "<<":
-            return Value(x << y, t)
-        return Value(x >> y if t.signed else z3.LShR(x, y), t)
+            return Value(_fold(x << y, x, y), t)
+        return Value(_fold(x >> y if t.signed else z3.LShR(x, y), x, y), t)
 
     def divide(self, node: Any, op: str, x: z3.BitVecRef, y: z3.BitVecRef,
                t: ct.CType) -> z3.BitVecRef:
@@ -474,6 +476,19 @@ class Executor(SideExecutor):
         # Reaching it is undefined behaviour: the paths that do are dropped.
         self.cuts += 1
         return Value(z3.BitVecVal(0, 8), ct.VOID), state.copy(FALSE)
+
+
+def _fold(term: z3.BitVecRef, *operands: z3.BitVecRef) -> z3.BitVecRef:
+    """Constant operands give a constant (so constant loop bounds end unrolling)."""
+    if all(z3.is_bv_value(o) for o in operands):
+        folded: z3.BitVecRef = z3.simplify(term)
+        return folded
+    return term
+
+
+def _fold_compare(op: str, x: z3.BitVecNumRef, y: z3.BitVecNumRef, signed: bool) -> bool:
+    a, b = (x.as_signed_long(), y.as_signed_long()) if signed else (x.as_long(), y.as_long())
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
 
 
 def _as_u64(v: Value, node: Any) -> z3.BitVecRef:
