@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="compare two C files",
                            description="Compare BEFORE and AFTER. Exit status: 0 equivalent, "
                                        "1 not equivalent, 2 trouble, 3 unknown.")
-    check.add_argument("before", help="the C file before the change")
-    check.add_argument("after", help="the C file after the change")
+    check.add_argument("before", help="the code before the change: a C file, several "
+                                      "joined with '+' (syscall.h+ptrace.c), or a directory")
+    check.add_argument("after", help="the code after the change, in the same forms")
     check.add_argument("-f", "--function", action="append", default=[], metavar="NAME",
                        help="check this function (repeatable); default: every function "
                             "that no other function in its file calls")
@@ -42,6 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
                             "besides flags, ti_work and work (repeatable)")
     check.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
                        help="search DIR for #include files")
+    check.add_argument("--model", action="append", default=[], metavar="NAME",
+                       help="use the C model of a kernel function (repeatable): audit, rseq, "
+                            "tracepoint, ptrace, syscall, or one from --model-dir")
+    check.add_argument("--models", choices=["all"], help="use every model")
+    check.add_argument("--model-dir", action="append", default=[], metavar="DIR",
+                       help="also look for models (*.c) in DIR; they win over shipped ones")
+    check.add_argument("--assume", action="append", default=[], metavar="EXPR",
+                       help="assume a C expression over `flags` and configs (repeatable)")
+    check.add_argument("--arch", metavar="NAME",
+                       help="use an architecture's thread-flag layout (arm64, x86_64) for "
+                            "TIF_* names the fragments do not define")
+    check.add_argument("-D", dest="pins", action="append", default=[], metavar="CONFIG_X=y|n",
+                       help="pin a config switch (unpinned switches are free)")
+    check.add_argument("--racy-flags", action="store_true",
+                       help="each read of the flag word may see bits others changed since the "
+                            "previous read (the same changes on both sides)")
+    check.add_argument("--flag-map", metavar="FILE",
+                       help="the after side's flag parameter is another word: FILE maps its "
+                            "bits ('TIF_X = SYSCALL_WORK_BIT_Y' per line)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
@@ -58,17 +78,41 @@ def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         print("equiv: error: --timeout must be positive", file=sys.stderr)
         return TROUBLE
-    options = CheckOptions(
-        functions=tuple(args.function), unwind=args.unwind, timeout=args.timeout,
-        flag_params=FLAG_PARAMS + tuple(args.flags_param),
-        include_dirs=tuple(args.include_dirs))
     try:
-        result = run_check([args.before], [args.after], options)
+        options = CheckOptions(
+            functions=tuple(args.function), unwind=args.unwind, timeout=args.timeout,
+            flag_params=FLAG_PARAMS + tuple(args.flags_param),
+            include_dirs=tuple(args.include_dirs), models=tuple(args.model),
+            all_models=args.models == "all", model_dirs=tuple(args.model_dir),
+            assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
+            racy_flags=args.racy_flags, flag_map=args.flag_map)
+        result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
         print(err.render(), file=sys.stderr)
         return TROUBLE
     sys.stdout.write(render_json(result) if args.json else render_text(result))
     return int(result.exit_code)
+
+
+def parse_pins(pins: list[str]) -> tuple[tuple[str, bool], ...]:
+    """`-D CONFIG_X=y|n` (also 1/0, or bare CONFIG_X for y)."""
+    from equiv.errors import InputError
+
+    out = []
+    for pin in pins:
+        name, _, value = pin.partition("=")
+        value = value or "y"
+        if not name.startswith("CONFIG_") or value not in ("y", "n", "1", "0"):
+            raise InputError(None, f"-D {pin}: expected CONFIG_X=y or CONFIG_X=n")
+        out.append((name, value in ("y", "1")))
+    return tuple(out)
+
+
+def split_side(arg: str) -> list[str]:
+    """A side: one file, files joined with '+', or a directory."""
+    from equiv.check import side_paths
+
+    return [p for part in arg.split("+") if part for p in side_paths(part)]
 
 
 def _guarded(args: argparse.Namespace, outcome: list[int]) -> None:

@@ -83,8 +83,13 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
     return [z3.Implies(matched, mk_and(*same))]
 
 
-def build_query(before: SideTrace, after: SideTrace) -> Query:
-    """The background facts and the 'behaviour differs' formula."""
+def build_query(before: SideTrace, after: SideTrace,
+                facts: list[z3.BoolRef] | None = None) -> Query:
+    """The background facts and the 'behaviour differs' formula.
+
+    `facts` are the assumptions in force (from --assume, models, pinned
+    configs, flag maps); the sides' own assumption terms are not added here.
+    """
     written = list(dict.fromkeys(list(before.written) + list(after.written)))
     final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
     calls_equal, env = _alignment(before.events, after.events)
@@ -96,8 +101,7 @@ def build_query(before: SideTrace, after: SideTrace) -> Query:
     for b_val, a_val in final_mem.values():
         same.append(b_val == a_val)
     roots = {**before.pointer_roots, **after.pointer_roots}
-    background = env + _pointer_facts(list(roots.values()))
-    background += before.assumptions + after.assumptions
+    background = env + _pointer_facts(list(roots.values())) + list(facts or [])
     exceeded = [(lb.guard, lb.location) for lb in before.exceeded + after.exceeded]
     within = mk_not(mk_or(*[g for g, _ in exceeded]))
     return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem)
@@ -122,6 +126,10 @@ class Decision:
 
 def decide(query: Query, session: Session) -> Decision:
     """Equivalent, different (with a model) or unknown (with the reason)."""
+    consistent = session.check()
+    if consistent.outcome is Outcome.UNSAT:
+        return Decision("contradictory", reason="the assumptions in force contradict "
+                                                 "each other: no input satisfies them all")
     diff = session.check(query.within_bound, query.differs)
     if diff.outcome is Outcome.SAT:
         return Decision("different", diff)

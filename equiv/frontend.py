@@ -43,6 +43,38 @@ class Macro:
 
 
 @dataclass(frozen=True)
+class Extra:
+    """Text appended to a side after the user's files (a model, an assumption)."""
+
+    display: str  # the name diagnostics give it, e.g. models/functions/audit.c
+    text: str
+
+
+@dataclass(frozen=True)
+class SideInput:
+    """Everything that goes into one side's translation unit."""
+
+    paths: tuple[str, ...]  # the user's files, in order
+    include_dirs: tuple[str, ...] = ()
+    force_includes: tuple[str, ...] = ()  # architecture layouts, after the prelude
+    extras: tuple[Extra, ...] = ()
+    defines: tuple[tuple[str, str | None], ...] = ()  # -D NAME=VALUE, or -U NAME for None
+
+
+_PP_CONDITION = re.compile(r"^[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif)\b(.*)$", re.M)
+
+
+def preprocessor_configs(paths: tuple[str, ...]) -> list[str]:
+    """CONFIG_* names tested by #if/#ifdef/#ifndef/#elif in the user's files."""
+    names: dict[str, None] = {}
+    for path in paths:
+        for condition in _PP_CONDITION.findall(read_source(path)):
+            for name in re.findall(r"\bCONFIG_\w+", condition):
+                names[name] = None
+    return list(names)
+
+
+@dataclass(frozen=True)
 class ParsedSide:
     """One side of a check after preprocessing and parsing."""
 
@@ -124,6 +156,8 @@ def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro]) -> st
     """One translation unit: every file of the side, then the macro trailer."""
     parts = []
     for path, text in zip(paths, texts):
+        if not text.endswith("\n"):
+            text += "\n"
         escaped = path.replace("\\", "\\\\").replace('"', '\\"')
         # The tool's IS_ENABLED always wins over a fragment's own fallback.
         text = _OWN_IS_ENABLED.sub("", text)
@@ -132,11 +166,16 @@ def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro]) -> st
     return "".join(parts)
 
 
-def _gcc_command(paths: list[str], stub_dir: str, include_dirs: list[str]) -> list[str]:
+def _gcc_command(paths: list[str], stub_dir: str, side: SideInput) -> list[str]:
+    include_dirs = list(side.include_dirs)
     cc = os.environ.get("EQUIV_CPP", "gcc")
     cmd = [cc, "-E", "-dD", "-undef", "-nostdinc", "-std=gnu11", "-x", "c"]
     cmd += ["-include", str(models_dir() / "prelude.h")]
-    for d in dict.fromkeys([str(Path(p).parent or ".") for p in paths]):
+    for header in side.force_includes:
+        cmd += ["-include", header]
+    for name, value in side.defines:
+        cmd.append(f"-D{name}={value}" if value is not None else f"-U{name}")
+    for d in dict.fromkeys([str(Path(p).parent or ".") for p in side.paths]):
         cmd += ["-iquote", d, "-I", d]
     for d in include_dirs:
         cmd += ["-I", d]
@@ -164,10 +203,11 @@ def _gcc_error(stderr: str, paths: list[str]) -> InputError:
 
 
 def preprocess(paths: list[str], texts: list[str], macros: dict[str, Macro],
-               include_dirs: list[str]) -> str:
+               side: SideInput) -> str:
     """`gcc -E` output for the side; missing includes become empty stubs."""
     if shutil.which(os.environ.get("EQUIV_CPP", "gcc")) is None:
         raise InputError(None, "no C preprocessor: install gcc or set EQUIV_CPP")
+    include_dirs = list(side.include_dirs)
     source = _compose(paths, texts, macros)
     with tempfile.TemporaryDirectory(prefix="equiv-stubs-") as stub_dir:
         for text in texts:
@@ -175,7 +215,7 @@ def preprocess(paths: list[str], texts: list[str], macros: dict[str, Macro],
                 if not any((Path(d) / name).exists() for d in include_dirs):
                     if not (models_dir() / "include" / name).exists():
                         _stub(stub_dir, name)
-        cmd = _gcc_command(paths, stub_dir, include_dirs)
+        cmd = _gcc_command(paths, stub_dir, side)
         for _ in range(64):
             try:
                 proc = subprocess.run(cmd, input=source, capture_output=True, text=True,
@@ -226,16 +266,20 @@ def _parse_error(exc: Exception, paths: list[str]) -> InputError:
     return InputError(loc, message, quoted)
 
 
-def load_side(paths: list[str], include_dirs: list[str] | None = None) -> ParsedSide:
+def load_side(side: SideInput) -> ParsedSide:
     """Read, preprocess and parse the files of one side into a pycparser AST."""
     from pycparser import c_parser
 
-    include_dirs = include_dirs or []
+    paths = list(side.paths)
     texts = [read_source(p) for p in paths]
     macros: dict[str, Macro] = {}
+    for header in side.force_includes:
+        macros.update(scan_macros(header, read_source(header)))
     for path, text in zip(paths, texts):
         macros.update(scan_macros(path, text))
-    code = _strip_directives(preprocess(paths, texts, macros, include_dirs))
+    all_paths = paths + [e.display for e in side.extras]
+    all_texts = texts + [e.text for e in side.extras]
+    code = _strip_directives(preprocess(all_paths, all_texts, macros, side))
     try:
         ast = c_parser.CParser().parse(code, filename=paths[0])
     except Exception as exc:  # pycparser raises ParseError and, rarely, others

@@ -75,8 +75,25 @@ def _bit_line(row: BitRow) -> str:
     return f"    {label}: same for every flag word with it set"
 
 
+def _premise_lines(result: FunctionResult) -> list[str]:
+    lines = []
+    if result.premises:
+        lines.append("  in force: " + "; ".join(p.label for p in result.premises))
+    if result.verdict is Verdict.EQUIVALENT and result.premises:
+        if not result.needed:
+            lines.append("  needs: nothing (holds without the models and assumptions)")
+        for need in result.needed:
+            what = f" ({need.premise.description})" if need.premise.kind == "model" else ""
+            without = _TITLES[need.without]
+            if need.flags is not None:
+                without += f" at {flags_text(need.flags, need.flag_names)}"
+            lines.append(f"  needs {need.premise.label}{what}; without it: {without}")
+    return lines
+
+
 def function_lines(result: FunctionResult) -> list[str]:
     lines = [f"{result.function}: {_TITLES[result.verdict]}"]
+    lines += _premise_lines(result)
     if result.reason:
         lines.append(f"  reason: {result.reason}")
     if result.counterexample is not None:
@@ -100,7 +117,8 @@ def function_lines(result: FunctionResult) -> list[str]:
 
 
 def render_text(result: CheckResult) -> str:
-    lines = [f"equiv: {' '.join(result.before)} -> {' '.join(result.after)}"]
+    lines = [f"equiv: {'+'.join(result.before)} -> {'+'.join(result.after)}"]
+    lines += [f"note: {n}" for n in result.notes]
     for fn in result.functions:
         lines += function_lines(fn)
     return "\n".join(lines) + "\n"
@@ -135,6 +153,11 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
         "difference": fn.difference,
         "bits": [{"bit": r.bit, "name": r.name, "differs": r.differs,
                   "example": None if r.example is None else f"{r.example:#x}"} for r in fn.bits],
+        "premises": [{"label": p.label, "kind": p.kind, "description": p.description}
+                     for p in fn.premises],
+        "needed": [{"label": n.premise.label, "without": n.without.value,
+                    "flags": None if n.flags is None else f"{n.flags:#x}",
+                    "flag_names": list(n.flag_names)} for n in fn.needed],
         "masks": [{"name": m.name, "before": None if m.before is None else list(m.before),
                    "after": None if m.after is None else list(m.after),
                    "added": list(m.added), "dropped": list(m.dropped)} for m in fn.masks],
@@ -146,6 +169,7 @@ def render_json(result: CheckResult) -> str:
         "before": list(result.before),
         "after": list(result.after),
         "exit_code": int(result.exit_code),
+        "notes": list(result.notes),
         "functions": [_function_json(f) for f in result.functions],
     }
     return json.dumps(doc, indent=2) + "\n"

@@ -88,6 +88,26 @@ class MaskRow:
 
 
 @dataclass(frozen=True)
+class Premise:
+    """Something a proof may rest on: an enabled model or an --assume."""
+
+    label: str  # "model audit", "assume '...'"
+    kind: str  # "model" or "assume"
+    description: str  # the model's invariant, or the assumed expression
+    key: str  # the model name, or the assumption function
+
+
+@dataclass(frozen=True)
+class NeededPremise:
+    """A premise the proof needs, and what the check says without it."""
+
+    premise: Premise
+    without: Verdict
+    flags: int | None  # the counterexample without it, if one was found
+    flag_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FunctionResult:
     """The outcome for one checked function."""
 
@@ -98,6 +118,8 @@ class FunctionResult:
     difference: str | None = None  # the exact set of differing inputs, as a condition
     bits: tuple[BitRow, ...] = ()
     masks: tuple[MaskRow, ...] = ()
+    premises: tuple[Premise, ...] = ()  # in force
+    needed: tuple[NeededPremise, ...] = ()  # for a proof: an irreducible set it rests on
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,7 @@ class CheckResult:
     before: tuple[str, ...]
     after: tuple[str, ...]
     functions: tuple[FunctionResult, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> ExitCode:

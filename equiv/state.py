@@ -104,7 +104,7 @@ class State:
     none), as a term together with the set of values it can take.
     """
 
-    __slots__ = ("guard", "vars", "flags", "mem", "memver", "versions")
+    __slots__ = ("guard", "vars", "flags", "mem", "memver", "versions", "reads", "read_counts")
 
     def __init__(self, guard: z3.BoolRef, flags: z3.BitVecRef):
         self.guard = guard
@@ -113,6 +113,9 @@ class State:
         self.mem: dict[str, z3.BitVecRef] = {}
         self.memver: z3.BitVecRef = z3.BitVecVal(0, 32)
         self.versions: frozenset[int] = frozenset([0])
+        # How many times these paths have read the flag word (for --racy-flags).
+        self.reads: z3.BitVecRef = z3.BitVecVal(0, 32)
+        self.read_counts: frozenset[int] = frozenset([0])
 
     def copy(self, guard: z3.BoolRef | None = None) -> "State":
         s = State.__new__(State)
@@ -122,6 +125,8 @@ class State:
         s.mem = dict(self.mem)
         s.memver = self.memver
         s.versions = self.versions
+        s.reads = self.reads
+        s.read_counts = self.read_counts
         return s
 
     @property
@@ -180,4 +185,6 @@ def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -
         out.mem[path] = mk_ite(g, ma, mb)
     out.memver = mk_ite(g, a.memver, b.memver)
     out.versions = a.versions | b.versions
+    out.reads = mk_ite(g, a.reads, b.reads)
+    out.read_counts = a.read_counts | b.read_counts
     return out

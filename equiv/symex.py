@@ -27,6 +27,7 @@ THREAD_INFO = "current_thread_info()"
 CURRENT = "current"
 FLAG_PARAMS = ("flags", "ti_work", "work")
 MAX_INLINE_DEPTH = 64
+ASSUME_PREFIX = "__equiv_assume_"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Options:
 
     unwind: int = 8
     flag_params: tuple[str, ...] = FLAG_PARAMS
+    racy_flags: bool = False  # every read of the flag word may see others' changes
+    symbol_prefix: str = ""  # names this execution's private symbols (default: the label)
+    param_word: str = FLAG_WORD  # the z3 word the root's flag parameter receives
 
 
 @dataclass
@@ -77,10 +81,9 @@ class SideTrace:
     final_flags: z3.BitVecRef
     flags_written: bool
     written: list[str]
-    final_state: State
-    executor: "SideExecutor"
+    memory_reader: Callable[[str], z3.BitVecRef]
     exceeded: list[LoopBound]
-    assumptions: list[z3.BoolRef]
+    assumptions: list[tuple[str, z3.BoolRef]]  # (assumption function, condition)
     configs: dict[str, z3.BoolRef]
     pointer_roots: dict[str, z3.BitVecRef]
     inputs: dict[str, z3.BitVecRef]
@@ -88,7 +91,7 @@ class SideTrace:
 
     def final_memory(self, path: str) -> z3.BitVecRef:
         """The 64-bit content of memory cell `path` when the function returns."""
-        return self.executor._read_raw(self.final_state, path)
+        return self.memory_reader(path)
 
 
 def ext64(v: Value) -> z3.BitVecRef:
@@ -197,7 +200,7 @@ class SideExecutor(MemoryReader):
         self.options = options
         self.events: list[Event] = []
         self.exceeded: list[LoopBound] = []
-        self.assumptions: list[z3.BoolRef] = []
+        self.assumptions: list[tuple[str, z3.BoolRef]] = []
         self.flags_written = False
         self.mem_written: dict[str, None] = {}
         self.configs: dict[str, z3.BoolRef] = {}
@@ -207,7 +210,8 @@ class SideExecutor(MemoryReader):
         self.cuts = 0  # paths removed: loop bound reached, unreachable
         self.jumps_out = 0  # states stashed by return and goto
         self.local_jumps = 0  # states stashed by break and continue
-        self.uninit = UninitSource(label)
+        self.prefix = options.symbol_prefix or label
+        self.uninit = UninitSource(self.prefix)
         self.call_stack: list[str] = []
         self.frames: list[Frame] = []
         self._next_var = 0
@@ -220,15 +224,32 @@ class SideExecutor(MemoryReader):
         sig = prog.signatures[function]
         flags = z3.BitVec(FLAG_WORD, 64)
         state = State(TRUE, flags)
+        self._assumptions(state)
         args = [self._root_argument(name, t, funcdef) for name, t in sig.params]
         ret, final = self.inline(function, args, state, funcdef)
         if final is None or final.dead:
             final = state.copy(FALSE)
         ret_term = ext64(ret) if sig.ret.kind != "void" and ret is not None else None
+        end = final
         return SideTrace(self.label, function, self.events, ret_term, sig.ret, final.flags,
-                         self.flags_written, list(self.mem_written), final, self, self.exceeded, self.assumptions,
+                         self.flags_written, list(self.mem_written),
+                         lambda path: self._read_raw(end, path), self.exceeded, self.assumptions,
                          self.configs, self.roots, self.inputs,
                          location(funcdef))
+
+    def _assumptions(self, state: State) -> None:
+        """Evaluate every `__equiv_assume_*` function on the initial state."""
+        for name, funcdef in self.program.functions.items():
+            if not name.startswith(ASSUME_PREFIX):
+                continue
+            params = self.program.signatures[name].params
+            args = [Value(state.flags, ct.ULONG)] * len(params)
+            value, _ = self.inline(name, args, state.copy(), funcdef)
+            if self.events:
+                raise located_error(funcdef, f"assumption '{name}' calls an external function")
+            if value is None or value.ctype.kind != "int":
+                raise located_error(funcdef, f"assumption '{name}' must return an integer")
+            self.assumptions.append((name, truth(value, funcdef)))
 
     def _root_argument(self, name: str, t: ct.CType, node: Any) -> Value:
         if t.kind == "ptr":
@@ -236,7 +257,7 @@ class SideExecutor(MemoryReader):
         if t.kind != "int":
             raise unsupported_at(node, f"parameter '{name}' of type {t.name}")
         if name in self.options.flag_params:
-            return convert(Value(z3.BitVec(FLAG_WORD, 64), ct.ULONG), t)
+            return convert(Value(z3.BitVec(self.options.param_word, 64), ct.ULONG), t)
         sym = z3.BitVec(f"param:{name}", 64)
         self.inputs[name] = sym
         return convert(Value(sym, ct.LONG), t)
@@ -341,7 +362,7 @@ class SideExecutor(MemoryReader):
             else:
                 event = self.events[version - 1]
                 if path not in event.havoc:
-                    event.havoc[path] = z3.BitVec(f"{self.label}:mem:{path}@{version}", 64)
+                    event.havoc[path] = z3.BitVec(f"{self.prefix}:mem:{path}@{version}", 64)
                 sym = event.havoc[path]
             terms.append((version, sym))
         term = terms[-1][1]

@@ -18,7 +18,7 @@ import z3
 from equiv import ctypes_model as ct
 from equiv.program import located_error, location, unsupported_at
 from equiv.state import FALSE, State, Value, const_bool, mk_and, mk_ite, mk_not, mk_or
-from equiv.symex import (CURRENT, THREAD_INFO, Event, SideExecutor, bool_value, convert,
+from equiv.symex import (CURRENT, FLAG_WORD, THREAD_INFO, Event, SideExecutor, bool_value, convert,
                          ext64, int_value, truth)
 
 _COMPARE = {"<", "<=", ">", ">=", "==", "!="}
@@ -343,8 +343,11 @@ class Executor(SideExecutor):
             if inner.kind != "mem":
                 raise unsupported_at(node, "struct-typed local variable")
             container, path = inner.ctype.target, inner.path
-        if path == THREAD_INFO and field == "flags":
+        if field == "flags" and (path == THREAD_INFO or container == "thread_info"):
             return LValue("flags", ct.ULONG), state
+        if field == "syscall_work" and self.options.param_word != FLAG_WORD and (
+                path == THREAD_INFO or container == "thread_info"):
+            return LValue("word2", ct.ULONG), state
         sep = "->" if node.type == "->" else "."
         t = self.program.field_type(container, field)
         return LValue("mem", t, path=f"{path}{sep}{field}"), state
@@ -371,10 +374,26 @@ class Executor(SideExecutor):
                 term = state.vars[lv.ident] = self.uninit.fresh(lv.ctype.width)
             return Value(term, lv.ctype, self.pointer_paths.get(lv.ident))
         if lv.kind == "flags":
+            if self.options.racy_flags:
+                self.racy_read(state)
             return Value(state.flags, ct.ULONG)
+        if lv.kind == "word2":
+            return Value(z3.BitVec(self.options.param_word, 64), ct.ULONG)
         if lv.ctype.kind not in ("int", "ptr"):
             raise located_error(None, f"cannot read {lv.path} of type {lv.ctype.name}")
         return self.read_memory(state, lv.path, lv.ctype)
+
+    def racy_read(self, state: State) -> None:
+        """The n-th read may see bits others flipped since read n-1 (same on both sides)."""
+        delta: z3.BitVecRef | None = None
+        for n in sorted(state.read_counts, reverse=True):
+            flip = z3.BitVec(f"flags~changed#{n}", 64) if n else z3.BitVecVal(0, 64)
+            delta = flip if delta is None else mk_ite(state.reads == n, flip, delta)
+        assert delta is not None
+        if not (z3.is_bv_value(delta) and delta.as_long() == 0):
+            state.flags = state.flags ^ delta
+        state.read_counts = frozenset(n + 1 for n in state.read_counts)
+        state.reads = _fold(state.reads + 1, state.reads)
 
     def store(self, lv: LValue, v: Value, state: State) -> None:
         if state.dead:
@@ -384,6 +403,8 @@ class Executor(SideExecutor):
         elif lv.kind == "flags":
             state.flags = convert(v, ct.ULONG).term
             self.flags_written = True
+        elif lv.kind == "word2":
+            raise located_error(None, "writing the mapped flag word is not supported")
         else:
             self.write_memory(state, lv.path, v)
 
@@ -434,7 +455,7 @@ class Executor(SideExecutor):
         index = len(self.events)
         result = None
         if ret_type.kind in ("int", "ptr"):
-            result = z3.BitVec(f"{self.label}:{name}#{index}", 64)
+            result = z3.BitVec(f"{self.prefix}:{name}#{index}", 64)
         if state.dead:
             return Value(z3.BitVecVal(0, 64), ret_type), state
         self.events.append(Event(index, state.guard, name, tuple(ext64(v) for v in converted),
@@ -462,6 +483,18 @@ class Executor(SideExecutor):
             return bool_value(self.config(option.name)), state
         c, state = self.eval_cond(option, state)
         return bool_value(c), state
+
+    def intrinsic__equiv_emit(self, node: Any, args: list[Any],
+                              state: State) -> tuple[Value, State]:
+        """`__equiv_emit("name", args...)`: a model's observable call named `name`."""
+        if not args or type(args[0]).__name__ != "Constant" or args[0].type != "string":
+            raise located_error(node, "__equiv_emit needs a string literal name first")
+        values: list[Value] = []
+        for arg in args[1:]:
+            v, state = self.eval(arg, state)
+            values.append(v)
+        _, state = self.external_call(node, args[0].value.strip('"'), values, state)
+        return Value(z3.BitVecVal(0, 8), ct.VOID), state
 
     def intrinsic__builtin_expect(self, node: Any, args: list[Any],
                                   state: State) -> tuple[Value, State]:
