@@ -135,11 +135,17 @@ def build_counterexample(answer: Answer, query: Query,
         flags=flags,
         flag_names=tuple(names.get(i, f"bit {i}") for i in range(64) if flags >> i & 1),
         configs=tuple((name, replay.true(configs[name])) for name in sorted(configs)),
-        inputs=tuple((name, str(_signed(replay.int(inputs[name])))) for name in sorted(inputs)),
+        inputs=tuple((name, _render_input(name, replay.int(inputs[name])))
+                     for name in sorted(inputs)),
         before=before,
         after=after,
         first_divergence=_first_divergence(before, after),
+        flags_observable=query.before.flags_written or query.after.flags_written,
     )
+
+
+def _render_input(name: str, value: int) -> str:
+    return hex(value) if "flag" in name else str(_signed(value))
 
 
 def _signed(value: int) -> int:

@@ -205,11 +205,44 @@ def _render_cube(cube: list[tuple[str, bool]]) -> str:
     return " and ".join(parts)
 
 
-def _render_condition(sure: list[list[tuple[str, bool]]],
-                      maybe: list[list[tuple[str, bool]]]) -> str:
-    text = " or ".join(f"({_render_cube(c)})" if len(sure) > 1 else _render_cube(c)
-                       for c in sure) or "never for every value of the other inputs"
+Cube = list[tuple[str, bool]]
+
+
+def merge_cubes(cubes: list[Cube]) -> list[Cube]:
+    """Join cubes that differ only in one literal's polarity (A∧x ∨ A∧¬x = A)."""
+    work = [sorted(c) for c in cubes]
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(work):
+            for j in range(i + 1, len(work)):
+                b = work[j]
+                if len(a) != len(b):
+                    continue
+                diff = [k for k, (x, y) in enumerate(zip(a, b)) if x != y]
+                if len(diff) == 1 and a[diff[0]][0] == b[diff[0]][0]:
+                    work[i] = a[:diff[0]] + a[diff[0] + 1:]
+                    del work[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return work
+
+
+def _render_condition(sure: list[Cube], maybe: list[Cube]) -> str:
+    sure, maybe = merge_cubes(sure), merge_cubes(maybe)
+
+    def join(cubes: list[Cube]) -> str:
+        if len(cubes) == 1:
+            return _render_cube(cubes[0])
+        return " or ".join(f"({_render_cube(c)})" for c in cubes)
+
+    if not sure:
+        if maybe == [[]]:
+            return "for some values of other inputs, whatever the flag word"
+        return "only for some values of other inputs, when " + join(maybe)
+    text = join(sure)
     if maybe:
-        text += "; also, depending on other inputs, when " + " or ".join(
-            f"({_render_cube(c)})" for c in maybe)
+        text += "; also, for some values of other inputs, when " + join(maybe)
     return text

@@ -58,7 +58,7 @@ def _counterexample_lines(cex: Counterexample) -> list[str]:
     if cex.before.ret is not None or cex.after.ret is not None:
         mark = "" if cex.before.ret == cex.after.ret else "   <- differs"
         lines.append(f"  return: before {cex.before.ret}, after {cex.after.ret}{mark}")
-    if cex.before.flags != cex.after.flags:
+    if cex.flags_observable and cex.before.flags != cex.after.flags:
         lines.append(f"  final flags: before {cex.before.flags:#x}, after {cex.after.flags:#x}")
     for (path, bv), (_, av) in zip(cex.before.memory, cex.after.memory):
         if bv != av:

@@ -64,6 +64,7 @@ class Counterexample:
     before: Behaviour
     after: Behaviour
     first_divergence: int | None  # index of the first differing call, None if calls agree
+    flags_observable: bool = False  # some side writes the flag word
 
 
 @dataclass(frozen=True)

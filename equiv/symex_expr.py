@@ -387,7 +387,10 @@ class Executor(SideExecutor):
         """The n-th read may see bits others flipped since read n-1 (same on both sides)."""
         delta: z3.BitVecRef | None = None
         for n in sorted(state.read_counts, reverse=True):
-            flip = z3.BitVec(f"flags~changed#{n}", 64) if n else z3.BitVecVal(0, 64)
+            flip = z3.BitVecVal(0, 64)
+            if n:
+                flip = z3.BitVec(f"flags~changed#{n}", 64)
+                self.inputs[f"flag bits flipped before read {n + 1}"] = flip
             delta = flip if delta is None else mk_ite(state.reads == n, flip, delta)
         assert delta is not None
         if not (z3.is_bv_value(delta) and delta.as_long() == 0):
