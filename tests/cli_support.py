@@ -1,0 +1,103 @@
+"""Running `python -m equiv` the way a user does, and judging what it printed.
+
+Shared by tests/test_cli.py and tests/test_frontend.py.  Every run goes
+through a subprocess from the repository root with a hard timeout, so a hang
+fails the test instead of stalling the suite.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUN_TIMEOUT = 60
+
+# `file:line[:col]: error: message`, the one shape a located diagnostic has.
+LOCATED_ERROR = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: error: (?P<message>.*)$")
+# Names equiv uses internally; none may reach the user.
+INTERNAL_NAMES = ("<stdin>", "<equiv-macros>", "equiv-stubs-")
+
+
+def run_equiv(*args: object, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """`python -m equiv ARGS...` from the repository root."""
+    return subprocess.run([sys.executable, "-m", "equiv", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def check(before: Path, after: Path, *options: object) -> subprocess.CompletedProcess[str]:
+    """`equiv check BEFORE AFTER OPTIONS...`."""
+    return run_equiv("check", before, after, *options)
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    """Write `text` to `directory/name` and return the path."""
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def describe(proc: subprocess.CompletedProcess[str]) -> str:
+    """Everything a failing assertion should show."""
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
+
+
+def assert_no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    """No Python traceback and no catch-all internal error on either stream."""
+    for stream in (proc.stdout, proc.stderr):
+        assert "Traceback" not in stream, describe(proc)
+        assert "internal error" not in stream, describe(proc)
+
+
+def assert_no_internal_names(proc: subprocess.CompletedProcess[str]) -> None:
+    """Neither stream names a temporary file or one of equiv's pseudo-files."""
+    for name in INTERNAL_NAMES:
+        assert name not in proc.stdout + proc.stderr, describe(proc)
+
+
+def assert_only_known_temp_paths(proc: subprocess.CompletedProcess[str], allowed: Path) -> None:
+    """Every path under the system temp directory that the output names lies in `allowed`."""
+    temp_root = re.escape(str(Path(tempfile.gettempdir()).resolve()))
+    for match in re.finditer(temp_root + r"[^\s:\"')]*", proc.stdout + proc.stderr):
+        assert match.group(0).startswith(str(allowed)), describe(proc)
+
+
+def located_errors(proc: subprocess.CompletedProcess[str]) -> list[re.Match[str]]:
+    """The `file:line[:col]: error:` lines on stderr."""
+    return [m for m in map(LOCATED_ERROR.match, proc.stderr.splitlines()) if m]
+
+
+def assert_located_error(proc: subprocess.CompletedProcess[str], path: Path,
+                         lines: int | set[int] | None = None,
+                         message: str | None = None) -> re.Match[str]:
+    """Exit 2 with a `path:line[:col]: error:` line naming `path` (on one of `lines`).
+
+    `message` is a regular expression the error message must match (case-insensitive).
+    """
+    assert proc.returncode == 2, describe(proc)
+    assert_no_traceback(proc)
+    assert_no_internal_names(proc)
+    errors = [m for m in located_errors(proc) if m.group("file") == str(path)]
+    assert errors, f"no error line naming {path}\n{describe(proc)}"
+    first = errors[0]
+    if lines is not None:
+        wanted = {lines} if isinstance(lines, int) else lines
+        assert int(first.group("line")) in wanted, describe(proc)
+    if message is not None:
+        assert re.search(message, first.group("message"), re.I), describe(proc)
+    return first
+
+
+def assert_tool_error(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit 2 with an `equiv: error:` line whose message matches `message`, and no report."""
+    assert proc.returncode == 2, describe(proc)
+    assert_no_traceback(proc)
+    assert_no_internal_names(proc)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("equiv: error: ")]
+    assert errors, describe(proc)
+    assert re.search(message, errors[0], re.I), describe(proc)
+    assert proc.stdout == "", describe(proc)
