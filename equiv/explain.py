@@ -93,7 +93,8 @@ def bit_rows(query: Query, session: Session, bits: list[int], names: dict[int, s
     for bit in bits:
         found = None
         for candidate in dict.fromkeys((1 << bit, witness | 1 << bit)):
-            fixed = session.check(query.within_bound, query.differs, query.flags == candidate)
+            fixed = session.check(query.within_bound, query.differs, query.flags == candidate,
+                                  want_model=False)
             if fixed.outcome is Outcome.SAT:
                 found = candidate
                 break
@@ -176,7 +177,7 @@ def _generalise(query: Query, session: Session, variables: list[tuple[str, z3.Bo
     """Drop literals while every input in the cube still differs."""
     def always_differs(c: list[tuple[int, bool]]) -> bool:
         same = session.check(query.within_bound, z3.Not(query.differs),
-                             _cube_formula(variables, c))
+                             _cube_formula(variables, c), want_model=False)
         return same.outcome is Outcome.UNSAT
 
     if not always_differs(cube):

@@ -33,14 +33,14 @@ class Session:
         self.solver.set("timeout", max(1, int(timeout_s * 1000)))
         self.solver.add(*background)
 
-    def check(self, *extra: z3.BoolRef) -> Answer:
-        """Is background ∧ extra satisfiable?"""
+    def check(self, *extra: z3.BoolRef, want_model: bool = True) -> Answer:
+        """Is background ∧ extra satisfiable?  (The model is fetched only if wanted.)"""
         self.solver.push()
         try:
             self.solver.add(*extra)
             result = self.solver.check()
             if result == z3.sat:
-                return Answer(Outcome.SAT, self.solver.model())
+                return Answer(Outcome.SAT, self.solver.model() if want_model else None)
             if result == z3.unsat:
                 return Answer(Outcome.UNSAT)
             return Answer(Outcome.UNKNOWN, reason=self.solver.reason_unknown())

@@ -404,9 +404,20 @@ class SideExecutor(MemoryReader):
         if kind in _EXPRESSION_KINDS:
             if state.dead:
                 return state
+            count = len(self.events)
             _, state = self.eval(node, state)
+            self._discard_result(node, count)
             return state
         raise unsupported_at(node, _describe(kind))
+
+    def _discard_result(self, node: Any, count: int) -> None:
+        """A call statement's result is never read: it needs no environment link."""
+        if type(node).__name__ != "FuncCall" or len(self.events) <= count:
+            return
+        last = self.events[-1]
+        if type(node.name).__name__ == "ID" and last.name == node.name.name \
+                and last.location == location(node):
+            last.result = None
 
     def dead_copy(self, state: State) -> State:
         return state.copy(FALSE)
