@@ -122,7 +122,10 @@ def roots(program: Program) -> list[str]:
     called: set[str] = set()
     for name in program.user_functions:
         called |= called_names(program.functions[name]) - {name}
-    return [n for n in program.user_functions if n not in called]
+    found = [n for n in program.user_functions if n not in called]
+    # Every function called by another: a cycle.  Check them all (the
+    # executor then reports the recursion where it happens).
+    return found or list(program.user_functions)
 
 
 def select_functions(before: Program, after: Program,
@@ -244,8 +247,13 @@ class FunctionCheck:
         models = tuple(m for m in self.models if f"model {m.name}" in
                        {p.label for p in premises})
         keys = {p.key for p in premises}
-        b_trace, b_prog = self.trace("before", models, keys)
-        a_trace, a_prog = self.trace("after", models, keys)
+        from equiv.symex import AnalysisLimit
+
+        try:
+            b_trace, b_prog = self.trace("before", models, keys)
+            a_trace, a_prog = self.trace("after", models, keys)
+        except AnalysisLimit as limit:
+            return FunctionResult(self.name, Verdict.UNKNOWN, reason=str(limit))
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
         query = build_query(b_trace, a_trace, facts)
         session = Session(query.background, self.options.timeout)

@@ -15,6 +15,7 @@ import threading
 from equiv import __version__
 
 TROUBLE = 2
+MAX_UNWIND = 10_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="unroll loops up to N iterations (default 8); a loop that can "
                             "run longer makes the verdict UNKNOWN")
     check.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="give up a solver query after this long: UNKNOWN (default 30)")
+                       help="give up a solver query after this long: UNKNOWN (default 30, "
+                            "below 1000000)")
     check.add_argument("--flags-param", action="append", default=[], metavar="NAME",
                        help="a parameter of the checked function that holds the flag word, "
                             "besides flags, ti_work and work (repeatable)")
@@ -72,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
     from equiv.report import render_json, render_text
     from equiv.symex import FLAG_PARAMS
 
-    if args.unwind < 1:
-        print("equiv: error: --unwind must be at least 1", file=sys.stderr)
+    if not 1 <= args.unwind <= MAX_UNWIND:
+        print(f"equiv: error: --unwind must be between 1 and {MAX_UNWIND}", file=sys.stderr)
         return TROUBLE
-    if not args.timeout > 0:
+    if not (args.timeout > 0 and args.timeout < 1e6):
         print("equiv: error: --timeout must be positive", file=sys.stderr)
         return TROUBLE
     try:

@@ -40,7 +40,14 @@ class Query:
 def _events_equal(b: Event, a: Event) -> z3.BoolRef:
     if b.name != a.name or len(b.args) != len(a.args):
         return FALSE
-    return mk_and(*[x == y for x, y in zip(b.args, a.args)])
+    parts = []
+    for x, y in zip(b.args, a.args):
+        if x.eq(y):
+            continue
+        if z3.is_bv_value(x) and z3.is_bv_value(y):
+            return FALSE  # two different constants
+        parts.append(x == y)
+    return mk_and(*parts)
 
 
 def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, list[z3.BoolRef]]:

@@ -259,6 +259,8 @@ def _parse_error(exc: Exception, paths: list[str]) -> InputError:
     loc = Location(m.group(1), int(m.group(2)), int(m.group(3) or 0))
     quoted = source_line(loc.file, loc.line)
     message = f"syntax error: {m.group(4)}"
+    if loc.file == "<equiv-macros>":
+        return InputError(loc, message)
     for pattern, construct in _HINTS:
         if quoted is not None and pattern.search(quoted):
             message = f"unsupported construct: {construct} ({message})"
@@ -268,8 +270,6 @@ def _parse_error(exc: Exception, paths: list[str]) -> InputError:
 
 def load_side(side: SideInput) -> ParsedSide:
     """Read, preprocess and parse the files of one side into a pycparser AST."""
-    from pycparser import c_parser
-
     paths = list(side.paths)
     texts = [read_source(p) for p in paths]
     macros: dict[str, Macro] = {}
@@ -277,11 +277,58 @@ def load_side(side: SideInput) -> ParsedSide:
         macros.update(scan_macros(header, read_source(header)))
     for path, text in zip(paths, texts):
         macros.update(scan_macros(path, text))
+    for path in _local_headers(paths, texts, side.include_dirs):
+        macros.update(scan_macros(path, read_source(path)))
     all_paths = paths + [e.display for e in side.extras]
     all_texts = texts + [e.text for e in side.extras]
-    code = _strip_directives(preprocess(all_paths, all_texts, macros, side))
     try:
-        ast = c_parser.CParser().parse(code, filename=paths[0])
+        ast = _parse(preprocess(all_paths, all_texts, macros, side), paths)
+    except InputError as err:
+        if err.location is None or err.location.file != "<equiv-macros>":
+            raise
+        # A mask-like macro whose body is not an expression: do without mask names.
+        macros = {}
+        ast = _parse(preprocess(all_paths, all_texts, macros, side), paths)
+    return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"))
+
+
+def _parse(preprocessed: str, paths: list[str]) -> Any:
+    from pycparser import c_parser
+
+    class LocatingParser(c_parser.CParser):  # type: ignore[misc]
+        """Gives errors that pycparser reports without a line the next token's place."""
+
+        def _parse_error(self, msg: str, coord: Any) -> Any:
+            if not hasattr(coord, "line"):
+                try:
+                    token = self._peek()
+                    if token is not None:
+                        coord = self._tok_coord(token)
+                except Exception:  # a private API: keep pycparser's own message
+                    pass
+            return super()._parse_error(msg, coord)
+
+    try:
+        return LocatingParser().parse(_strip_directives(preprocessed), filename=paths[0])
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(exc, paths) from None
-    return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"))
+
+
+def _local_headers(paths: list[str], texts: list[str],
+                   include_dirs: tuple[str, ...]) -> list[str]:
+    """User headers reached through #include "..." (their macros name flag bits too)."""
+    found: dict[str, None] = {}
+    todo = list(zip(paths, texts))
+    while todo:
+        path, text = todo.pop()
+        for name in re.findall(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', text, re.M):
+            for d in [str(Path(path).parent)] + list(include_dirs):
+                candidate = str(Path(d) / name) if d not in ("", ".") else name
+                if candidate not in found and candidate not in paths and Path(candidate).is_file():
+                    found[candidate] = None
+                    try:
+                        todo.append((candidate, read_source(candidate)))
+                    except InputError:
+                        pass
+                    break
+    return list(found)

@@ -28,6 +28,11 @@ CURRENT = "current"
 FLAG_PARAMS = ("flags", "ti_work", "work")
 MAX_INLINE_DEPTH = 64
 ASSUME_PREFIX = "__equiv_assume_"
+MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per side
+
+
+class AnalysisLimit(Exception):
+    """The code unrolls or inlines to more than equiv will execute: UNKNOWN."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,7 @@ class SideExecutor(MemoryReader):
         self.roots: dict[str, z3.BitVecRef] = {}
         self.inputs: dict[str, z3.BitVecRef] = {}
         self.pointer_paths: dict[int, str | None] = {}
+        self.steps = 0
         self.cuts = 0  # paths removed: loop bound reached, unreachable
         self.jumps_out = 0  # states stashed by return and goto
         self.local_jumps = 0  # states stashed by break and continue
@@ -397,6 +403,10 @@ class SideExecutor(MemoryReader):
     def exec_stmt(self, node: Any, state: State) -> State:
         if state.dead and not self.has_target(node):
             return state
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise AnalysisLimit(f"more than {MAX_STEPS} statements to execute after unrolling "
+                                f"loops and inlining calls")
         kind = type(node).__name__
         handler: Callable[[Any, State], State] | None = getattr(self, f"stmt_{kind}", None)
         if handler is not None:

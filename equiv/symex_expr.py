@@ -534,6 +534,7 @@ def _as_u64(v: Value, node: Any) -> z3.BitVecRef:
 
 
 _EXPR_NAMES = {
+    "Compound": "statement expression ({ ... })",
     "CompoundLiteral": "compound literal",
     "InitList": "initializer list",
     "Typename": "type name",

@@ -167,8 +167,6 @@ def test_nonpositive_bounds_are_usage_errors(tmp_path: Path, option: str, value:
     assert_tool_error(proc, re.escape(option))
 
 
-@pytest.mark.xfail(strict=True, reason="equiv bug: --timeout inf ends in an internal "
-                                       "OverflowError instead of a usage error or no limit")
 def test_infinite_timeout_is_not_an_internal_error(tmp_path: Path) -> None:
     source = write(tmp_path, "f.c", IDENTITY)
     proc = check(source, source, "--timeout", "inf")

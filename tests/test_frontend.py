@@ -73,8 +73,6 @@ def test_syntax_error_missing_semicolon(tmp_path: Path) -> None:
     assert_located_error(proc, source, {3, 4}, r"syntax")
 
 
-@pytest.mark.xfail(strict=True, reason="equiv bug: pycparser's 'Invalid expression' carries no "
-                                       "line, so the error is put on line 1")
 def test_syntax_error_incomplete_expression(tmp_path: Path) -> None:
     source = write(tmp_path, "expr.c", "int f(int x)\n{\n\treturn x +;\n}\n")
     proc = check_self(source)
@@ -131,12 +129,7 @@ UNSUPPORTED = {
         {3}, r"typeof"),
 }
 
-UNSUPPORTED_BUGS = {
-    "computed-goto": "equiv bug: a computed goto is reported as 'Invalid expression' on line 1, "
-                     "not located and not named",
-    "statement-expression": "equiv bug: a statement expression is reported as "
-                            "\"expression 'Compound'\", not named",
-}
+UNSUPPORTED_BUGS: dict[str, str] = {}  # construct -> "equiv bug: ..." (strict xfail)
 
 
 def _unsupported_params() -> list[object]:
@@ -193,16 +186,12 @@ def test_mutual_recursion_chosen_with_function(tmp_path: Path) -> None:
     assert_located_error(proc, source, {6, 12}, r"recursi")
 
 
-@pytest.mark.xfail(strict=True, reason="equiv bug: a pure recursion cycle has no root, and is "
-                                       "reported as 'neither side defines a function'")
 def test_mutual_recursion_without_a_root(tmp_path: Path) -> None:
     source = write(tmp_path, "mutual.c", MUTUAL)
     proc = check_self(source)
     assert_located_error(proc, source, {6, 12}, r"recursi")
 
 
-@pytest.mark.xfail(strict=True, reason="equiv bug: an unused mask macro with an incomplete body "
-                                       "breaks the parse and names <equiv-macros>")
 def test_unused_incomplete_mask_macro_is_harmless(tmp_path: Path) -> None:
     # gcc compiles this: a macro nobody expands is never parsed as C.
     source = write(tmp_path, "macro.c", "#define EXIT_WORK_MASK (1 |\n\nint f(int x)\n{\n"
@@ -367,8 +356,6 @@ def test_kernel_style_one_bit_change_is_found(tmp_path: Path, swapped: bool) -> 
         in proc.stdout, describe(proc)
 
 
-@pytest.mark.xfail(strict=True, reason="equiv bug: _TIF_* macros defined in a user header "
-                                       "(#include \"local.h\") are not used to name bits")
 def test_masks_from_a_local_header_name_the_bits(tmp_path: Path) -> None:
     defines = PTRACE_C[PTRACE_C.index("#define _TIF_SYSCALL_TRACE"):
                        PTRACE_C.index("#define _TIF_SYSCALL_WORK")]
