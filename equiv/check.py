@@ -205,6 +205,15 @@ def _arch_conflicts(sides: Sides, before: Program, after: Program) -> list[str]:
     return notes
 
 
+def _user_macros(program: Program, values: dict[str, int]) -> dict[str, int]:
+    """The macro values a side's own files define (not an --arch layout)."""
+    from equiv.frontend import models_dir
+
+    layout = str(models_dir())
+    return {n: v for n, v in values.items() if n in program.side.macros
+            and not program.side.macros[n].location.file.startswith(layout)}
+
+
 class FunctionCheck:
     """Checks one function under any subset of the premises."""
 
@@ -259,7 +268,8 @@ class FunctionCheck:
         session = Session(query.background, self.options.timeout)
         b_values, a_values = explain.macro_values(b_prog), explain.macro_values(a_prog)
         names = {**explain.bit_names(a_values), **explain.bit_names(b_values)}
-        masks = explain.mask_rows(b_values, a_values, names) if explain_all else ()
+        masks = explain.mask_rows(_user_macros(b_prog, b_values), _user_macros(a_prog, a_values),
+                                  names) if explain_all else ()
         decision = decide(query, session)
         if decision.outcome == "contradictory":
             raise InputError(None, decision.reason)

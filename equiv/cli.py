@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from typing import Callable
 
 from equiv import __version__
 
@@ -65,7 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the after side's flag parameter is another word: FILE maps its "
                             "bits ('TIF_X = SYSCALL_WORK_BIT_Y' per line)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    _register_patch(sub)
     return parser
+
+
+def _register_patch(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`equiv patch` lives in equiv.patch (imported lazily when it runs)."""
+    try:
+        from equiv import patch_cli
+    except ImportError:
+        return
+    patch_cli.register(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,9 +128,10 @@ def split_side(arg: str) -> list[str]:
     return [p for part in arg.split("+") if part for p in side_paths(part)]
 
 
-def _guarded(args: argparse.Namespace, outcome: list[int]) -> None:
+def _guarded(args: argparse.Namespace, outcome: list[int],
+             command: "Callable[[argparse.Namespace], int]") -> None:
     try:
-        outcome.append(run(args))
+        outcome.append(command(args))
     except RecursionError:
         print("equiv: error: input nested too deeply to analyse", file=sys.stderr)
         outcome.append(TROUBLE)
@@ -137,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return TROUBLE
+    runner = getattr(args, "run", None)  # subcommands other than check bring their own
     # Deeply nested input recurses deeply: run with a large stack.
     sys.setrecursionlimit(100_000)
     threading.stack_size(512 * 1024 * 1024)
     outcome: list[int] = []
-    worker = threading.Thread(target=_guarded, args=(args, outcome))
+    worker = threading.Thread(target=_guarded, args=(args, outcome, runner or run))
     worker.start()
     worker.join()
     return outcome[0] if outcome else TROUBLE
