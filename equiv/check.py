@@ -42,6 +42,7 @@ class CheckOptions:
     pins: tuple[tuple[str, bool], ...] = ()
     racy_flags: bool = False
     flag_map: str | None = None
+    jobs: int = 1  # worker processes for independent functions
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,15 @@ def run_check(before_paths: list[str], after_paths: list[str],
     after = sides.variants("after", enabled)[0].program
     notes = _arch_conflicts(sides, before, after)
     premises = premises_of(models, options)
+    names = select_functions(before, after, options.functions)
+    both = [n for n in names if n in before.user_functions and n in after.user_functions]
+    checked = _check_all(sides, both, options, models, premises)
     results = []
-    for name in select_functions(before, after, options.functions):
-        in_before = name in before.user_functions
-        in_after = name in after.user_functions
-        if in_before and in_after:
-            checker = FunctionCheck(sides, name, options, models)
-            results.append(checker.run(premises))
+    for name in names:
+        if name in checked:
+            results.append(checked[name])
         else:
+            in_before = name in before.user_functions
             verdict = Verdict.ONLY_BEFORE if in_before else Verdict.ONLY_AFTER
             side = before_paths[0] if in_before else after_paths[0]
             results.append(FunctionResult(name, verdict, reason=f"defined only in {side}"))
@@ -182,6 +184,42 @@ def run_check(before_paths: list[str], after_paths: list[str],
         raise InputError(None, "no function to check: neither side defines a function")
     return CheckResult(tuple(before_paths), tuple(after_paths), tuple(results),
                        notes=tuple(notes))
+
+
+def _check_all(sides: Sides, names: list[str], options: CheckOptions, models: list[Model],
+               premises: list[Premise]) -> dict[str, FunctionResult]:
+    """Check each function, in worker processes when asked and worth it.
+
+    Workers are forked before any z3 term exists in this process, and results
+    come back in `names` order, so the output does not depend on `jobs`.
+    """
+    if options.jobs <= 1 or len(names) <= 1:
+        return {n: FunctionCheck(sides, n, options, models).run(premises) for n in names}
+    import multiprocessing
+
+    global _WORK
+    _WORK = (sides, options, models, premises)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(min(options.jobs, len(names))) as pool:
+        outcomes = pool.map(_check_one, names)
+    _WORK = None
+    results = {}
+    for name, outcome in zip(names, outcomes):
+        if isinstance(outcome, InputError):
+            raise outcome
+        results[name] = outcome
+    return results
+
+
+_WORK: Any = None
+
+
+def _check_one(name: str) -> FunctionResult | InputError:
+    sides, options, models, premises = _WORK
+    try:
+        return FunctionCheck(sides, name, options, models).run(premises)
+    except InputError as err:
+        return err
 
 
 def _arch_conflicts(sides: Sides, before: Program, after: Program) -> list[str]:

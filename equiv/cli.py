@@ -9,6 +9,7 @@ z3 and pycparser are imported only when a check runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from typing import Callable
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--flag-map", metavar="FILE",
                        help="the after side's flag parameter is another word: FILE maps its "
                             "bits ('TIF_X = SYSCALL_WORK_BIT_Y' per line)")
+    check.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                       help="check independent functions in N worker processes "
+                            "(default: the number of cores; output does not depend on it)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     _register_patch(sub)
     return parser
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             include_dirs=tuple(args.include_dirs), models=tuple(args.model),
             all_models=args.models == "all", model_dirs=tuple(args.model_dir),
             assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
-            racy_flags=args.racy_flags, flag_map=args.flag_map)
+            racy_flags=args.racy_flags, flag_map=args.flag_map, jobs=max(1, args.jobs))
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
         print(err.render(), file=sys.stderr)
