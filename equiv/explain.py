@@ -154,7 +154,8 @@ def difference_condition(query: Query, session: Session, bits: list[int],
     for _ in range(MAX_CONDITION_CUBES):
         answer = session.check(query.within_bound, query.differs, *blocked)
         if answer.outcome is Outcome.UNSAT:
-            return _render_condition(sure, maybe)
+            return _render_condition(sure, maybe,
+                                     {name: i for i, (name, _) in enumerate(variables)})
         if answer.outcome is not Outcome.SAT:
             return None
         assert answer.model is not None
@@ -209,9 +210,9 @@ def _render_cube(cube: list[tuple[str, bool]]) -> str:
 Cube = list[tuple[str, bool]]
 
 
-def merge_cubes(cubes: list[Cube]) -> list[Cube]:
+def merge_cubes(cubes: list[Cube], order: dict[str, int]) -> list[Cube]:
     """Join cubes that differ only in one literal's polarity (A∧x ∨ A∧¬x = A)."""
-    work = [sorted(c) for c in cubes]
+    work = [sorted(c, key=lambda lit: (order.get(lit[0], 0), lit)) for c in cubes]
     changed = True
     while changed:
         changed = False
@@ -231,8 +232,8 @@ def merge_cubes(cubes: list[Cube]) -> list[Cube]:
     return work
 
 
-def _render_condition(sure: list[Cube], maybe: list[Cube]) -> str:
-    sure, maybe = merge_cubes(sure), merge_cubes(maybe)
+def _render_condition(sure: list[Cube], maybe: list[Cube], order: dict[str, int]) -> str:
+    sure, maybe = merge_cubes(sure, order), merge_cubes(maybe, order)
 
     def join(cubes: list[Cube]) -> str:
         if len(cubes) == 1:
