@@ -16,7 +16,7 @@ from typing import Any
 
 from equiv.errors import InputError, Location
 from equiv.frontend import Extra, SideInput, load_side, preprocessor_configs, read_source
-from equiv.models import Model, arch_headers, select_models
+from equiv.model_library import Model, arch_headers, select_models
 from equiv.program import Program, build_program
 from equiv.results import (CheckResult, FunctionResult, NeededPremise, Premise, Verdict)
 from equiv.symex import ASSUME_PREFIX, FLAG_PARAMS
