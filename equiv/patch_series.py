@@ -1,0 +1,172 @@
+"""`equiv patch` input: patch files, an mbox series, or a git commit range.
+
+Turns each input into `Patch` values in series order, and applies them one by
+one to a scratch copy of the tree (never the user's tree).  Nothing here looks
+at C: it only knows mail messages, unified diffs and `git apply`.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import shutil
+import subprocess
+import tarfile
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from equiv.errors import InputError
+
+GIT_TIMEOUT = 120
+_SUBJECT_TAG = re.compile(r"^\s*(\[[^\]]*\]\s*)+")
+_DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+_MBOX_FROM = re.compile(r"^From [^\n]*\d{4}\n", re.M)
+# "No functional change(s) (intended)", "NFC", "no functional change", any case.
+_NFC_CLAIM = re.compile(r"\bno\s+functional\s+changes?\b|\bNFC\b", re.I)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch of a series, as mailed or committed."""
+
+    index: int  # 1-based position in the series
+    subject: str  # without the [PATCH ...] tags
+    message: str  # the commit message body (above the `---` line)
+    diff: str  # the unified diff, as `git apply` takes it
+    source: str  # where it came from: file name, mbox#N, or a commit id
+
+    @property
+    def files(self) -> tuple[tuple[str, str], ...]:
+        """(old path, new path) of every file the diff touches."""
+        return tuple((m.group(1), m.group(2)) for m in _DIFF_FILE.finditer(self.diff))
+
+    @property
+    def claims_no_change(self) -> bool:
+        """The message says the patch changes no behaviour."""
+        return bool(_NFC_CLAIM.search(self.subject + "\n" + self.message))
+
+
+def strip_tags(subject: str) -> str:
+    """`[PATCH v16 11/18] arm64: x` -> `arm64: x` (tags change between versions)."""
+    return _SUBJECT_TAG.sub("", " ".join(subject.split())).strip()
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(None, f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _split_mbox(text: str) -> list[str]:
+    starts = [m.start() for m in _MBOX_FROM.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts = [0] + starts
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)]) if text[a:b].strip()]
+
+
+def parse_message(text: str, source: str, index: int) -> Patch:
+    """One mail (or bare diff) as a Patch; an input with no diff is an error."""
+    msg = email.message_from_string(text, policy=email.policy.compat32)
+    subject = strip_tags(str(msg.get("Subject", "") or ""))
+    body = msg.get_payload(decode=False) if msg.keys() else text
+    if not isinstance(body, str):
+        raise InputError(None, f"{source}: multipart mail is not supported; "
+                               f"use git format-patch output")
+    start = body.find("\ndiff --git ") + 1 if not body.startswith("diff --git ") else 0
+    if start == 0 and not body.startswith("diff --git "):
+        raise InputError(None, f"{source}: no 'diff --git' in this patch")
+    head, diff = body[:start], body[start:]
+    message = head.split("\n---\n", 1)[0].strip() if "\n---\n" in head else head.strip()
+    diff = re.sub(r"\n-- \n[^\n]*\n*\Z", "\n", diff)  # the format-patch signature
+    if not subject:
+        subject = message.splitlines()[0] if message else Path(source).name
+    return Patch(index, subject, message, diff, source)
+
+
+def read_patches(inputs: list[str]) -> list[Patch]:
+    """Patch files and mboxes, in the order given (an mbox in its own order)."""
+    patches: list[Patch] = []
+    for path in inputs:
+        mails = _split_mbox(_read(path))
+        if not mails:
+            raise InputError(None, f"{path}: empty patch file")
+        for k, mail in enumerate(mails, start=1):
+            source = path if len(mails) == 1 else f"{path}#{k}"
+            patches.append(parse_message(mail, source, len(patches) + 1))
+    return patches
+
+
+def git(tree: str, *args: str, binary: bool = False) -> "str | bytes":
+    """Run git in `tree`; failure is an InputError naming the command."""
+    try:
+        done = subprocess.run(["git", "-C", tree, *args], capture_output=True,
+                              timeout=GIT_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(None, f"git {' '.join(args)}: {exc}") from None
+    if done.returncode != 0:
+        raise InputError(None, f"git {' '.join(args)}: "
+                               f"{done.stderr.decode(errors='replace').strip()}")
+    return done.stdout if binary else done.stdout.decode(errors="replace")
+
+
+def git_range(tree: str, spec: str) -> tuple[str, list[Patch]]:
+    """`A..B`: the base commit and the commits of the range as patches, oldest first."""
+    if ".." not in spec:
+        raise InputError(None, f"--git {spec}: expected a range A..B")
+    base = spec.split("..", 1)[0] or "HEAD"
+    base_id = str(git(tree, "rev-parse", "--verify", f"{base}^{{commit}}")).strip()
+    commits = str(git(tree, "rev-list", "--reverse", "--no-merges", spec)).split()
+    patches = []
+    for k, commit in enumerate(commits, start=1):
+        text = str(git(tree, "format-patch", "-1", "--stdout", "--binary", "--no-signature",
+                       "--no-numbered", commit))
+        patch = parse_message(text, commit[:12], k)
+        patches.append(patch)
+    return base_id, patches
+
+
+class Scratch:
+    """A private copy of the tree that the series is applied to, patch by patch."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @classmethod
+    def from_directory(cls, tree: str, dest: Path) -> "Scratch":
+        if not Path(tree).is_dir():
+            raise InputError(None, f"--tree {tree}: not a directory")
+        shutil.copytree(tree, dest, symlinks=True,
+                        ignore=shutil.ignore_patterns(".git"))
+        return cls(dest)
+
+    @classmethod
+    def from_commit(cls, tree: str, commit: str, dest: Path) -> "Scratch":
+        data = git(tree, "archive", "--format=tar", commit, binary=True)
+        assert isinstance(data, bytes)
+        dest.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="data")
+        return cls(dest)
+
+    def read(self, path: str) -> str | None:
+        """A file's text, None when it does not exist."""
+        try:
+            return (self.root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def apply(self, patch: Patch) -> str | None:
+        """Apply `patch`; None on success, else git's reason."""
+        try:
+            done = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"],
+                                  cwd=self.root, input=patch.diff.encode(),
+                                  capture_output=True, timeout=GIT_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+        if done.returncode == 0:
+            return None
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        return "; ".join(lines[:3]) or f"git apply exited {done.returncode}"
