@@ -212,17 +212,25 @@ def _check_root(name: str, path: str, arch: str | None, before: TreeIndex,
 
 def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> list[RootCheck]:
     from equiv import witness
+    from equiv.model_library import arch_headers, select_models
 
+    opts = options.check
+    models = tuple(select_models(opts.models, opts.all_models, opts.model_dirs))
+    layout = arch_headers(opts.arch)
     out = []
     for c in checks:
         if c.result.verdict is not Verdict.NOT_EQUIVALENT or c.before is None or c.after is None:
             out.append(c)
             continue
-        program = witness.build(c.function, c.before, c.after, c.result)
+        program = witness.build(c.function, c.before, c.after, c.result, models, layout)
         if options.witness_dir is not None:
             witness.write(Path(options.witness_dir), patch.index, c.function, program)
         if options.confirm:
             c = replace(c, confirmation=witness.confirm(program, c.result))
+            if c.confirmation.startswith("equiv bug"):
+                # Never shown as a difference: compiled code does not reproduce it.
+                c = replace(c, baselined=False, result=FunctionResult(
+                    c.function, Verdict.UNKNOWN, reason=c.confirmation))
         out.append(c)
     return out
 
@@ -230,15 +238,10 @@ def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> l
 def judge(patch: Patch, checks: tuple[RootCheck, ...], strict: bool) -> PatchReport:
     """The patch's outcome from its checks, its claim and the baseline."""
     claims = patch.claims_no_change
-    bugs = [c for c in checks if c.confirmation not in (None, "reproduced")
-            and c.confirmation.startswith("equiv bug")]
+    bugs = [c for c in checks if (c.confirmation or "").startswith("equiv bug")]
     if bugs:
-        return PatchReport(patch, Outcome.TROUBLE, f"{bugs[0].function}: {bugs[0].confirmation}",
-                           checks, gate_fails=True)
-    broken = [c for c in checks if c.confirmation not in (None, "reproduced")]
-    if broken:
-        return PatchReport(patch, Outcome.TROUBLE, f"{broken[0].function}: could not confirm: "
-                                                   f"{broken[0].confirmation}", checks, True)
+        return PatchReport(patch, Outcome.TROUBLE, f"{bugs[0].function}: {bugs[0].confirmation}"
+                           f" (please report)", checks, gate_fails=True)
     differ = [c for c in checks if c.result.verdict is Verdict.NOT_EQUIVALENT]
     fresh = [c for c in differ if not c.baselined]
     undecided = [c for c in checks if c.result.verdict is Verdict.UNKNOWN]

@@ -79,6 +79,10 @@ def render_text_report(reports: list[PatchReport]) -> str:
 
 
 def _check_text(c: RootCheck) -> str:
+    if c.confirmation is not None and c.confirmation.startswith("equiv bug"):
+        # A difference compiled code does not reproduce is never shown as one.
+        return (f"{c.function}: NOT SHOWN: equiv found a difference that its witness "
+                f"does not reproduce; please report\n  witness: {c.confirmation}\n")
     result = CheckResult(("a/" + c.path,), ("b/" + c.path,), (c.result,))
     text = render_text(result).split("\n", 1)[1]  # drop the "equiv: X -> Y" line
     if c.baselined:
@@ -122,7 +126,8 @@ def render_sarif(reports: list[PatchReport]) -> str:
             continue
         subject = r.patch.subject
         targets = [c for c in r.checks if c.result.verdict in (Verdict.NOT_EQUIVALENT,
-                                                                Verdict.UNKNOWN)]
+                                                                Verdict.UNKNOWN)
+                   and r.outcome.value != "trouble"]
         for c in targets or [None]:
             if c is None:
                 paths = sorted({p for pair in r.patch.files for p in pair if p != "/dev/null"})

@@ -1,0 +1,295 @@
+"""Witness programs: a difference equiv found, replayed by compiled C.
+
+For one difference, `build` writes a standalone C program holding both sides
+(each side's functions renamed before_*/after_*), equiv's prelude, any enabled
+models, and a logging stub for every external function.  Run, it sets the
+thread-flag word and the inputs of the counterexample, runs the checked
+function of each side with the stubs returning the counterexample's values,
+and prints both call sequences.  `confirm` builds it with the system C compiler
+and says whether the difference reproduced.
+
+What the stubs log is the callee's name: arguments are not compared, so a
+difference only in call arguments or in memory is reported as not
+confirmable, never as reproduced or as an equiv bug.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from equiv.frontend import models_dir
+from equiv.model_library import Model
+from equiv.patch_scope import Fragment
+from equiv.results import Behaviour, FunctionResult
+
+CC = "gcc"
+CFLAGS = ("-std=gnu11", "-O0", "-fwrapv", "-fno-strict-aliasing", "-w")
+RUN_TIMEOUT = 30
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_FUNC_MACRO = re.compile(r"^\s*#\s*define\s+(\w+)\(", re.M)
+_MEMBER = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)(\s*\[)?")
+_STRUCT = re.compile(r"\bstruct\s+([A-Za-z_]\w*)")
+_NOT_CALLS = frozenset("if while for switch return sizeof defined __attribute__ "
+                       "__equiv_emit __equiv_assume __equiv_is_enabled".split())
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A standalone witness program and what equiv expects it to print."""
+
+    function: str
+    source: str
+    expected_before: tuple[str, ...]
+    expected_after: tuple[str, ...]
+    args_only: bool  # the sides differ only in call arguments or memory
+    reads_memory: bool  # some side reads memory through a pointer (calls may change it)
+
+
+def _text(frag: Fragment) -> str:
+    return "\n".join(text for _, text in frag.files)
+
+
+def _defined_functions(text: str) -> set[str]:
+    return set(re.findall(r"\b([A-Za-z_]\w*)\s*\([^;{}]*\)\s*\{", text))
+
+
+def _externals(sides: list[str], known: set[str]) -> list[str]:
+    names: set[str] = set()
+    for text in sides:
+        body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+        names |= set(_CALL.findall(body))
+    macros = {m for text in sides for m in _FUNC_MACRO.findall(text)}
+    return sorted(names - known - macros - _NOT_CALLS)
+
+
+def _structs(texts: list[str]) -> str:
+    """Definitions for every struct named: all members long (arrays of 64)."""
+    joined = "\n".join(texts)
+    members: dict[str, bool] = {}
+    for m in _MEMBER.finditer(joined):
+        members[m.group(1)] = members.get(m.group(1), False) or bool(m.group(2))
+    names = sorted(set(_STRUCT.findall(joined)) | {"pt_regs", "task_struct"})
+    fields = "".join(f"\tlong {n}{'[64]' if arr else ''};\n"
+                     for n, arr in sorted(members.items()) if n != "flags")
+    out = [f"struct thread_info {{\n\tunsigned long flags;\n{fields}}};"]
+    out += [f"struct {n} {{\n\tlong __witness_pad;\n{fields}}};" for n in names
+            if n != "thread_info"]
+    return "\n".join(out)
+
+
+def _root_params(function: str, text: str) -> tuple[bool, list[tuple[str, str | None]]]:
+    """(returns a value, [(parameter name, struct tag if a struct pointer)])."""
+    m = re.search(rf"([^;{{}}]*)\b{re.escape(function)}\s*\(([^)]*)\)\s*\{{", text)
+    if m is None:
+        return False, []
+    ret = m.group(1).split("\n")[-1]
+    returns = not re.search(r"\bvoid\s*$", ret.strip())
+    params = []
+    for p in m.group(2).split(","):
+        p = p.strip()
+        if not p or p == "void":
+            continue
+        name = re.findall(r"[A-Za-z_]\w*", p)[-1]
+        tag = re.search(r"\bstruct\s+(\w+)\s*\*", p)
+        params.append((name, tag.group(1) if tag else None))
+    return returns, params
+
+
+def _side(label: str, frag: Fragment) -> str:
+    renames = "".join(f"#define {f} {label}_{f}\n" for f in frag.functions)
+    undefs = "".join(f"#undef {n}\n" for n in list(frag.functions) + list(frag.macros))
+    return f"/* ---- {label} ---- */\n{renames}{_text(frag)}\n{undefs}"
+
+
+def _results(b: Behaviour) -> str:
+    values = []
+    for call in b.calls:
+        try:
+            values.append(str(int(call.result or "0", 0)) + "L")
+        except ValueError:
+            values.append("0L")
+    return "{" + ", ".join(values + ["0L"]) + "}"
+
+
+def _runner(label: str, function: str, returns: bool,
+            params: list[tuple[str, str | None]], flags: int,
+            inputs: dict[str, str]) -> str:
+    lines = [f"static void run_{label}(void)", "{"]
+    lines.append(f"\twitness_reset({label}_results, \"{label}\", {flags:#x}UL);")
+    args = []
+    for name, tag in params:
+        if tag is not None:
+            lines.append(f"\tstatic struct {tag} {name};")
+            lines.append(f"\tmemset(&{name}, 0, sizeof({name}));")
+            for key, value in sorted(inputs.items()):
+                m = re.fullmatch(rf"{re.escape(name)}->(\w+)(\[\d+\])?", key)
+                if m:
+                    lines.append(f"\t{name}.{m.group(1)}{m.group(2) or ''} = {_c_int(value)};")
+            args.append(f"&{name}")
+        elif name in ("flags", "ti_work", "work"):
+            args.append(f"{flags:#x}UL")
+        else:
+            args.append(_c_int(inputs.get(name, "0")))
+    call = f"{label}_{function}({', '.join(args)})"
+    lines.append(f"\tprintf(\"{label} return: %ld\\n\", (long){call});" if returns
+                 else f"\t{call};")
+    lines.append(f"\tprintf(\"{label} flags: %#lx\\n\", witness_ti.flags);")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _c_int(value: str) -> str:
+    try:
+        return f"{int(value, 0)}L"
+    except ValueError:
+        return "0L"
+
+
+_SUPPORT = r"""
+int printf(const char *, ...);
+void *memset(void *, int, unsigned long);
+int strcmp(const char *, const char *);
+
+static struct thread_info witness_ti;
+static struct task_struct witness_task;
+static const long *witness_replay;
+static int witness_calls;
+static const char *witness_label;
+
+struct thread_info *__equiv_thread_info(void) { return &witness_ti; }
+struct task_struct *__equiv_current(void) { return &witness_task; }
+
+static void witness_reset(const long *replay, const char *label, unsigned long flags)
+{
+	memset(&witness_ti, 0, sizeof(witness_ti));
+	memset(&witness_task, 0, sizeof(witness_task));
+	witness_ti.flags = flags;
+	witness_replay = replay;
+	witness_calls = 0;
+	witness_label = label;
+}
+
+static long witness_log(const char *name)
+{
+	printf("%s call: %s\n", witness_label, name);
+	return witness_replay[witness_calls++];
+}
+"""
+
+
+def build(function: str, before: Fragment, after: Fragment, result: FunctionResult,
+          models: tuple[Model, ...] = (), arch_headers: tuple[str, ...] = ()) -> Witness:
+    """The witness program for `result`'s counterexample."""
+    cex = result.counterexample
+    assert cex is not None
+    prelude = (models_dir() / "prelude.h").read_text(encoding="utf-8")
+    layout = "\n".join(Path(h).read_text(encoding="utf-8") for h in arch_headers)
+    model_text = "\n".join(m.text for m in models)
+    sides = [_text(before), _text(after)]
+    known = (_defined_functions(prelude) | _defined_functions(model_text)
+             | set(before.functions) | set(after.functions)
+             | set(_FUNC_MACRO.findall(prelude)))
+    externals = _externals(sides + [model_text], known)
+    configs = "".join(f"\tif (!strcmp(name, \"{n}\")) return {int(on)};\n"
+                      for n, on in cex.configs)
+    returns, params = _root_params(function, sides[1] or sides[0])
+    inputs = dict(cex.inputs)
+    parts = [
+        f"/* equiv witness: {function} at flags={cex.flags:#x} "
+        f"({' | '.join(cex.flag_names) or 'no bits set'}).",
+        " * Build: gcc -std=gnu11 -w -o witness witness.c && ./witness */",
+        _structs(sides + [model_text]),
+        "".join(f"#define {n} 1\n" for n, on in cex.configs if on),
+        "#define __equiv_is_enabled(option, name) witness_config(name)",
+        "static int witness_config(const char *name);",
+        "#define __equiv_emit(name, ...) ((void)witness_log(name))",
+        "#define __equiv_assume(x) ((void)0)",
+        prelude, layout, _SUPPORT,
+        "".join(f"long {n}();\n" for n in externals),
+        model_text,
+        f"static const long before_results[] = {_results(cex.before)};",
+        f"static const long after_results[] = {_results(cex.after)};",
+        _side("before", before), _side("after", after),
+        "".join(f"long {n}() {{ return witness_log(\"{n}\"); }}\n" for n in externals),
+        "static int witness_config(const char *name)\n{\n" + configs + "\treturn 0;\n}",
+        _runner("before", function, returns, params, cex.flags, inputs),
+        _runner("after", function, returns, params, cex.flags, inputs),
+        "int main(void)\n{\n\trun_before();\n\trun_after();\n\treturn 0;\n}",
+    ]
+    before_names = tuple(c.function for c in cex.before.calls)
+    after_names = tuple(c.function for c in cex.after.calls)
+    args_only = (before_names == after_names and cex.before.ret == cex.after.ret
+                 and cex.before.flags == cex.after.flags)
+    reads = any(re.search(r"->\s*(?!flags\b)\w", t) for t in sides)
+    return Witness(function, "\n".join(parts) + "\n", before_names, after_names, args_only,
+                   reads)
+
+
+def write(directory: Path, patch_index: int, function: str, witness: Witness) -> Path:
+    """Write `witness` as DIR/<patch>-<function>/witness.c; return its path."""
+    target = directory / f"{patch_index:04d}-{function}" / "witness.c"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(witness.source, encoding="utf-8")
+    return target
+
+
+def _sequences(output: str) -> dict[str, list[str]]:
+    seqs: dict[str, list[str]] = {"before": [], "after": []}
+    for line in output.splitlines():
+        label, _, rest = line.partition(" ")
+        if label in seqs:
+            seqs[label].append(rest)
+    return seqs
+
+
+def confirm(witness: Witness, result: FunctionResult) -> str:
+    """Build and run the witness: "reproduced", or why not ("equiv bug: ..." if it differs)."""
+    if witness.args_only:
+        return "not confirmable: the sides differ only in call arguments or memory"
+    with tempfile.TemporaryDirectory(prefix="equiv-witness-") as tmp:
+        src, exe = Path(tmp) / "witness.c", Path(tmp) / "witness"
+        src.write_text(witness.source, encoding="utf-8")
+        try:
+            built = subprocess.run([CC, *CFLAGS, "-o", str(exe), str(src)],
+                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            if built.returncode != 0:
+                first = (built.stderr.strip().splitlines() or ["no output"])[0]
+                return f"witness did not build: {first}"
+            ran = subprocess.run([str(exe)], capture_output=True, text=True,
+                                 timeout=RUN_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"witness did not run: {exc}"
+    if ran.returncode != 0:
+        return f"witness did not run: exit status {ran.returncode}"
+    seqs = _sequences(ran.stdout)
+    calls = {k: tuple(l.split(": ", 1)[1] for l in v if l.startswith("call: "))
+             for k, v in seqs.items()}
+    ran_text = (f"compiled code called before: {', '.join(calls['before']) or '-'}; "
+                f"after: {', '.join(calls['after']) or '-'}")
+    if seqs["before"] == seqs["after"]:
+        return f"equiv bug: both sides behave the same on the counterexample ({ran_text})"
+    predicted = (witness.expected_before, witness.expected_after)
+    if (calls["before"], calls["after"]) == predicted:
+        return "reproduced"
+    if _divergence(calls["before"], calls["after"]) == _divergence(*predicted):
+        return "reproduced"
+    if witness.reads_memory:
+        return ("not confirmable: the code reads memory that external calls may change, and "
+                f"the witness keeps it fixed ({ran_text})")
+    return (f"equiv bug: {ran_text} (equiv predicted before: "
+            f"{', '.join(witness.expected_before) or '-'}; after: "
+            f"{', '.join(witness.expected_after) or '-'})")
+
+
+def _divergence(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first differing pair of calls ('-' for none), None when the lists agree."""
+    for k in range(max(len(before), len(after))):
+        b = before[k] if k < len(before) else "-"
+        a = after[k] if k < len(after) else "-"
+        if a != b:
+            return b, a
+    return None
