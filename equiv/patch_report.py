@@ -18,7 +18,6 @@ from equiv.report import render_text
 from equiv.results import CheckResult, Verdict
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFO_URI = "https://github.com/equiv/equiv"
 RULES = {
     "refuted": "A patch claims no functional change, and behaviour changes",
     "new-difference": "Behaviour changes and the baseline does not record it (--strict)",
@@ -147,7 +146,7 @@ def render_sarif(reports: list[PatchReport]) -> str:
                 "properties": {"patch": r.patch.index, "subject": subject},
             })
     used = sorted({res["ruleId"] for res in results})
-    driver = {"name": "equiv", "version": __version__, "informationUri": INFO_URI,
+    driver = {"name": "equiv", "version": __version__,
               "rules": [{"id": k, "shortDescription": {"text": RULES[k]}} for k in used]}
     doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0",
            "runs": [{"tool": {"driver": driver}, "results": results,

@@ -345,6 +345,10 @@ def needed(root: tuple[str, str], index: TreeIndex, arch: str | None) -> list[De
             r = index.resolve(name, d.path, arch)
             if r is not None:
                 work.append(r)
+                if r.kind == "macro":
+                    # The whole flag layout of a header, for models and the mask view.
+                    work += [m for m in index.by_path[r.path] if m.kind == "macro"
+                             and "(" not in m.code.split(m.name, 1)[-1][:1]]
     return list(out.values())
 
 
