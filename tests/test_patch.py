@@ -1,0 +1,287 @@
+"""`equiv patch`: the patch gate on a small kernel-like tree and a modelled series.
+
+tests/patch_tree is the tree; tests/patch_series holds `git format-patch`
+output against it (0001-0005, also joined in series.mbox) and a patch that
+does not apply (0006):
+
+  1 a true "No functional change intended" (report_single_step folded)
+  2 v16 11/18: rseq_syscall() moved and exit work gated, claims no change;
+    refuted at flags=0 (audit_syscall_exit) unless the audit model is used
+  3 v15 08/11: _TIF_SYSCALL_EXIT_WORK loses SECCOMP and EMU, a mask-only
+    change in thread_info.h, declared as a change
+  4 claims "NFC" but calls trace_sys_exit() unconditionally (kernel/entry)
+  5 Documentation only
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TREE = REPO_ROOT / "tests" / "patch_tree"
+SERIES = REPO_ROOT / "tests" / "patch_series"
+TIMEOUT = 120
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("gcc") is None,
+                                reason="equiv patch needs git and gcc")
+
+
+def equiv_patch(*args: object, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    """`equiv patch ARGS...` as a user runs it, from `cwd`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "equiv", "patch", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.org",
+           "GIT_COMMITTER_DATE": "2026-06-01T00:00:00Z", "GIT_AUTHOR_DATE": "2026-06-01T00:00:00Z"}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=env).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A git repository: the tree committed, then the series applied with `git am`."""
+    path = tmp_path_factory.mktemp("repo") / "linux"
+    shutil.copytree(TREE, path)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "base")
+    git(path, "am", "-q", str(SERIES / "series.mbox"))
+    shas = git(path, "rev-list", "--reverse", "HEAD").split()
+    assert len(shas) == 6
+    return {"path": path, "shas": shas}
+
+
+def at(repo: dict[str, object], k: int) -> Path:
+    """Check out the commit of patch k (0: the base tree)."""
+    path = repo["path"]
+    assert isinstance(path, Path)
+    git(path, "checkout", "-q", "--detach", repo["shas"][k])  # type: ignore[index]
+    return path
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+# ---- a series from an mbox ------------------------------------------------------------
+
+def test_mbox_series_outcomes_and_exit_status() -> None:
+    before = tree_digest(TREE)
+    run = equiv_patch(SERIES / "series.mbox", "--tree", TREE, "--format", "json")
+    assert run.returncode == 1, run.stderr
+    doc = json.loads(run.stdout)
+    outcomes = [(p["index"], p["outcome"], p["gate_fails"]) for p in doc["patches"]]
+    assert outcomes == [(1, "proved", False), (2, "refuted", True), (3, "change", False),
+                        (4, "refuted", True), (5, "skipped", False)]
+    p1, p2, p3, p4, p5 = doc["patches"]
+    assert p1["claims_no_change"] and not p3["claims_no_change"] and p4["claims_no_change"]
+    # v16 11/18: the inline helper's caller is checked; audit is lost at flags=0.
+    assert [c["function"] for c in p2["checks"]] == ["el0_svc_common"]
+    cex = p2["checks"][0]["result"]["counterexample"]
+    assert cex["flags"] == "0x0"
+    assert "audit_syscall_exit" in [c["function"] for c in cex["before"]["calls"]]
+    assert "audit_syscall_exit" not in [c["function"] for c in cex["after"]["calls"]]
+    assert "none of" in p2["checks"][0]["result"]["difference"]
+    # v15 08/11: a mask-only change checks the functions that use the mask.
+    assert p3["checks"][0]["result"]["counterexample"]["flag_names"] == ["_TIF_SECCOMP"]
+    assert "_TIF_SYSCALL_EMU is set" in p3["checks"][0]["result"]["difference"]
+    # The generic entry code, not arm64's function of the same name.
+    assert p4["checks"][0]["file"] == "kernel/entry/common.c"
+    assert "no C files" in p5["reason"]
+    assert doc["exit"] == 1
+    assert tree_digest(TREE) == before, "equiv patch modified the user's tree"
+
+
+def test_patch_that_does_not_apply_is_trouble() -> None:
+    run = equiv_patch(SERIES / "0006-does-not-apply.patch", "--tree", TREE)
+    assert run.returncode == 2
+    assert "does not apply" in run.stdout
+    assert "Report the exit stop before audit" in run.stdout
+
+
+def test_unreadable_input_is_trouble(tmp_path: Path) -> None:
+    run = equiv_patch(tmp_path / "missing.patch", "--tree", TREE)
+    assert run.returncode == 2
+    assert "cannot read" in run.stderr
+
+
+# ---- commits of a repository ------------------------------------------------------------
+
+def test_git_true_claim_passes(repo: dict[str, object]) -> None:
+    run = equiv_patch("--git", "HEAD~1..HEAD", "--tree", ".", cwd=at(repo, 1))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PROVED" in run.stdout and "syscall_exit_work: EQUIVALENT" in run.stdout
+
+
+def test_git_refuted_claim_fails_naming_the_subject(repo: dict[str, object]) -> None:
+    run = equiv_patch("--git", "HEAD~1..HEAD", "--tree", ".", cwd=at(repo, 2))
+    assert run.returncode == 1
+    assert "arm64: ptrace: Align syscall exit work semantics with generic entry" in run.stdout
+    assert "REFUTED" in run.stdout
+    assert "flags=0x0" in run.stdout and "audit_syscall_exit(regs)" in run.stdout
+    # The location is the tree's file and line, never a temporary path.
+    assert "a/arch/arm64/kernel/ptrace.c:" in run.stdout and "/tmp" not in run.stdout
+
+
+def test_git_claim_holds_under_the_audit_model(repo: dict[str, object]) -> None:
+    run = equiv_patch("--git", "HEAD~1..HEAD", "--model", "audit", cwd=at(repo, 2))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "el0_svc_common: EQUIVALENT" in run.stdout
+
+
+def test_git_declared_change_passes_unless_strict(repo: dict[str, object]) -> None:
+    path = at(repo, 3)
+    run = equiv_patch("--git", "HEAD~1..HEAD", "--tree", ".", cwd=path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "CHANGE" in run.stdout
+    assert "counterexample: flags=0x800 (_TIF_SECCOMP)" in run.stdout
+    assert "differs iff:" in run.stdout
+    assert "dropped: _TIF_SECCOMP, _TIF_SYSCALL_EMU" in run.stdout
+    strict = equiv_patch("--git", "HEAD~1..HEAD", "--tree", ".", "--strict", cwd=path)
+    assert strict.returncode == 1
+    assert "NEW-DIFFERENCE" in strict.stdout
+
+
+def test_sarif(repo: dict[str, object]) -> None:
+    run = equiv_patch("--git", "HEAD~2..HEAD", "--format", "sarif", cwd=at(repo, 5))
+    assert run.returncode == 1
+    doc = json.loads(run.stdout)
+    assert doc["version"] == "2.1.0"
+    assert doc["runs"][0]["tool"]["driver"]["name"] == "equiv"
+    results = doc["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["refuted"]
+    loc = results[0]["locations"][0]["physicalLocation"]
+    # The first divergent call of the after side: trace_sys_exit's line.
+    assert loc["artifactLocation"]["uri"] == "kernel/entry/common.c"
+    assert loc["region"]["startLine"] == 23
+    assert "Drop the redundant tracepoint test" in results[0]["message"]["text"]
+
+
+def test_junit(repo: dict[str, object]) -> None:
+    run = equiv_patch("--git", "HEAD~2..HEAD", "--format", "junit", cwd=at(repo, 5))
+    assert run.returncode == 1
+    suite = ET.fromstring(run.stdout).find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert [(c.get("name"), c.find("failure") is not None, c.find("skipped") is not None)
+            for c in cases] == [("syscall_exit_work", True, False), ("(patch)", False, True)]
+    assert "entry: Drop the redundant" in (cases[0].get("classname") or "")
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+
+
+# ---- the baseline -------------------------------------------------------------------
+
+def test_baseline_flow(repo: dict[str, object]) -> None:
+    path = at(repo, 4)
+    first = equiv_patch("--git", "HEAD~1..HEAD", "--strict", cwd=path)
+    assert first.returncode == 1
+    update = equiv_patch("--git", "HEAD~1..HEAD", "--update-baseline", cwd=path)
+    assert update.returncode == 0, update.stderr
+    baseline = path / ".equiv-baseline"
+    entries = json.loads(baseline.read_text())["accepted"]
+    assert [(e["subject"], e["function"]) for e in entries] == [
+        ("entry: Drop the redundant tracepoint test in syscall_exit_work()",
+         "syscall_exit_work")]
+    again = equiv_patch("--git", "HEAD~1..HEAD", "--strict", cwd=path)
+    assert again.returncode == 0, again.stdout
+    assert "accepted in baseline" in again.stdout
+    # The same patch, now also dropping the audit call: a larger difference.
+    git(path, "checkout", "-q", "--detach", "HEAD~1")
+    common = path / "kernel" / "entry" / "common.c"
+    common.write_text(common.read_text().replace(
+        "\taudit_syscall_exit(regs);\n\n", "").replace(
+        "\tif (work & SYSCALL_WORK_SYSCALL_TRACEPOINT)\n\t\ttrace_sys_exit",
+        "\ttrace_sys_exit"))
+    message = git(path, "log", "-1", "--format=%B", str(repo["shas"][4]))  # type: ignore[index]
+    git(path, "commit", "-q", "-a", "-m", message)
+    larger = equiv_patch("--git", "HEAD~1..HEAD", "--strict", "--baseline", baseline, cwd=path)
+    assert larger.returncode == 1
+    baseline.unlink()
+
+
+# ---- witnesses ----------------------------------------------------------------------
+
+def test_witness_and_confirm(tmp_path: Path) -> None:
+    run = equiv_patch(SERIES / "0004-entry-Drop-the-redundant-tracepoint-test-in-syscall_.patch",
+                      "--tree", TREE, "--witness", tmp_path, "--confirm")
+    assert run.returncode == 1
+    assert "witness: reproduced" in run.stdout
+    source = tmp_path / "0001-syscall_exit_work" / "witness.c"
+    exe = tmp_path / "w"
+    subprocess.run(["gcc", "-std=gnu11", "-w", "-o", str(exe), str(source)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    assert "after call: trace_sys_exit" in out
+    assert "before call: trace_sys_exit" not in out
+
+
+def test_unreproduced_difference_is_an_equiv_bug(tmp_path: Path) -> None:
+    from equiv.patch_gate import GateOptions, _witnesses, check_series, judge
+    from equiv.patch_report import render_text_report
+    from equiv.patch_series import Scratch, read_patches
+
+    patches = read_patches([str(SERIES / "0004-entry-Drop-the-redundant-tracepoint-test-in-"
+                                         "syscall_.patch")])
+    scratch = Scratch.from_directory(str(TREE), tmp_path / "tree")
+    report = check_series(patches, scratch, GateOptions(), [])[0]
+    check = report.checks[0]
+    cex = check.result.counterexample
+    assert cex is not None
+    wrong = replace(check, result=replace(check.result, counterexample=replace(
+        cex, before=cex.after, after=cex.before)))  # a bogus counterexample
+    confirmed = _witnesses(patches[0], [wrong], GateOptions(confirm=True))
+    assert confirmed[0].confirmation is not None
+    assert confirmed[0].confirmation.startswith("equiv bug")
+    judged = judge(patches[0], tuple(confirmed), strict=False)
+    assert judged.outcome.value == "trouble"
+    text = render_text_report([judged])
+    assert "counterexample" not in text and "NOT SHOWN" in text
+
+
+# ---- the CI snippets ----------------------------------------------------------------
+
+def _snippet_commands() -> list[str]:
+    text = (SERIES / "ci-snippets.md").read_text()
+    found = re.findall(r"(?:run: |- |entry: )(equiv patch [^\n]+)", text)
+    assert len(found) == 3
+    return found
+
+
+def test_ci_snippet_commands(repo: dict[str, object], tmp_path: Path) -> None:
+    path = at(repo, 5)
+    git(path, "update-ref", "refs/remotes/origin/main", str(repo["shas"][3]))  # type: ignore
+    env = {"GITHUB_BASE_REF": "main", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}
+    for command in _snippet_commands():
+        expanded = re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], command)
+        argv = shlex.split(expanded)[2:]
+        run = equiv_patch(*argv, cwd=path)
+        assert run.returncode == 1, (command, run.stdout, run.stderr)  # patch 4 is refuted
+        if "--output" in argv:
+            out = path / argv[argv.index("--output") + 1]
+            body = out.read_text()
+            if out.suffix == ".sarif":
+                assert json.loads(body)["version"] == "2.1.0"
+            else:
+                assert ET.fromstring(body).find("testsuite") is not None
+            out.unlink()
+        else:
+            assert "REFUTED" in run.stdout
