@@ -1,0 +1,66 @@
+"""Smoke test of `python -m equiv.bench`: tiny sizes, one repeat; checks the shape of
+the table and the JSON, never the times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from equiv import bench
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_generated_pairs_check_as_intended(tmp_path: Path) -> None:
+    expected = {
+        "scale-3-eq": "equivalent", "scale-3-diff": "not-equivalent",
+        "nest-2-eq": "equivalent", "nest-2-diff": "not-equivalent",
+        "region-3": "not-equivalent", "loop-2": "equivalent",
+    }
+    pairs = [bench.scale_pair(3, False), bench.scale_pair(3, True), bench.nest_pair(2, False),
+             bench.nest_pair(2, True), bench.region_pair(3), bench.loop_pair(2)]
+    for pair in pairs:
+        before, after = bench.write_pair(pair, tmp_path)
+        verdict, stages = bench.staged_check(before, after, pair.function, pair.unwind)
+        assert verdict == expected[pair.name], pair.name
+        assert {"parse", "program", "symex", "query", "solve", "report"} <= stages.keys()
+        if verdict == "not-equivalent":
+            assert {"mincex", "diffcond"} <= stages.keys()
+
+
+def test_benchmark_table_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "equiv.bench", "--repeat", "1", "--oracle-repeat", "1",
+         "--scale", "3", "--depth", "2", "--region-bits", "2", "--unwind", "2",
+         "--batch", "2", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.splitlines()[1].split()
+    assert header[:4] == ["row", "verdict", "wall", "s"]
+    assert "result" in header and "mincex" in header and "diffcond" in header
+    data = json.loads(out.read_text())
+    assert data["schema"] == 1 and data["repeat"] == 1
+    keys = [row["key"] for row in data["rows"]]
+    assert keys == ["seed-e2e", "python", "imports", "seed-stages", "scale-3-eq",
+                    "scale-3-diff", "nest-2-eq", "nest-2-diff", "region-2", "loop-2", "batch-2"]
+    for row in data["rows"]:
+        assert row["wall_s"] is not None and row["wall_s"] > 0, row
+        assert row["peak_rss_mb"] is not None and row["peak_rss_mb"] > 0, row
+        assert not row["verdict"].startswith("error"), row
+        assert row["oracle_agrees"] in (None, True), row
+    seed = data["rows"][0]
+    assert seed["targets"][0]["text"] == "<0.5 s" and isinstance(seed["targets"][0]["pass"], bool)
+    assert len(data["table"]) == len(keys) + 2
+    for key in keys:
+        assert any(line.startswith(key) for line in data["table"])
+
+
+def test_profile_prints_top_functions() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "equiv.bench", "--scale", "3", "--profile", "scale-3-diff"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "cumulative" in proc.stdout and "staged_check" in proc.stdout
