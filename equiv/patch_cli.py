@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--git", metavar="A..B", help="check the commits of a range instead")
     p.add_argument("--tree", metavar="DIR", default=None,
                    help="the tree the patches apply to (default: the current git repository)")
+    p.add_argument("--scope", action="append", default=[], metavar="DIR",
+                   help="search only these directories of the tree (repeatable) for callers, "
+                        "users and definitions; default: the whole tree")
     p.add_argument("--format", choices=["text", "json", "sarif", "junit"], default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     p.add_argument("--strict", action="store_true",
@@ -80,13 +83,14 @@ def run(args: argparse.Namespace) -> int:
         baseline_path = Path(args.baseline) if args.baseline else Path(tree) / BASELINE_NAME
         baseline = [] if args.update_baseline else load_baseline(baseline_path)
         old = load_baseline(baseline_path) if args.update_baseline else []
+        scope = tuple(args.scope)
         with tempfile.TemporaryDirectory(prefix="equiv-tree-") as tmp:
             if args.git:
                 base, patches = git_range(tree, args.git)
-                scratch = Scratch.from_commit(tree, base, Path(tmp) / "tree")
+                scratch = Scratch.from_commit(tree, base, Path(tmp) / "tree", scope)
             else:
                 patches = read_patches(args.patches)
-                scratch = Scratch.from_directory(tree, Path(tmp) / "tree")
+                scratch = Scratch.from_directory(tree, Path(tmp) / "tree", scope)
             reports = check_series(patches, scratch, options, baseline)
     except InputError as err:
         print(err.render(), file=sys.stderr)

@@ -169,7 +169,7 @@ def check_patch(patch: Patch, scratch: Scratch, options: GateOptions,
         return PatchReport(patch, Outcome.SKIPPED, "touches no C files (.c or .h)")
     new = {p: scratch.read(p) for p in c_paths}
     before = TreeIndex.build(tree_files(scratch, {p: old[p] for p in c_paths}))
-    after = TreeIndex.build(tree_files(scratch, {}))
+    after = TreeIndex.build(tree_files(scratch, dict(new)))
     pairs = {p: (old[p] or "", new[p] or "") for p in c_paths}
     t = touched(pairs, before, after)
     todo = sorted(roots(t, before, after))

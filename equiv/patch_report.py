@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from typing import Any
 
 from equiv import __version__
@@ -53,8 +52,7 @@ def _where(check: RootCheck) -> tuple[str, int]:
     loc = first_divergence(check)
     if loc is not None:
         return tree_path(loc.file), loc.line
-    frag = check.after or check.before
-    return check.path, 1 if frag is None else 1
+    return check.path, 1
 
 
 # ---- text ---------------------------------------------------------------------------
@@ -197,5 +195,3 @@ RENDERERS = {"text": render_text_report, "json": render_json_report,
 def render(reports: list[PatchReport], fmt: str) -> str:
     return RENDERERS[fmt](reports)
 
-
-__all__ = ["render", "tree_path", "first_divergence", "replace"]

@@ -55,30 +55,13 @@ class Definition:
         return set(_CALL.findall(self.code)) - _C_KEYWORDS - {self.name}
 
 
+_LEXEMES = re.compile(r"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"?"
+                      r"|'(?:\\.|[^'\\\n])*'?", re.S)
+
+
 def _blank(text: str) -> str:
     """`text` with comments, strings and char literals replaced by spaces (newlines kept)."""
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        two = text[i:i + 2]
-        if two == "/*":
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-        elif two == "//":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-        elif text[i] in "\"'":
-            j = i + 1
-            while j < n and text[j] != text[i] and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-        else:
-            out.append(text[i])
-            i += 1
-            continue
-        out.append(re.sub(r"[^\n]", " ", text[i:j]))
-        i = j
-    return "".join(out)
+    return _LEXEMES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
 
 
 def _directives(code: str) -> tuple[str, list[tuple[int, int, str]]]:
@@ -111,8 +94,18 @@ def _function_name(header: str) -> str | None:
     return None
 
 
+_SCAN_CACHE: dict[tuple[str, int], list[Definition]] = {}
+
+
 def scan(path: str, text: str) -> list[Definition]:
-    """Every top-level definition of one C file."""
+    """Every top-level definition of one C file (cached by path and text)."""
+    key = (path, hash(text))
+    if key not in _SCAN_CACHE:
+        _SCAN_CACHE[key] = _scan(path, text)
+    return _SCAN_CACHE[key]
+
+
+def _scan(path: str, text: str) -> list[Definition]:
     code = _blank(text)
     lines = text.split("\n")
     guards = set(_IFNDEF.findall(code))
@@ -134,7 +127,8 @@ def _line_of(flat: str, pos: int) -> int:
 def _braced(path: str, flat: str, lines: list[str]) -> list[Definition]:
     defs = []
     depth, seg, open_at = 0, 0, 0
-    for pos, ch in enumerate(flat):
+    for m in re.finditer(r"[{};]", flat):
+        ch, pos = m.group(0), m.start()
         if ch == "{":
             if depth == 0:
                 open_at = pos
@@ -224,12 +218,12 @@ class TreeIndex:
 
 def tree_files(scratch: Scratch, overrides: dict[str, str | None]) -> dict[str, str]:
     """The .c/.h files of the scratch tree, with `overrides` (None: absent) applied."""
-    files = {}
-    for p in sorted(scratch.root.rglob("*")):
-        rel = p.relative_to(scratch.root).as_posix()
-        if p.suffix in C_SUFFIXES and p.is_file() and rel not in overrides:
-            files[rel] = p.read_text(encoding="utf-8", errors="replace")
-    files.update({k: v for k, v in overrides.items() if v is not None})
+    files = dict(scratch.c_texts())
+    for path, text in overrides.items():
+        if text is None:
+            files.pop(path, None)
+        else:
+            files[path] = text
     return files
 
 

@@ -8,12 +8,13 @@ at C: it only knows mail messages, unified diffs and `git apply`.
 from __future__ import annotations
 
 import email
+import io
+import os
 import email.policy
 import re
 import shutil
 import subprocess
 import tarfile
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +76,10 @@ def parse_message(text: str, source: str, index: int) -> Patch:
     if not isinstance(body, str):
         raise InputError(None, f"{source}: multipart mail is not supported; "
                                f"use git format-patch output")
-    start = body.find("\ndiff --git ") + 1 if not body.startswith("diff --git ") else 0
+    start = 0 if body.startswith("diff --git ") else body.find("\ndiff --git ") + 1
     if start == 0 and not body.startswith("diff --git "):
-        raise InputError(None, f"{source}: no 'diff --git' in this patch")
+        raise InputError(None, f"{source}: no 'diff --git' in this patch (use git format-patch "
+                               f"or git diff output)")
     head, diff = body[:start], body[start:]
     message = head.split("\n---\n", 1)[0].strip() if "\n---\n" in head else head.strip()
     diff = re.sub(r"\n-- \n[^\n]*\n*\Z", "\n", diff)  # the format-patch signature
@@ -131,25 +133,39 @@ def git_range(tree: str, spec: str) -> tuple[str, list[Patch]]:
 class Scratch:
     """A private copy of the tree that the series is applied to, patch by patch."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, scope: tuple[str, ...] = ()):
         self.root = root
+        self.scope = scope  # directories whose .c/.h files are searched (all when empty)
+        self._texts: dict[str, str] | None = None
+
+    def c_texts(self) -> dict[str, str]:
+        """Every .c/.h file in scope, by relative path (cached until a patch applies)."""
+        if self._texts is None:
+            self._texts = {}
+            for top in [self.root / d for d in self.scope] or [self.root]:
+                for p in sorted(top.rglob("*")):
+                    if p.suffix in (".c", ".h") and p.is_file():
+                        rel = p.relative_to(self.root).as_posix()
+                        self._texts[rel] = p.read_text(encoding="utf-8", errors="replace")
+        return self._texts
 
     @classmethod
-    def from_directory(cls, tree: str, dest: Path) -> "Scratch":
+    def from_directory(cls, tree: str, dest: Path, scope: tuple[str, ...] = ()) -> "Scratch":
         if not Path(tree).is_dir():
             raise InputError(None, f"--tree {tree}: not a directory")
         shutil.copytree(tree, dest, symlinks=True,
                         ignore=shutil.ignore_patterns(".git"))
-        return cls(dest)
+        return cls(dest, scope)
 
     @classmethod
-    def from_commit(cls, tree: str, commit: str, dest: Path) -> "Scratch":
+    def from_commit(cls, tree: str, commit: str, dest: Path,
+                    scope: tuple[str, ...] = ()) -> "Scratch":
         data = git(tree, "archive", "--format=tar", commit, binary=True)
         assert isinstance(data, bytes)
         dest.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest, filter="data")
-        return cls(dest)
+        return cls(dest, scope)
 
     def read(self, path: str) -> str | None:
         """A file's text, None when it does not exist."""
@@ -161,12 +177,21 @@ class Scratch:
     def apply(self, patch: Patch) -> str | None:
         """Apply `patch`; None on success, else git's reason."""
         try:
+            # The ceiling keeps git from finding an enclosing repository.
+            env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(self.root.parent)}
             done = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"],
-                                  cwd=self.root, input=patch.diff.encode(),
+                                  cwd=self.root, input=patch.diff.encode(), env=env,
                                   capture_output=True, timeout=GIT_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return str(exc)
         if done.returncode == 0:
+            if self._texts is not None:
+                for pair in patch.files:
+                    for path in pair:
+                        self._texts.pop(path, None)
+                        text = self.read(path)
+                        if text is not None and path.endswith((".c", ".h")):
+                            self._texts[path] = text
             return None
         lines = done.stderr.decode(errors="replace").strip().splitlines()
         return "; ".join(lines[:3]) or f"git apply exited {done.returncode}"

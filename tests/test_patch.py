@@ -285,3 +285,17 @@ def test_ci_snippet_commands(repo: dict[str, object], tmp_path: Path) -> None:
             out.unlink()
         else:
             assert "REFUTED" in run.stdout
+
+
+def test_c_patch_touching_no_function_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "linux"
+    shutil.copytree(TREE, path)
+    git(path, "init", "-q")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "base")
+    ptrace = path / "arch" / "arm64" / "kernel" / "ptrace.c"
+    ptrace.write_text(ptrace.read_text().replace("#include <linux/seccomp.h>\n", ""))
+    git(path, "commit", "-q", "-a", "-m", "arm64: ptrace: Drop an unused include")
+    run = equiv_patch("--git", "HEAD~1..HEAD", cwd=path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SKIPPED: changes no C function, macro or enum" in run.stdout
