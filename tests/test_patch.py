@@ -299,3 +299,21 @@ def test_c_patch_touching_no_function_is_skipped(tmp_path: Path) -> None:
     run = equiv_patch("--git", "HEAD~1..HEAD", cwd=path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SKIPPED: changes no C function, macro or enum" in run.stdout
+
+
+def test_undecided_claim_is_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "linux"
+    shutil.copytree(TREE, path)
+    common = path / "kernel" / "entry" / "common.c"
+    common.write_text(common.read_text() + "\nvoid rseq_drain(struct pt_regs *regs, int n)\n{\n"
+                      "\tint i;\n\n\tfor (i = 0; i < n; i++)\n\t\trseq_syscall(regs);\n}\n")
+    git(path, "init", "-q")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "base")
+    common.write_text(common.read_text().replace(
+        "\tint i;\n\n\tfor (i = 0; i < n; i++)\n\t\trseq_syscall(regs);\n",
+        "\tint i = 0;\n\n\twhile (i++ < n)\n\t\trseq_syscall(regs);\n"))
+    git(path, "commit", "-q", "-a", "-m", "entry: Use a while loop\n\nNo functional change.")
+    run = equiv_patch("--git", "HEAD~1..HEAD", "--unwind", "2", cwd=path)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "UNKNOWN" in run.stdout
