@@ -606,15 +606,17 @@ def profile_row(row: Row, top: int = 25) -> None:
         if row.kind == "process":
             if row.key != "seed-e2e":
                 raise SystemExit(f"bench: row '{row.key}' has no in-process work to profile")
-            # The command's work in process: run_check + render_text (no interpreter start).
+            # The command's work in process: imports, run_check and render_text
+            # (everything but the interpreter's own start).
             pair = (f"{SEED}.before.c", f"{SEED}.after.c")
             work: Callable[[], Any] = lambda: batch_check((pair,))  # noqa: E731
         else:
             spec = _work_spec(row, Path(tmp))
             work = lambda: run_work(spec)  # noqa: E731
-        import equiv.check  # noqa: F401  (imports are not the row's work)
-        import pycparser  # noqa: F401
-        import z3  # noqa: F401
+        if row.kind != "process":  # the command's imports are part of its work
+            import equiv.check  # noqa: F401
+            import pycparser  # noqa: F401
+            import z3  # noqa: F401
 
         profiler = cProfile.Profile()
         profiler.enable()

@@ -87,9 +87,10 @@ class Sides:
 
 
 def _assumption_extras(assumptions: tuple[str, ...]) -> tuple[Extra, ...]:
+    # The line marker puts the expression itself at "--assume K", line 1.
     return tuple(
-        Extra(f"--assume {k}", f"static inline int {ASSUME_PREFIX}cli_{k}(unsigned long flags)\n"
-                               f"{{\n\treturn ({expr});\n}}\n")
+        Extra(f"--assume {k}", f"static inline int {ASSUME_PREFIX}cli_{k}(unsigned long flags) "
+                               f"{{ return (\n# 1 \"--assume {k}\"\n{expr}\n); }}\n")
         for k, expr in enumerate(assumptions, start=1))
 
 
@@ -238,8 +239,9 @@ def _arch_conflicts(sides: Sides, before: Program, after: Program) -> list[str]:
             mine = explain.macro_values(program).get(name)
             theirs = arch_values.get(name)
             if mine is not None and theirs is not None and mine != theirs:
-                notes.append(f"{macro.location}: {name} is {mine:#x} here but {theirs:#x} in "
-                             f"the {sides.options.arch} layout; the fragment's value is used")
+                show = str if name.startswith("TIF_") else hex
+                notes.append(f"{macro.location}: {name} is {show(mine)} here but {show(theirs)} "
+                             f"in the {sides.options.arch} layout; the fragment's value is used")
     return notes
 
 
@@ -281,7 +283,8 @@ class FunctionCheck:
             cex = without.counterexample
             out.append(NeededPremise(p, without.verdict,
                                      None if cex is None else cex.flags,
-                                     () if cex is None else cex.flag_names))
+                                     () if cex is None else cex.flag_names,
+                                     () if cex is None else cex.configs))
         return out
 
     def evaluate(self, premises: list[Premise], explain_all: bool) -> FunctionResult:
@@ -377,6 +380,7 @@ def flag_map_facts(path: str, before: Program, after: Program) -> list[Any]:
     b_values, a_values = explain.macro_values(before), explain.macro_values(after)
     flags, word = z3.BitVec("flags", 64), z3.BitVec(MAPPED_WORD, 64)
     facts = []
+    used: dict[tuple[str, int], int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -386,6 +390,12 @@ def flag_map_facts(path: str, before: Program, after: Program) -> list[Any]:
             raise InputError(Location(path, number), "expected 'BEFORE_BIT = AFTER_BIT'")
         i = _bit_number(m.group(1), b_values, path, number)
         j = _bit_number(m.group(2), a_values, path, number)
+        for side, bit, token in (("before", i, m.group(1)), ("after", j, m.group(2))):
+            if (side, bit) in used:
+                raise InputError(Location(path, number), f"{side} bit {token} ({bit}) is "
+                                                         f"already mapped on line "
+                                                         f"{used[(side, bit)]}")
+            used[(side, bit)] = number
         facts.append(z3.Extract(i, i, flags) == z3.Extract(j, j, word))
     return facts
 

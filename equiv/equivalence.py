@@ -11,7 +11,8 @@ history, name and arguments return the same value and leave memory the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import z3
 
@@ -78,18 +79,40 @@ def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, lis
     return prev[m], env
 
 
-def _unique(events: list[Event]) -> bool:
-    return len({e.name for e in events}) == len(events)
+def _call_keys(before: list[Event], after: list[Event]) -> tuple[list[Any], list[Any]] | None:
+    """A key per call such that calls with different keys can never be equal.
 
-
-def _projection(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
-    """E[n][m] when every function is called from at most one place per side.
-
-    Then the call sequences are equal iff each function is called on both
-    sides or on neither, with equal arguments, and no two functions that are
-    both called appear in opposite orders.  This is linear in the number of
-    calls (plus inverted pairs), where the alignment is quadratic.
+    The key is the function name, plus the argument values when every call of
+    that function on both sides passes only constants.  None when some key
+    occurs twice on one side.
     """
+    constant_args: dict[str, bool] = {}
+    for e in before + after:
+        const = all(z3.is_bv_value(a) for a in e.args)
+        constant_args[e.name] = constant_args.get(e.name, True) and const
+
+    def key(e: Event) -> Any:
+        if constant_args[e.name]:
+            return (e.name, tuple(a.as_long() for a in e.args))
+        return (e.name,)
+
+    keys = [key(e) for e in before], [key(e) for e in after]
+    if any(len(set(k)) != len(k) for k in keys):
+        return None
+    return keys
+
+
+def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], list[Any]]
+                ) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
+    """E[n][m] when every call key occurs at most once per side.
+
+    Then the call sequences are equal iff each call happens on both sides or
+    on neither, with equal arguments, and no two calls that both happen
+    appear in opposite orders.  This is linear in the number of calls (plus
+    inverted pairs), where the alignment is quadratic.
+    """
+    before = [replace(e, name=k) for e, k in zip(before, keys[0])]
+    after = [replace(e, name=k) for e, k in zip(after, keys[1])]
     b_of = {e.name: e for e in before}
     a_of = {e.name: e for e in after}
     a_pos = {e.name: i for i, e in enumerate(after)}
@@ -173,8 +196,9 @@ def build_query(before: SideTrace, after: SideTrace,
     """
     written = list(dict.fromkeys(list(before.written) + list(after.written)))
     final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
-    if _unique(before.events) and _unique(after.events):
-        calls_equal, env = _projection(before.events, after.events)
+    keys = _call_keys(before.events, after.events)
+    if keys is not None:
+        calls_equal, env = _projection(before.events, after.events, keys)
     else:
         calls_equal, env = _alignment(before.events, after.events)
     same = [calls_equal]

@@ -58,6 +58,7 @@ def tested_bits(query: Query) -> list[int]:
             terms.append(side.ret)
         if side.flags_written:
             terms.append(side.final_flags)
+    terms += list(query.background)  # flag-map facts reach bits through the other word
     stack = [z3.simplify(t) for t in terms]
     while stack:
         t = stack.pop()

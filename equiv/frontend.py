@@ -29,6 +29,8 @@ _MISSING_INCLUDE = re.compile(r"fatal error: ([^:]+): No such file or directory"
 _GCC_DIAG = re.compile(r"^(.+?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$")
 _LINEMARKER = re.compile(r'^#\s*(\d+)\s+"((?:[^"\\]|\\.)*)"')
 _OWN_IS_ENABLED = re.compile(r"^[ \t]*#[ \t]*(define|undef)[ \t]+IS_ENABLED\b.*$", re.M)
+_PP_IF_LINE = re.compile(r"^([ \t]*#[ \t]*(?:if|elif)\b.*)$", re.M)
+_CONFIG_TESTS = re.compile(r"\b(?:IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(")
 MACRO_PREFIX = "__equiv_macro_"
 PREPROCESS_TIMEOUT = 60
 
@@ -161,6 +163,9 @@ def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro]) -> st
         escaped = path.replace("\\", "\\\\").replace('"', '\\"')
         # The tool's IS_ENABLED always wins over a fragment's own fallback.
         text = _OWN_IS_ENABLED.sub("", text)
+        # In #if lines a config test is `defined`: each configuration of the
+        # side is preprocessed with its switches defined as 1 or not at all.
+        text = _PP_IF_LINE.sub(lambda m: _CONFIG_TESTS.sub("defined(", m.group(1)), text)
         parts.append(f'# 1 "{escaped}"\n{text}\n')
     parts.append(_macro_trailer(macros))
     return "".join(parts)

@@ -87,6 +87,9 @@ def _premise_lines(result: FunctionResult) -> list[str]:
             without = _TITLES[need.without]
             if need.flags is not None:
                 without += f" at {flags_text(need.flags, need.flag_names)}"
+            if need.configs:
+                without += " with " + " ".join(f"{n}={'y' if v else 'n'}"
+                                               for n, v in need.configs)
             lines.append(f"  needs {need.premise.label}{what}; without it: {without}")
     return lines
 
@@ -157,7 +160,8 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
                      for p in fn.premises],
         "needed": [{"label": n.premise.label, "without": n.without.value,
                     "flags": None if n.flags is None else f"{n.flags:#x}",
-                    "flag_names": list(n.flag_names)} for n in fn.needed],
+                    "flag_names": list(n.flag_names), "configs": dict(n.configs)}
+                   for n in fn.needed],
         "masks": [{"name": m.name, "before": None if m.before is None else list(m.before),
                    "after": None if m.after is None else list(m.after),
                    "added": list(m.added), "dropped": list(m.dropped)} for m in fn.masks],

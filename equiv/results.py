@@ -106,6 +106,7 @@ class NeededPremise:
     without: Verdict
     flags: int | None  # the counterexample without it, if one was found
     flag_names: tuple[str, ...]
+    configs: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ def ext64(v: Value) -> z3.BitVecRef:
     w = v.term.size()
     if w == 64:
         return v.term
+    if z3.is_bv_value(v.term):
+        n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
+        return z3.BitVecVal(n, 64)
     if v.ctype.signed:
         return z3.SignExt(64 - w, v.term)
     return z3.ZeroExt(64 - w, v.term)
@@ -219,6 +222,7 @@ class SideExecutor(MemoryReader):
         self.prefix = options.symbol_prefix or label
         self.uninit = UninitSource(self.prefix)
         self.call_stack: list[str] = []
+        self.call_sites: list[Location | None] = []
         self.frames: list[Frame] = []
         self._next_var = 0
         self._has_target: dict[int, bool] = {}
@@ -289,6 +293,7 @@ class SideExecutor(MemoryReader):
                                            f"{len(args)} given")
         frame = Frame(name, sig.ret, funcdef.body)
         self.call_stack.append(name)
+        self.call_sites.append(location(call_node))
         self.frames.append(frame)
         try:
             state = state.copy()
@@ -299,6 +304,7 @@ class SideExecutor(MemoryReader):
         finally:
             self.frames.pop()
             self.call_stack.pop()
+            self.call_sites.pop()
 
     def _collect_returns(self, frame: Frame, end: State,
                          funcdef: Any) -> tuple[Value | None, State | None]:
@@ -419,6 +425,17 @@ class SideExecutor(MemoryReader):
             self._discard_result(node, count)
             return state
         raise unsupported_at(node, _describe(kind))
+
+    def user_location(self, node: Any) -> Location | None:
+        """Where a call happens in the user's files (a model's call: at its call site)."""
+        loc = location(node)
+        paths = self.program.side.paths
+        if loc is not None and loc.file in paths:
+            return loc
+        for site in reversed(self.call_sites):
+            if site is not None and site.file in paths:
+                return site
+        return loc
 
     def _discard_result(self, node: Any, count: int) -> None:
         """A call statement's result is never read: it needs no environment link."""

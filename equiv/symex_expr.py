@@ -462,7 +462,8 @@ class Executor(SideExecutor):
         if state.dead:
             return Value(z3.BitVecVal(0, 64), ret_type), state
         self.events.append(Event(index, state.guard, name, tuple(ext64(v) for v in converted),
-                                 tuple(v.ctype for v in converted), location(node), result))
+                                 tuple(v.ctype for v in converted), self.user_location(node),
+                                 result))
         state.mem = {}
         state.memver = z3.BitVecVal(index + 1, 32)
         state.versions = frozenset([index + 1])

@@ -195,23 +195,15 @@ def test_bad_map_line_is_a_located_error(tmp_path: Path, line: str, message: str
     assert proc.stdout == "", describe(proc)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "equiv bug: a bit the after side tests only through the flag map (_TIF_SYSCALL_EMU) is "
-    "missing from 'per bit:' and 'differs iff:' ('only for some values of other inputs, when "
-    "_TIF_SINGLESTEP is set')"))
 def test_difference_condition_names_the_mapped_emu_bit(tmp_path: Path) -> None:
     proc = run_mapped(*write_pair(tmp_path), "--json")
     entry = function_entry(proc.stdout)
     # Exactly the flag words with both bits set differ, whatever else is set.
-    assert "_TIF_SYSCALL_EMU is set" in entry["difference"], entry
-    assert "_TIF_SINGLESTEP is set" in entry["difference"], entry
+    assert entry["difference"] == "all of _TIF_SYSCALL_EMU, _TIF_SINGLESTEP are set", entry
     assert "other inputs" not in entry["difference"], entry
     assert TIF_SYSCALL_EMU_BIT in [row["bit"] for row in entry["bits"]], entry["bits"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "equiv bug: an after-side bit mapped twice silently equates two flag bits "
-    "(here _TIF_SYSCALL_TRACE == _TIF_SYSCALL_AUDIT) instead of a located error"))
 def test_after_bit_mapped_twice_is_a_located_error(tmp_path: Path) -> None:
     twice = FLAG_MAP.replace("TIF_SYSCALL_AUDIT\t= SYSCALL_WORK_BIT_SYSCALL_AUDIT",
                              "TIF_SYSCALL_AUDIT\t= SYSCALL_WORK_BIT_SYSCALL_TRACE")

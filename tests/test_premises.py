@@ -70,9 +70,6 @@ def test_assumption_contradicting_a_pin_is_an_error(tmp_path: Path) -> None:
     assert_tool_error(proc, "contradict")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "equiv bug: an error in an --assume expression is located in equiv's generated wrapper "
-    "(line 3, column shifted by 9: '--assume 1:3:18') instead of the expression itself"))
 def test_assumption_error_is_located_in_the_expression(tmp_path: Path) -> None:
     proc = check(*write_report_pair(tmp_path), "--assume", "flags & _TIF_NOPE")
     assert proc.returncode == 2, describe(proc)
@@ -101,10 +98,6 @@ void syscall_exit_work(struct pt_regs *regs, unsigned long flags)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "equiv bug: the 'without it' counterexample of a needed premise leaves out the config "
-    "switches it needs ('without it: NOT EQUIVALENT at flags=0x0 (no bits set)', yet at "
-    "flags=0x0 with CONFIG_DEBUG_RSEQ=y the sides agree)"))
 def test_needed_premise_counterexample_names_its_config(tmp_path: Path) -> None:
     before = write(tmp_path, "before.c", RSEQ_BEFORE)
     after = write(tmp_path, "after.c", RSEQ_AFTER)
@@ -143,10 +136,6 @@ def test_if_defined_block_is_run_per_config(tmp_path: Path) -> None:
     assert "differs iff: CONFIG_AUDITSYSCALL=n" in proc.stdout, describe(proc)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "equiv bug: '#if IS_ENABLED(CONFIG_X)' fails in the preprocessor ('missing binary operator "
-    "before token \"(\"', located at models/prelude.h:79) because the prelude's IS_ENABLED "
-    "expands to a function call"))
 def test_if_is_enabled_block_is_run_per_config(tmp_path: Path) -> None:
     before = write(tmp_path, "before.c", AUDIT_BEFORE)
     after = write(tmp_path, "after.c", AUDIT_IN_IF_BLOCK % "if IS_ENABLED(CONFIG_AUDITSYSCALL)")
@@ -155,9 +144,6 @@ def test_if_is_enabled_block_is_run_per_config(tmp_path: Path) -> None:
     assert "differs iff: CONFIG_AUDITSYSCALL=n" in proc.stdout, describe(proc)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "equiv bug: a preprocessor error caused by '#if IS_ENABLED(...)' in a fragment is located "
-    "in models/prelude.h, not at the fragment's #if line"))
 def test_if_is_enabled_error_names_the_fragment(tmp_path: Path) -> None:
     before = write(tmp_path, "before.c", AUDIT_BEFORE)
     after = write(tmp_path, "after.c", AUDIT_IN_IF_BLOCK % "if IS_ENABLED(CONFIG_AUDITSYSCALL)")
