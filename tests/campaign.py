@@ -53,7 +53,7 @@ sys.path.insert(0, str(TESTS.parent))
 
 import oracle  # noqa: E402
 from generate import Pair, fixture_text, generate_pair  # noqa: E402
-from oracle import OracleStatus, RunInput, StubResults, Trace  # noqa: E402
+from oracle import OracleStatus, RunInput, StubResults  # noqa: E402
 
 from equiv.check import CheckOptions, run_check  # noqa: E402
 from equiv.errors import InputError  # noqa: E402

@@ -34,7 +34,7 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent))
 
-from campaign import FastOracle, Judgement, Outcome, judge_files, run_equiv  # noqa: E402
+from campaign import FastOracle, Outcome, judge_files  # noqa: E402
 from test_fixtures import REPO_ROOT, Expect, discover_fixtures, read_header  # noqa: E402
 
 from equiv.check import CheckOptions, run_check  # noqa: E402
