@@ -32,6 +32,10 @@ class InputError(Exception):
         self.message = message
         self.source_line = source_line
 
+    def __reduce__(self) -> tuple[type, tuple[Location | None, str, str | None]]:
+        # Picklable, so that worker processes (-j) can hand it back.
+        return (InputError, (self.location, self.message, self.source_line))
+
     def render(self) -> str:
         """`file:line:col: error: message`, plus the quoted line when known."""
         where = f"{self.location}: " if self.location else "equiv: "
