@@ -297,7 +297,18 @@ def load_side(side: SideInput) -> ParsedSide:
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"))
 
 
-def _parse(preprocessed: str, paths: list[str]) -> Any:
+_PARSER: Any = None
+
+
+def _parser() -> Any:
+    """One parser for the process (building pycparser's lexer tables costs time)."""
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = _locating_parser_class()()
+    return _PARSER
+
+
+def _locating_parser_class() -> Any:
     from pycparser import c_parser
 
     class LocatingParser(c_parser.CParser):  # type: ignore[misc]
@@ -313,8 +324,12 @@ def _parse(preprocessed: str, paths: list[str]) -> Any:
                     pass
             return super()._parse_error(msg, coord)
 
+    return LocatingParser
+
+
+def _parse(preprocessed: str, paths: list[str]) -> Any:
     try:
-        return LocatingParser().parse(_strip_directives(preprocessed), filename=paths[0])
+        return _parser().parse(_strip_directives(preprocessed), filename=paths[0])
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(exc, paths) from None
 
