@@ -103,7 +103,9 @@ class Replayer:
             result = None
             if event.result is not None:
                 result = str(self.int(event.result))
-            calls.append(Call(event.name, args, result, event.location))
+            context = tuple((n, hex(self.int(t)) if n == "flags" else str(self.int(t)))
+                            for n, t in zip(event.context_names, event.context))
+            calls.append(Call(event.name, args, result, event.location, context))
         ret = None
         if side.ret is not None:
             wide = side.ret_type
@@ -152,8 +154,8 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
-def _key(behaviour: Behaviour) -> list[tuple[str, tuple[str, ...]]]:
-    return [(c.function, c.args) for c in behaviour.calls]
+def _key(behaviour: Behaviour) -> list[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
+    return [(c.function, c.args, c.context) for c in behaviour.calls]
 
 
 def _first_divergence(before: Behaviour, after: Behaviour) -> int | None:

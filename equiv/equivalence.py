@@ -42,7 +42,7 @@ def _events_equal(b: Event, a: Event) -> z3.BoolRef:
     if b.name != a.name or len(b.args) != len(a.args):
         return FALSE
     parts = []
-    for x, y in zip(b.args, a.args):
+    for x, y in zip(b.args + b.context, a.args + a.context):
         if x.eq(y):
             continue
         if z3.is_bv_value(x) and z3.is_bv_value(y):
@@ -187,6 +187,21 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
     return [z3.Implies(matched, mk_and(*same))]
 
 
+def _add_call_context(events: list[Event], written: list[str], flags: bool) -> None:
+    """A callee sees the flag word and memory: where the sides write them, they are inputs.
+
+    Two calls are the same only if, besides name and arguments, the flag word
+    (when either side writes it) and every memory cell either side writes
+    hold the same values when they happen.
+    """
+    for e in events:
+        names = (["flags"] if flags else []) + written
+        terms = ([e.flags_at] if flags and e.flags_at is not None else []) + [
+            e.memory_at(p) for p in written if e.memory_at is not None]
+        if len(terms) == len(names):
+            e.context, e.context_names = tuple(terms), tuple(names)
+
+
 def build_query(before: SideTrace, after: SideTrace,
                 facts: list[z3.BoolRef] | None = None) -> Query:
     """The background facts and the 'behaviour differs' formula.
@@ -196,6 +211,8 @@ def build_query(before: SideTrace, after: SideTrace,
     """
     written = list(dict.fromkeys(list(before.written) + list(after.written)))
     final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
+    _add_call_context(before.events + after.events, written,
+                      before.flags_written or after.flags_written)
     keys = _call_keys(before.events, after.events)
     if keys is not None:
         calls_equal, env = _projection(before.events, after.events, keys)

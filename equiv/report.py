@@ -130,6 +130,7 @@ def render_text(result: CheckResult) -> str:
 def _behaviour_json(b: Behaviour) -> dict[str, Any]:
     return {
         "calls": [{"function": c.function, "args": list(c.args), "result": c.result,
+                   "sees": dict(c.context),
                    "file": c.location.file if c.location else None,
                    "line": c.location.line if c.location else None} for c in b.calls],
         "return": b.ret,

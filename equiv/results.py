@@ -38,9 +38,11 @@ class Call:
     args: tuple[str, ...]
     result: str | None
     location: Location | None
+    context: tuple[tuple[str, str], ...] = ()  # flag word / written memory the callee sees
 
     def text(self) -> str:
-        return f"{self.function}({', '.join(self.args)})"
+        seen = "".join(f" [{n}={v}]" for n, v in self.context)
+        return f"{self.function}({', '.join(self.args)}){seen}"
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,12 @@ class Event:
     location: Location | None
     result: z3.BitVecRef | None
     havoc: dict[str, z3.BitVecRef] = field(default_factory=dict)
+    # What else the callee can see: the flag word and any memory cell, as
+    # they are when the call happens.
+    flags_at: z3.BitVecRef | None = None
+    memory_at: Callable[[str], z3.BitVecRef] | None = None
+    context: tuple[z3.BitVecRef, ...] = ()  # filled by the query: what the sides write
+    context_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

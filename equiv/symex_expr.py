@@ -461,9 +461,11 @@ class Executor(SideExecutor):
             result = z3.BitVec(f"{self.prefix}:{name}#{index}", 64)
         if state.dead:
             return Value(z3.BitVecVal(0, 64), ret_type), state
+        snapshot = state.copy()
         self.events.append(Event(index, state.guard, name, tuple(ext64(v) for v in converted),
                                  tuple(v.ctype for v in converted), self.user_location(node),
-                                 result))
+                                 result, flags_at=state.flags,
+                                 memory_at=lambda path: self._read_raw(snapshot, path)))
         state.mem = {}
         state.memver = z3.BitVecVal(index + 1, 32)
         state.versions = frozenset([index + 1])
