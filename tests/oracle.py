@@ -93,6 +93,7 @@ class Call:
     name: str
     args: tuple[str, ...]
     result: int = field(default=0, compare=False)  # what the stub returned
+    flags_at: int | None = None  # the flag word the callee could read
 
     def __str__(self) -> str:
         return f"{self.name}({', '.join(self.args)})"
@@ -806,6 +807,7 @@ void *__oracle_scratch(void);
 static struct thread_info __oracle_ti;
 static _Alignas(64) unsigned char __oracle_task[4096];
 struct thread_info *__equiv_thread_info(void) { return &__oracle_ti; }
+unsigned long *__oracle_flag_word = &__oracle_ti.flags;
 struct task_struct *__equiv_current(void) { return (struct task_struct *)(void *)__oracle_task; }
 """
 
@@ -971,6 +973,8 @@ static long long stub_result(unsigned long long hash)
 	return 0;
 }
 
+extern unsigned long *__oracle_flag_word;
+
 long long __oracle_call(const char *name, int nargs, ...)
 {
 	char args[16][ARG_CHARS], index[32];
@@ -992,6 +996,8 @@ long long __oracle_call(const char *name, int nargs, ...)
 		fflush(stdout);
 		raise(SIGALRM);	/* reported like a timeout */
 	}
+	/* A callee can read the flag word: log it with every call. */
+	printf("W %lx\n", *__oracle_flag_word);
 	printf("C %lld\t%s", result, name);
 	for (i = 0; i < nargs && i < 16; i++)
 		printf("\t%s", args[i]);
@@ -1162,13 +1168,16 @@ def _parse_traces(output: str) -> Iterator[Trace]:
     calls: list[Call] = []
     ret: str | None = None
     flags: int | None = None
+    seen: int | None = None
     for line in output.splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "B":
             calls, ret, flags = [], None, None
+        elif tag == "W":
+            seen = int(rest, 16)
         elif tag == "C":
             result, name, *args = rest.split("\t")
-            calls.append(Call(name, tuple(args), int(result)))
+            calls.append(Call(name, tuple(args), int(result), seen))
         elif tag == "R":
             ret = None if rest == "-" else rest
         elif tag == "F":
