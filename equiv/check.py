@@ -232,11 +232,12 @@ def _arch_conflicts(sides: Sides, before: Program, after: Program) -> list[str]:
     layout = build_program(load_side(SideInput((sides.arch[0],))))
     arch_values = explain.macro_values(layout)
     notes = []
-    for label, program in (("before", before), ("after", after)):
+    for program in (before, after):
+        values = explain.macro_values(program)
         for name, macro in sorted(program.side.macros.items()):
             if not macro.location.file.startswith(tuple(program.side.paths)):
                 continue
-            mine = explain.macro_values(program).get(name)
+            mine = values.get(name)
             theirs = arch_values.get(name)
             if mine is not None and theirs is not None and mine != theirs:
                 show = str if name.startswith("TIF_") else hex

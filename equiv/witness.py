@@ -60,7 +60,7 @@ def _defined_functions(text: str) -> set[str]:
 def _externals(sides: list[str], known: set[str]) -> list[str]:
     names: set[str] = set()
     for text in sides:
-        body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
         names |= set(_CALL.findall(body))
     macros = {m for text in sides for m in _FUNC_MACRO.findall(text)}
     return sorted(names - known - macros - _NOT_CALLS)
@@ -266,7 +266,7 @@ def confirm(witness: Witness, result: FunctionResult) -> str:
     if ran.returncode != 0:
         return f"witness did not run: exit status {ran.returncode}"
     seqs = _sequences(ran.stdout)
-    calls = {k: tuple(l.split(": ", 1)[1] for l in v if l.startswith("call: "))
+    calls = {k: tuple(line.split(": ", 1)[1] for line in v if line.startswith("call: "))
              for k, v in seqs.items()}
     ran_text = (f"compiled code called before: {', '.join(calls['before']) or '-'}; "
                 f"after: {', '.join(calls['after']) or '-'}")

@@ -310,7 +310,7 @@ class Summary:
             f"intended:              {intended['equivalent']} equivalent, {intended['not-equivalent']} not-equivalent",
             f"compiled C says:       {c_same} equivalent, {c_diff} differ, {n - c_same - c_diff} inconclusive"
             f" ({label_wrong} intended labels were wrong)",
-            f"equiv says:            " + ", ".join(f"{v} {k}" for k, v in sorted(verdicts.items())),
+            "equiv says:            " + ", ".join(f"{v} {k}" for k, v in sorted(verdicts.items())),
             f"agreements:            {self.count(Judgement.AGREE)}"
             f" ({found_by_replay_only} differences only equiv's counterexample exposed)",
             f"disagreements:         {len(self.disagreements)}",
