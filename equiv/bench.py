@@ -224,8 +224,9 @@ def build_rows(sizes: Sizes) -> list[Row]:
     for n in sizes.scale:
         for different in (False, True):
             pair = scale_pair(n, different)
-            targets = (Target("wall_s", 3.0, "<3 s"), Target("peak_rss_mb", 300, "<300 MB")) \
-                if n == 240 else ()
+            targets: tuple[Target, ...] = (
+                (Target("wall_s", 3.0, "<3 s"), Target("peak_rss_mb", 300, "<300 MB"))
+                if n == 240 else ())
             rows.append(Row(pair.name, "scale", f"scale N={n} {pair.name[-4:].strip('-')}",
                             "stages", pair=pair, targets=targets))
     for d in sizes.depth:

@@ -16,6 +16,7 @@ from typing import Any
 
 import z3
 
+from equiv.errors import Location
 from equiv.smt import Answer, Outcome, Session
 from equiv.state import FALSE, TRUE, mk_and, mk_not, mk_or
 from equiv.symex import FLAG_WORD, Event, SideTrace
@@ -30,7 +31,7 @@ class Query:
     background: list[z3.BoolRef]
     differs: z3.BoolRef
     within_bound: z3.BoolRef
-    exceeded: list[tuple[z3.BoolRef, object]]
+    exceeded: list[tuple[z3.BoolRef, Location | None]]
     final_mem: dict[str, tuple[z3.BitVecRef, z3.BitVecRef]] = field(default_factory=dict)
 
     @property

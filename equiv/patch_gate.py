@@ -227,7 +227,7 @@ def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> l
             witness.write(Path(options.witness_dir), patch.index, c.function, program)
         if options.confirm:
             c = replace(c, confirmation=witness.confirm(program, c.result))
-            if c.confirmation.startswith("equiv bug"):
+            if (c.confirmation or "").startswith("equiv bug"):
                 # Never shown as a difference: compiled code does not reproduce it.
                 c = replace(c, baselined=False, result=FunctionResult(
                     c.function, Verdict.UNKNOWN, reason=c.confirmation))

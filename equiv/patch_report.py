@@ -125,7 +125,7 @@ def render_sarif(reports: list[PatchReport]) -> str:
         targets = [c for c in r.checks if c.result.verdict in (Verdict.NOT_EQUIVALENT,
                                                                 Verdict.UNKNOWN)
                    and r.outcome.value != "trouble"]
-        for c in targets or [None]:
+        for c in targets or [None]:  # type: ignore[list-item]
             if c is None:
                 paths = sorted({p for pair in r.patch.files for p in pair if p != "/dev/null"})
                 uri, line, text = (paths[0] if paths else "."), 1, r.reason
@@ -158,7 +158,7 @@ def render_junit(reports: list[PatchReport]) -> str:
     suite = ET.Element("testsuite", name="equiv patch")
     failures = errors = skipped = tests = 0
     for r in reports:
-        cases = list(r.checks) or [None]
+        cases = list(r.checks) or [None]  # type: ignore[list-item]
         for c in cases:
             tests += 1
             name = c.function if c is not None else "(patch)"

@@ -155,7 +155,8 @@ def _definition(path: str, flat: str, lines: list[str], seg: int, open_at: int,
         end = _line_of(flat, semi) if semi >= 0 else end
         body = flat[open_at + 1:close]
         members = tuple(m.group(1) for m in re.finditer(r"(?:^|,)\s*([A-Za-z_]\w*)", body))
-        name = (re.search(r"\benum\s+(\w+)", header) or re.search(r"(\w*)", "")).group(1)
+        tag = re.search(r"\benum\s+(\w+)", header)
+        name = tag.group(1) if tag else ""
         return Definition(name or f"enum@{start}", "enum", path, start, end,
                           "\n".join(lines[start - 1:end]),
                           "\n".join(flat.split("\n")[start - 1:end]), members=members)

@@ -604,7 +604,7 @@ class SideExecutor(MemoryReader):
                 state = self.exec_stmt(body, state)
             finally:
                 self.frame.jumps.pop()
-            state = self.join([state] + target.continues, state)
+            state = self.join([state] + (target.continues or []), state)
             target.continues = []
             if step is not None and not state.dead:
                 _, state = self.eval(step, state)

@@ -333,11 +333,11 @@ class Executor(SideExecutor):
             return LValue("mem", elem, path=f"{base.path}[{k.as_long()}]"), state
         field = node.field.name
         if node.type == "->":
-            base, state = self.eval(node.name, state)
-            if base.ctype.kind not in ("ptr", "int") or base.path is None:
+            pointer, state = self.eval(node.name, state)
+            if pointer.ctype.kind not in ("ptr", "int") or pointer.path is None:
                 raise unsupported_at(node, "'->' on a pointer equiv cannot name "
                                            "(only parameters, current and members)")
-            container, path = base.ctype.target, base.path
+            container, path = pointer.ctype.target, pointer.path
         else:
             inner, state = self.lvalue(node.name, state)
             if inner.kind != "mem":
