@@ -194,9 +194,11 @@ def _check_all(sides: Sides, names: list[str], options: CheckOptions, models: li
     Workers are forked before any z3 term exists in this process, and results
     come back in `names` order, so the output does not depend on `jobs`.
     """
-    if options.jobs <= 1 or len(names) <= 1:
-        return {n: FunctionCheck(sides, n, options, models).run(premises) for n in names}
     import multiprocessing
+
+    # A daemonic process (a pool worker of the caller's) may not have children.
+    if options.jobs <= 1 or len(names) <= 1 or multiprocessing.current_process().daemon:
+        return {n: FunctionCheck(sides, n, options, models).run(premises) for n in names}
 
     global _WORK
     _WORK = (sides, options, models, premises)
@@ -300,11 +302,16 @@ class FunctionCheck:
         keys = {p.key for p in premises}
         from equiv.symex import AnalysisLimit
 
+        import z3
+
         try:
             b_trace, b_prog = self.trace("before", models, keys)
             a_trace, a_prog = self.trace("after", models, keys)
         except AnalysisLimit as limit:
             return FunctionResult(self.name, Verdict.UNKNOWN, reason=str(limit))
+        except z3.Z3Exception as exc:  # a bug of equiv's, never a proof
+            return FunctionResult(self.name, Verdict.UNKNOWN,
+                                  reason=f"internal error (z3: {exc}); please report")
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
         query = build_query(b_trace, a_trace, facts)
         session = Session(query.background, self.options.timeout)

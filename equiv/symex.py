@@ -294,6 +294,8 @@ class SideExecutor(MemoryReader):
             raise located_error(call_node, f"calls nested deeper than {MAX_INLINE_DEPTH}")
         funcdef = self.program.functions[name]
         sig = self.program.signatures[name]
+        if sig.ret.kind not in ("int", "ptr", "void"):
+            raise unsupported_at(funcdef, f"function '{name}' returning {sig.ret.name or sig.ret.kind}")
         if len(args) != len(sig.params) and not sig.variadic:
             raise located_error(call_node, f"'{name}' takes {len(sig.params)} arguments, "
                                            f"{len(args)} given")
