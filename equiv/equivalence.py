@@ -117,6 +117,7 @@ def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], 
     b_of = {e.name: e for e in before}
     a_of = {e.name: e for e in after}
     a_pos = {e.name: i for i, e in enumerate(after)}
+    b_pos = {e.name: i for i, e in enumerate(before)}
     parts: list[z3.BoolRef] = []
     for e in before:
         if e.name not in a_of:
@@ -137,7 +138,7 @@ def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], 
         b, a = b_of[name], a_of[name]
         if (b.result is None or a.result is None) and not (b.havoc.keys() & a.havoc.keys()):
             continue
-        prefix = _prefix_equal(name, before, after, b_of, a_of, a_pos, inverted)
+        prefix = _prefix_equal(name, before, after, b_of, a_of, b_pos, a_pos, inverted)
         env.extend(_same_environment(mk_and(b.guard, a.guard, _events_equal(b, a), prefix),
                                      b, a))
     return mk_and(*parts), env
@@ -154,10 +155,9 @@ def _inversions(common: list[str], a_pos: dict[str, int]) -> list[tuple[str, str
 
 
 def _prefix_equal(name: str, before: list[Event], after: list[Event], b_of: dict[str, Event],
-                  a_of: dict[str, Event], a_pos: dict[str, int],
+                  a_of: dict[str, Event], b_pos: dict[str, int], a_pos: dict[str, int],
                   inverted: list[tuple[str, str]]) -> z3.BoolRef:
     """The calls that happen before `name` are the same on both sides."""
-    b_pos = {e.name: i for i, e in enumerate(before)}
     bi, ai = b_pos[name], a_pos[name]
     parts = []
     for e in before[:bi]:
