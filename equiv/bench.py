@@ -275,12 +275,12 @@ def staged_check(before: str, after: str, function: str, unwind: int = 8,
     from equiv.counterexample import build_counterexample, minimal_model
     from equiv.equivalence import build_query, decide
     from equiv.frontend import SideInput, load_side
-    from equiv.program import build_program
+    from equiv.ir.unit import build_unit as build_program
     from equiv.report import render_text
     from equiv.results import BitRow, CheckResult, FunctionResult, Verdict
     from equiv.smt import Session
-    from equiv.symex import Options
-    from equiv.symex_expr import Executor
+    from equiv.semantics.expressions import Executor
+    from equiv.semantics.trace import Options
 
     clock = Stopwatch()
     with clock.stage("parse"):

@@ -17,9 +17,9 @@ from typing import Any
 from equiv.errors import InputError, Location
 from equiv.frontend import Extra, SideInput, load_side, preprocessor_configs, read_source
 from equiv.model_library import Model, arch_headers, select_models
-from equiv.program import Program, build_program
+from equiv.ir.unit import Unit, build_unit
 from equiv.results import (CheckResult, FunctionResult, NeededPremise, Premise, Verdict)
-from equiv.symex import ASSUME_PREFIX, FLAG_PARAMS
+from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS
 
 MAX_PREPROCESSOR_CONFIGS = 6
 MAPPED_WORD = "mapped_word"
@@ -41,6 +41,7 @@ class CheckOptions:
     arch: str | None = None
     pins: tuple[tuple[str, bool], ...] = ()
     racy_flags: bool = False
+    stable_flags: bool = False  # external calls never change the flag word (old semantics)
     flag_map: str | None = None
     jobs: int = 1  # worker processes for independent functions
 
@@ -50,7 +51,7 @@ class Variant:
     """One side under one valuation of the configs its #if lines test."""
 
     valuation: tuple[tuple[str, bool], ...]
-    program: Program
+    program: Unit
 
 
 class Sides:
@@ -82,7 +83,7 @@ class Sides:
             defines = tuple((name, "1" if on else None)
                             for name, on in list(pinned.items()) + list(valuation))
             side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines)
-            out.append(Variant(valuation, build_program(load_side(side))))
+            out.append(Variant(valuation, build_unit(load_side(side))))
         return out
 
 
@@ -119,7 +120,7 @@ def called_names(funcdef: Any) -> set[str]:
     return names
 
 
-def roots(program: Program) -> list[str]:
+def roots(program: Unit) -> list[str]:
     """User-defined functions that no other user-defined function calls."""
     called: set[str] = set()
     for name in program.user_functions:
@@ -130,7 +131,7 @@ def roots(program: Program) -> list[str]:
     return found or list(program.user_functions)
 
 
-def select_functions(before: Program, after: Program,
+def select_functions(before: Unit, after: Unit,
                      requested: tuple[str, ...]) -> list[str]:
     if requested:
         for name in requested:
@@ -149,7 +150,7 @@ def premises_of(models: list[Model], options: CheckOptions) -> list[Premise]:
     return out
 
 
-def _assumption_owner(program: Program, fn: str, models: tuple[Model, ...]) -> str:
+def _assumption_owner(program: Unit, fn: str, models: tuple[Model, ...]) -> str:
     """The premise key an assumption function belongs to."""
     coord = program.functions[fn].coord
     for m in models:
@@ -225,13 +226,13 @@ def _check_one(name: str) -> FunctionResult | InputError:
         return err
 
 
-def _arch_conflicts(sides: Sides, before: Program, after: Program) -> list[str]:
+def _arch_conflicts(sides: Sides, before: Unit, after: Unit) -> list[str]:
     """Where a fragment's own layout differs from the --arch layout (the fragment wins)."""
     if not sides.arch:
         return []
     from equiv import explain
 
-    layout = build_program(load_side(SideInput((sides.arch[0],))))
+    layout = build_unit(load_side(SideInput((sides.arch[0],))))
     arch_values = explain.macro_values(layout)
     notes = []
     for program in (before, after):
@@ -248,7 +249,7 @@ def _arch_conflicts(sides: Sides, before: Program, after: Program) -> list[str]:
     return notes
 
 
-def _user_macros(program: Program, values: dict[str, int]) -> dict[str, int]:
+def _user_macros(program: Unit, values: dict[str, int]) -> dict[str, int]:
     """The macro values a side's own files define (not an --arch layout)."""
     from equiv.frontend import models_dir
 
@@ -300,7 +301,7 @@ class FunctionCheck:
         models = tuple(m for m in self.models if f"model {m.name}" in
                        {p.label for p in premises})
         keys = {p.key for p in premises}
-        from equiv.symex import AnalysisLimit
+        from equiv.semantics.trace import AnalysisLimit
 
         import z3
 
@@ -322,6 +323,8 @@ class FunctionCheck:
         decision = decide(query, session)
         if decision.outcome == "contradictory":
             raise InputError(None, decision.reason)
+        if decision.outcome == "unknown" and query.exceeded and "loop" in query.cut_reasons:
+            decision = self.induction(decision, models, keys, facts)
         bits = explain.tested_bits(query) if explain_all else []
         if decision.outcome == "equivalent":
             rows = tuple(BitRow(b, names.get(b, f"bit {b}"), False, None) for b in bits)
@@ -341,13 +344,45 @@ class FunctionCheck:
             difference=explain.difference_condition(query, session, bits, names),
             bits=explain.bit_rows(query, session, bits, names, cex.flags), masks=masks)
 
-    def trace(self, label: str, models: tuple[Model, ...], keys: set[str]) -> tuple[Any, Program]:
+    def induction(self, bounded: Any, models: tuple[Model, ...], keys: set[str],
+                  facts: list[Any]) -> Any:
+        """After a bounded check found no difference: prove the loops for every iteration count.
+
+        Equivalent only if every loop pair is proved by lockstep induction and the
+        function with its loops summarised has no difference; otherwise the
+        bounded answer (UNKNOWN) stands, with what was tried added to its reason.
+        """
+        from equiv.equivalence import Decision, build_query, decide
+        from equiv.loop_proof import prove_loops
+        from equiv.smt import Session
+
+        b_trace, _ = self.trace("before", models, keys, summarize=True)
+        a_trace, _ = self.trace("after", models, keys, summarize=True)
+        proof = prove_loops(b_trace, a_trace, facts, self.options.timeout)
+        tried = (f"{bounded.reason}; tried lockstep induction (a coupling of the loops' "
+                 f"variables found by Houdini)")
+        if proof.before is None or proof.after is None:
+            return Decision("unknown", reason=f"{tried}: {proof.reason}; a larger --unwind, "
+                                              f"a model or an --assume may help")
+        query = build_query(proof.before, proof.after, facts)
+        decision = decide(query, Session(query.background, self.options.timeout))
+        if decision.outcome == "equivalent":
+            return Decision("equivalent", reason=f"{proof.reason}")
+        return Decision("unknown", reason=f"{tried}: the loops were proved, but the rest of "
+                                          f"the function could not be (a difference may rest "
+                                          f"on the loop summaries)")
+
+    def trace(self, label: str, models: tuple[Model, ...], keys: set[str],
+              summarize: bool = False) -> tuple[Any, Unit]:
         """The side's behaviour, combined over its preprocessor configurations."""
         from equiv.combine import combine
-        from equiv.symex import Options
-        from equiv.symex_expr import Executor
+        from equiv.semantics.expressions import Executor
+        from equiv.semantics.trace import Options
 
         variants = self.sides.variants(label, models)
+        # Parameters are bound by position; they are named as the before side names them.
+        before_sig = self.sides.variants("before", models)[0].program.signatures.get(self.name)
+        root_names = tuple(n for n, _ in before_sig.params) if before_sig else ()
         traces = []
         for k, variant in enumerate(variants):
             if self.name not in variant.program.functions:
@@ -355,16 +390,18 @@ class FunctionCheck:
                                        f"of the {label} side")
             options = Options(unwind=self.options.unwind, flag_params=self.options.flag_params,
                               racy_flags=self.options.racy_flags,
+                              stable_flags=self.options.stable_flags,
                               symbol_prefix=label if k == 0 else f"{label}~{k}",
                               param_word=MAPPED_WORD if label == "after" and
-                              self.options.flag_map else "flags")
+                              self.options.flag_map else "flags", root_names=root_names,
+                              summarize_loops=summarize)
             trace = Executor(variant.program, label, options).run(self.name)
             owned = [(fn, term) for fn, term in trace.assumptions
                      if _assumption_owner(variant.program, fn, models) in keys]
             traces.append((variant.valuation, replace(trace, assumptions=owned)))
         return combine(traces), variants[0].program
 
-    def facts(self, b_prog: Program, a_prog: Program, b_trace: Any, a_trace: Any,
+    def facts(self, b_prog: Unit, a_prog: Unit, b_trace: Any, a_trace: Any,
               keys: set[str], models: tuple[Model, ...]) -> list[Any]:
         import z3
 
@@ -378,7 +415,7 @@ class FunctionCheck:
 
 # ---- flag maps --------------------------------------------------------------------------
 
-def flag_map_facts(path: str, before: Program, after: Program) -> list[Any]:
+def flag_map_facts(path: str, before: Unit, after: Unit) -> list[Any]:
     """`BEFORE_BIT = AFTER_BIT` lines: bit i of the flag word is bit j of the after word."""
     import z3
 

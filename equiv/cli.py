@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--racy-flags", action="store_true",
                        help="each read of the flag word may see bits others changed since the "
                             "previous read (the same changes on both sides)")
+    check.add_argument("--stable-flags", action="store_true",
+                       help="external calls never change the flag word (by default a call "
+                            "may, and a later read sees the word it leaves behind)")
     check.add_argument("--flag-map", metavar="FILE",
                        help="the after side's flag parameter is another word: FILE maps its "
                             "bits ('TIF_X = SYSCALL_WORK_BIT_Y' per line)")
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from equiv.check import CheckOptions, run_check
     from equiv.errors import InputError
     from equiv.report import render_json, render_text
-    from equiv.symex import FLAG_PARAMS
+    from equiv.semantics.trace import FLAG_PARAMS
 
     if not 1 <= args.unwind <= MAX_UNWIND:
         print(f"equiv: error: --unwind must be between 1 and {MAX_UNWIND}", file=sys.stderr)
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             include_dirs=tuple(args.include_dirs), models=tuple(args.model),
             all_models=args.models == "all", model_dirs=tuple(args.model_dir),
             assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
-            racy_flags=args.racy_flags, flag_map=args.flag_map, jobs=max(1, args.jobs))
+            racy_flags=args.racy_flags, stable_flags=args.stable_flags, flag_map=args.flag_map, jobs=max(1, args.jobs))
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
         print(err.render(), file=sys.stderr)

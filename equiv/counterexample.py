@@ -16,7 +16,7 @@ from equiv.ctypes_model import CType
 from equiv.equivalence import Query
 from equiv.results import Behaviour, Call, Counterexample
 from equiv.smt import Answer, Outcome, Session
-from equiv.symex import SideTrace
+from equiv.semantics.trace import SideTrace
 
 MASK64 = (1 << 64) - 1
 
@@ -54,6 +54,25 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
             fixed.append(z3.Not(bits[i]))
         else:
             fixed.append(bits[i])
+    return _fewest_rereads(session, base + (at_most,) + tuple(fixed), best, query)
+
+
+def _fewest_rereads(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
+                    query: Query) -> Answer:
+    """Each flag word re-read after a call is 0 where it can be, in program order.
+
+    A loop that re-reads the word then stops as early as it can, so the
+    counterexample has the fewest iterations the difference needs.
+    """
+    from equiv.semantics.trace import FLAGS_HAVOC
+
+    words = [e.havoc[FLAGS_HAVOC] for e in query.before.events if FLAGS_HAVOC in e.havoc]
+    fixed: list[z3.BoolRef] = []
+    for word in words:
+        attempt = session.check(*base, *fixed, word == 0)
+        if attempt.outcome is Outcome.SAT:
+            best = attempt
+            fixed.append(word == 0)
     return best
 
 

@@ -25,6 +25,7 @@ class CType:
     name: str = ""  # spelled type, for messages
     target: str | None = None  # struct name of a pointer target or a struct
     elem: CType | None = None  # pointee of a pointer, element of an array
+    length: int | None = None  # element count of an array, when declared
 
     @property
     def is_int(self) -> bool:
@@ -65,8 +66,40 @@ def struct_type(tag: str) -> CType:
     return CType("struct", 0, name=f"struct {tag}", target=tag)
 
 
-def array_of(elem: CType) -> CType:
-    return CType("array", 0, name=f"{elem.name}[]", elem=elem)
+def array_of(elem: CType, length: int | None = None) -> CType:
+    size = "" if length is None else str(length)
+    return CType("array", 0, name=f"{elem.name}[{size}]", elem=elem, length=length)
+
+
+def wrap(value: int, t: CType) -> int:
+    """`value` reduced to the range of integer type `t` (two's complement)."""
+    if t.is_bool:
+        return int(value != 0)
+    value &= (1 << t.width) - 1
+    if t.signed and value >> (t.width - 1):
+        value -= 1 << t.width
+    return value
+
+
+def fits(value: int, t: CType) -> bool:
+    """Whether `value` is representable in integer type `t`."""
+    if t.signed:
+        return -(1 << (t.width - 1)) <= value < (1 << (t.width - 1))
+    return 0 <= value < (1 << t.width)
+
+
+def enum_type(values: list[int]) -> CType:
+    """GCC's type for an enum with these values (no -fshort-enums).
+
+    unsigned int when no value is negative and all fit; int when some are
+    negative and all fit; else the narrowest wider type that holds them all,
+    unsigned when none is negative.
+    """
+    negative = any(v < 0 for v in values)
+    for t in ((INT, LONG, LLONG) if negative else (UINT, ULONG, ULLONG)):
+        if all(fits(v, t) for v in values):
+            return t
+    return LLONG if negative else ULLONG
 
 
 _BY_WORDS = {

@@ -19,7 +19,7 @@ import z3
 from equiv.errors import Location
 from equiv.smt import Answer, Outcome, Session
 from equiv.state import FALSE, TRUE, mk_and, mk_not, mk_or
-from equiv.symex import FLAG_WORD, Event, SideTrace
+from equiv.semantics.trace import FLAG_WORD, Event, SideTrace
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Query:
     within_bound: z3.BoolRef
     exceeded: list[tuple[z3.BoolRef, Location | None]]
     final_mem: dict[str, tuple[z3.BitVecRef, z3.BitVecRef]] = field(default_factory=dict)
+    cut_reasons: list[str] = field(default_factory=list)  # what cut each `exceeded` entry
 
     @property
     def flags(self) -> z3.BitVecRef:
@@ -230,7 +231,9 @@ def build_query(before: SideTrace, after: SideTrace,
     background = env + _pointer_facts(list(roots.values())) + list(facts or [])
     exceeded = [(lb.guard, lb.location) for lb in before.exceeded + after.exceeded]
     within = mk_not(mk_or(*[g for g, _ in exceeded]))
-    return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem)
+    reasons = [lb.what for lb in before.exceeded + after.exceeded]
+    return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem,
+                 reasons)
 
 
 def _pointer_facts(roots: list[z3.BitVecRef]) -> list[z3.BoolRef]:
@@ -261,10 +264,13 @@ def decide(query: Query, session: Session) -> Decision:
         return Decision("different", diff)
     if diff.outcome is Outcome.UNKNOWN:
         return Decision("unknown", reason=f"solver gave up ({diff.reason or 'timeout'})")
-    for guard, loc in query.exceeded:
+    for (guard, loc), what in zip(query.exceeded, query.cut_reasons):
         hit = session.check(guard, want_model=False)
         if hit.outcome is not Outcome.UNSAT:
             where = f" at {loc}" if loc else ""
+            if what != "loop":
+                return Decision("unknown", reason=f"no difference without undefined behaviour, "
+                                                   f"but it is reachable{where}: {what}")
             return Decision("unknown", reason=f"loop{where} may run more iterations than "
                                                f"the unwind bound (--unwind)")
     return Decision("equivalent")

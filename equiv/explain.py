@@ -14,7 +14,7 @@ import z3
 
 from equiv.counterexample import flag_bits, minimal_model
 from equiv.equivalence import Query
-from equiv.program import Program
+from equiv.ir.unit import Unit as Program
 from equiv.results import BitRow, MaskRow
 from equiv.smt import Outcome, Session
 

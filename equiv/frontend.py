@@ -309,10 +309,38 @@ def _parser() -> Any:
 
 
 def _locating_parser_class() -> Any:
-    from pycparser import c_parser
+    from pycparser import c_ast, c_parser
 
     class LocatingParser(c_parser.CParser):  # type: ignore[misc]
-        """Gives errors that pycparser reports without a line the next token's place."""
+        """pycparser's parser with the GNU C the kernel's entry code uses.
+
+        It accepts GNU `a ?: b` (a TernaryOp with no middle operand) and
+        statement expressions `({ ... })` (a Compound in expression
+        position), and gives errors that pycparser reports without a line the
+        next token's place.  pycparser 3 is a hand-written recursive-descent
+        parser, so each extension overrides the one method of its rule.
+        """
+
+        def _parse_conditional_expression(self) -> Any:
+            expr = self._parse_binary_expression()
+            if not self._accept("CONDOP"):
+                return expr
+            if self._peek_type() == "COLON":  # GNU: the condition is the middle operand
+                self._advance()
+                iffalse = self._parse_conditional_expression()
+                return c_ast.TernaryOp(expr, None, iffalse, expr.coord)
+            iftrue = self._parse_expression()
+            self._expect("COLON")
+            iffalse = self._parse_conditional_expression()
+            return c_ast.TernaryOp(expr, iftrue, iffalse, expr.coord)
+
+        def _parse_primary_expression(self) -> Any:
+            if self._peek_type() == "LPAREN" and self._peek_type(2) == "LBRACE":
+                self._advance()
+                block = self._parse_compound_statement()
+                self._expect("RPAREN")
+                return block
+            return super()._parse_primary_expression()
 
         def _parse_error(self, msg: str, coord: Any) -> Any:
             if not hasattr(coord, "line"):

@@ -104,12 +104,17 @@ class State:
     none), as a term together with the set of values it can take.
     """
 
-    __slots__ = ("guard", "vars", "flags", "mem", "memver", "versions", "reads", "read_counts")
+    __slots__ = ("guard", "vars", "ptrs", "flags", "flag_events", "mem", "memver", "versions",
+                 "reads", "read_counts")
 
     def __init__(self, guard: z3.BoolRef, flags: z3.BitVecRef):
         self.guard = guard
-        self.vars: dict[int, z3.BitVecRef] = {}
+        self.vars: dict[Any, z3.BitVecRef] = {}
+        # The object each pointer variable names (None: not one equiv can name).
+        self.ptrs: dict[Any, str | None] = {}
         self.flags = flags
+        # The external calls whose refreshed flag word the current `flags` may hold.
+        self.flag_events: frozenset[int] = frozenset()
         self.mem: dict[str, z3.BitVecRef] = {}
         self.memver: z3.BitVecRef = z3.BitVecVal(0, 32)
         self.versions: frozenset[int] = frozenset([0])
@@ -121,7 +126,9 @@ class State:
         s = State.__new__(State)
         s.guard = self.guard if guard is None else guard
         s.vars = dict(self.vars)
+        s.ptrs = dict(self.ptrs)
         s.flags = self.flags
+        s.flag_events = self.flag_events
         s.mem = dict(self.mem)
         s.memver = self.memver
         s.versions = self.versions
@@ -169,6 +176,7 @@ def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -
     out = State.__new__(State)
     out.guard = mk_or(a.guard, b.guard)
     out.flags = mk_ite(g, a.flags, b.flags)
+    out.flag_events = a.flag_events | b.flag_events
     out.vars = {}
     for key in a.vars.keys() | b.vars.keys():
         va, vb = a.vars.get(key), b.vars.get(key)
@@ -178,6 +186,8 @@ def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -
         if vb is None:
             vb = uninit.fresh(va.size())
         out.vars[key] = mk_ite(g, va, vb)
+    out.ptrs = {key: a.ptrs.get(key) if a.ptrs.get(key) == b.ptrs.get(key) else None
+                for key in a.ptrs.keys() | b.ptrs.keys()}
     out.mem = {}
     for path in sorted(a.mem.keys() | b.mem.keys()):
         ma = a.mem[path] if path in a.mem else reader.initial(a, path)

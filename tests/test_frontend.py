@@ -121,9 +121,6 @@ UNSUPPORTED = {
     "variable-length-array": (
         "int f(int n)\n{\n\tint a[n];\n\n\ta[0] = 1;\n\treturn a[0];\n}\n",
         {3}, r"array|\[\]|variable.length"),
-    "statement-expression": (
-        "int f(int x)\n{\n\tint y = ({ int t = x; t + 1; });\n\n\treturn y;\n}\n",
-        {3}, r"statement expression|\(\{"),
     "typeof": (
         "int f(int x)\n{\n\ttypeof(x) y = x;\n\n\treturn y;\n}\n",
         {3}, r"typeof"),

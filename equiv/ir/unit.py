@@ -1,0 +1,313 @@
+"""One side's file-scope declarations: types, struct layouts, enums, globals, functions.
+
+`build_unit` reads the parsed translation unit once.  Function bodies are
+lowered to IR on first use and cached, so a function that is never reached
+by a checked function cannot stop the check.  Nodes are pycparser nodes,
+dispatched by class name like pycparser's own visitors; this module does not
+import pycparser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from equiv import ctypes_model as ct
+from equiv.errors import InputError, Location, unsupported
+from equiv.frontend import MACRO_PREFIX, ParsedSide, source_line
+from equiv.ir import nodes as ir
+
+
+def location(node: Any) -> Location | None:
+    """The user-facing location of a pycparser node."""
+    coord = getattr(node, "coord", None)
+    if coord is None or not coord.file:
+        return None
+    return Location(str(coord.file), coord.line or 0, coord.column or 0)
+
+
+def error_at(loc: Location | None, message: str) -> InputError:
+    """A located error that quotes the source line."""
+    return InputError(loc, message, source_line(loc.file, loc.line) if loc else None)
+
+
+def located_error(node: Any, message: str) -> InputError:
+    return error_at(location(node), message)
+
+
+def unsupported_at(node: Any, construct: str) -> InputError:
+    err = unsupported(location(node), construct)
+    loc = err.location
+    err.source_line = source_line(loc.file, loc.line) if loc else None
+    return err
+
+
+@dataclass(frozen=True)
+class StructLayout:
+    """The members of a struct or union the side defines."""
+
+    tag: str
+    fields: tuple[ir.Field, ...]
+    union: bool
+
+    def member(self, name: str) -> ir.Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class Enumerator:
+    value: int
+    ctype: ct.CType  # int when the value fits, else the enum's own type (GCC)
+
+
+@dataclass(frozen=True)
+class GlobalVar:
+    """A file-scope variable.
+
+    `defined`: the side has a definition (not only `extern`), so before any
+    write it holds `init` (0 when no initializer is given).  `const`: it can
+    never be written, so it always holds `init`.
+    """
+
+    name: str
+    ctype: ct.CType
+    const: bool
+    defined: bool
+    init_node: Any  # the initializer's AST, lowered when the global is read
+    loc: Location | None
+
+
+@dataclass
+class Unit:
+    """Everything one side declares at file scope."""
+
+    side: ParsedSide
+    typedefs: dict[str, ct.CType] = field(default_factory=dict)
+    structs: dict[str, StructLayout] = field(default_factory=dict)
+    enums: dict[str, Enumerator] = field(default_factory=dict)
+    funcdefs: dict[str, Any] = field(default_factory=dict)  # name -> pycparser FuncDef
+    signatures: dict[str, ir.Signature] = field(default_factory=dict)
+    globals: dict[str, GlobalVar] = field(default_factory=dict)
+    macro_exprs: dict[str, Any] = field(default_factory=dict)
+    user_functions: list[str] = field(default_factory=list)  # defined in user files, in order
+    enum_types: dict[str, ct.CType] = field(default_factory=dict)  # enum tag -> its type
+    _lowered: dict[str, ir.Function] = field(default_factory=dict)
+    _inits: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def functions(self) -> dict[str, Any]:
+        """The functions this side defines (name -> definition)."""
+        return self.funcdefs
+
+    def is_user_node(self, node: Any) -> bool:
+        loc = location(node)
+        return loc is not None and loc.file in self.side.paths
+
+    def function(self, name: str) -> ir.Function:
+        """The lowered body of defined function `name` (lowered once)."""
+        if name not in self._lowered:
+            from equiv.ir.lower import lower_function
+
+            self._lowered[name] = lower_function(self, self.funcdefs[name])
+        return self._lowered[name]
+
+    def global_init(self, name: str) -> int:
+        """The value a defined global holds before any write (its initializer, or 0)."""
+        if name not in self._inits:
+            from equiv.ir.lower import constant_initializer
+
+            g = self.globals[name]
+            self._inits[name] = 0 if g.init_node is None else constant_initializer(self, g)
+        return self._inits[name]
+
+    def const_int(self, node: Any) -> int:
+        """The value of an integer constant expression (an enumerator, a macro)."""
+        from equiv.ir.lower import constant
+
+        return constant(self, node)
+
+    # ---- types -------------------------------------------------------------------
+    def resolve(self, node: Any) -> ct.CType:
+        """The CType of a pycparser type node."""
+        kind = type(node).__name__
+        handler = getattr(self, f"_type_{kind}", None)
+        if handler is None:
+            raise unsupported_at(node, f"type {kind}")
+        result: ct.CType = handler(node)
+        return result
+
+    def _type_TypeDecl(self, node: Any) -> ct.CType:
+        return self.resolve(node.type)
+
+    def _type_Typename(self, node: Any) -> ct.CType:
+        return self.resolve(node.type)
+
+    def _type_IdentifierType(self, node: Any) -> ct.CType:
+        names = list(node.names)
+        if len(names) == 1 and names[0] in self.typedefs:
+            return self.typedefs[names[0]]
+        t = ct.from_specifiers(names)
+        if t is None:
+            if any(n in ("float", "double") for n in names):
+                raise unsupported_at(node, "floating point")
+            raise unsupported_at(node, f"type '{' '.join(names)}'")
+        return t
+
+    def _type_PtrDecl(self, node: Any) -> ct.CType:
+        if type(node.type).__name__ == "FuncDecl":
+            return ct.CType("fnptr", 64, False, 0, "function pointer")
+        return ct.pointer_to(self.resolve(node.type))
+
+    def _type_ArrayDecl(self, node: Any) -> ct.CType:
+        length = None
+        if node.dim is not None:
+            length = self.const_int(node.dim)
+            if length < 0:
+                raise located_error(node.dim, f"array length {length} is negative")
+        return ct.array_of(self.resolve(node.type), length)
+
+    def _type_Struct(self, node: Any) -> ct.CType:
+        tag = node.name or f"<anonymous@{getattr(node.coord, 'line', 0)}>"
+        union = type(node).__name__ == "Union"
+        if node.decls is not None:
+            self.structs[tag] = StructLayout(tag, self._fields(node, union), union)
+        return ct.struct_type(tag)
+
+    _type_Union = _type_Struct
+
+    def _fields(self, node: Any, union: bool) -> tuple[ir.Field, ...]:
+        fields: list[ir.Field] = []
+        for decl in node.decls:
+            t = self.resolve(decl.type)
+            if decl.name is None:
+                if t.kind == "struct" and t.target in self.structs:
+                    raise unsupported_at(decl, "anonymous struct or union member")
+                continue
+            bits = None
+            if decl.bitsize is not None:
+                bits = self._bit_width(decl, t)
+            if union and (t.kind not in ("int", "ptr") or bits is not None):
+                raise unsupported_at(decl, "union member that is not a plain integer or "
+                                           "pointer")
+            fields.append(ir.Field(decl.name, t, bits, union))
+        return tuple(fields)
+
+    def _bit_width(self, decl: Any, t: ct.CType) -> int:
+        bits = self.const_int(decl.bitsize)
+        if t.kind != "int":
+            raise located_error(decl, f"bit-field '{decl.name}' has non-integer type")
+        if not 0 < bits <= t.width:
+            raise located_error(decl, f"width of bit-field '{decl.name}' ({bits}) is not "
+                                      f"between 1 and {t.width}")
+        if bits > 32:
+            raise unsupported_at(decl, f"bit-field wider than 32 bits ('{decl.name}')")
+        return bits
+
+    def _type_Enum(self, node: Any) -> ct.CType:
+        if node.values is None:
+            return ct.INT if node.name is None else self.enum_types.get(node.name, ct.UINT)
+        values: list[tuple[str, int]] = []
+        value = 0
+        for enumerator in node.values.enumerators:
+            if enumerator.value is not None:
+                value = self.const_int(enumerator.value)
+            values.append((enumerator.name, value))
+            # Later enumerators may use this one: while the enum is incomplete its
+            # constants have the type of their value.
+            self.enums[enumerator.name] = Enumerator(value, _value_type(value))
+            value += 1
+        etype = ct.enum_type([v for _, v in values])
+        for name, v in values:
+            self.enums[name] = Enumerator(v, ct.INT if ct.fits(v, ct.INT) else etype)
+        if node.name is not None:
+            self.enum_types[node.name] = etype
+        return etype
+
+    def _type_FuncDecl(self, node: Any) -> ct.CType:
+        return ct.CType("fnptr", 64, False, 0, "function")
+
+    def layout(self, tag: str | None) -> StructLayout | None:
+        return self.structs.get(tag) if tag is not None else None
+
+    def signature_of(self, funcdecl: Any) -> ir.Signature:
+        ret = self.resolve(funcdecl.type)
+        params: list[tuple[str, ct.CType]] = []
+        variadic = False
+        prototyped = funcdecl.args is not None
+        if funcdecl.args is not None:
+            for i, p in enumerate(funcdecl.args.params):
+                pkind = type(p).__name__
+                if pkind == "EllipsisParam":
+                    variadic = True
+                    continue
+                if pkind == "ID":
+                    params.append((p.name, ct.INT))  # K&R identifier list
+                    continue
+                t = self.resolve(p.type)
+                if t.kind == "void" and p.name is None:
+                    continue
+                if t.kind == "array":
+                    t = ct.pointer_to(t.elem or ct.LONG)
+                params.append((p.name or f"arg{i}", t))
+        return ir.Signature(ret, tuple(params), variadic, prototyped)
+
+
+def _value_type(value: int) -> ct.CType:
+    for t in (ct.INT, ct.UINT, ct.LONG, ct.ULONG):
+        if ct.fits(value, t):
+            return t
+    return ct.ULLONG
+
+
+def build_unit(side: ParsedSide) -> Unit:
+    """Collect the file-scope declarations of `side` (later definitions win)."""
+    unit = Unit(side)
+    for item in side.ast.ext:
+        kind = type(item).__name__
+        if kind == "FuncDef":
+            _add_function(unit, item)
+        elif kind == "Typedef":
+            unit.typedefs[item.name] = unit.resolve(item.type)
+        elif kind == "Decl":
+            _add_decl(unit, item)
+        elif kind == "Pragma":
+            continue
+        else:
+            raise unsupported_at(item, f"file-scope {kind}")
+    return unit
+
+
+def _add_function(unit: Unit, item: Any) -> None:
+    name = item.decl.name
+    if item.param_decls:
+        raise unsupported_at(item, "K&R-style function definition")
+    unit.signatures[name] = unit.signature_of(item.decl.type)
+    unit.funcdefs[name] = item
+    unit._lowered.pop(name, None)
+    if unit.is_user_node(item) and name not in unit.user_functions:
+        unit.user_functions.append(name)
+
+
+def _add_decl(unit: Unit, item: Any) -> None:
+    tkind = type(item.type).__name__
+    if tkind == "FuncDecl":
+        if item.name not in unit.funcdefs:
+            unit.signatures[item.name] = unit.signature_of(item.type)
+        return
+    if item.name is None:
+        unit.resolve(item.type)  # struct/union/enum definition
+        return
+    if item.name.startswith(MACRO_PREFIX):
+        unit.macro_exprs[item.name[len(MACRO_PREFIX):]] = item.init
+        return
+    t = unit.resolve(item.type)
+    if t.kind == "fnptr":
+        raise unsupported_at(item, "function pointer variable")
+    storage = item.storage or []
+    defined = "extern" not in storage or item.init is not None
+    previous = unit.globals.get(item.name)
+    if previous is not None and previous.defined and not defined:
+        return  # an extern declaration after the definition changes nothing
+    unit.globals[item.name] = GlobalVar(item.name, t, "const" in (item.quals or []), defined,
+                                        item.init, location(item))
+    unit._inits.pop(item.name, None)

@@ -1,0 +1,559 @@
+"""Symbolic execution of one side's root function, on lowered IR, into z3 terms.
+
+The executor inlines every function the side defines, with guarded, merged
+states: each branch forks the state, each join merges it, so cost grows with
+the size of the code, not with the number of paths.  Every control transfer
+(`return`, `goto`, `break`, `continue`, a path cut by the loop bound or by
+`__builtin_unreachable`) is logged as a departure naming its target; a join
+reads that log to know whether any path left the construct it closes.
+Expressions are in `equiv.semantics.expressions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import z3
+
+from equiv import ctypes_model as ct
+from equiv.errors import Location
+from equiv.ir import nodes as ir
+from equiv.ir.unit import Unit, error_at, unsupported_at
+from equiv.semantics.trace import (ASSUME_PREFIX, FLAG_WORD, FLAGS_HAVOC, AnalysisLimit, Event,
+                                   LoopBound, Options, SideTrace)
+from equiv.state import FALSE, TRUE, MemoryReader, State, UninitSource, Value, merge, mk_and, \
+    mk_ite, mk_not
+
+MAX_INLINE_DEPTH = 64
+MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per side
+RETURN = -1  # the departure target of `return`
+CUT = None  # the departure target of a path that ends (loop bound, unreachable)
+
+
+def ext64(v: Value) -> z3.BitVecRef:
+    """The value as a 64-bit term, extended by its type's signedness."""
+    w = v.term.size()
+    if w == 64:
+        return v.term
+    if z3.is_bv_value(v.term):
+        n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
+        return z3.BitVecVal(n, 64)
+    if v.ctype.signed:
+        return z3.SignExt(64 - w, v.term)
+    return z3.ZeroExt(64 - w, v.term)
+
+
+def convert(v: Value, to: ct.CType) -> Value:
+    """C's conversion of `v` to type `to` (the lowering checked that it is allowed)."""
+    if to.kind == "void":
+        return Value(z3.BitVecVal(0, 8), ct.VOID)
+    if to.is_bool:
+        return Value(mk_ite(truth(v), z3.BitVecVal(1, 8), z3.BitVecVal(0, 8)), to)
+    if z3.is_bv_value(v.term):
+        n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
+        return Value(z3.BitVecVal(n, to.width), to)
+    term = ext64(v) if to.width > v.term.size() else v.term
+    if to.width < term.size():
+        term = z3.Extract(to.width - 1, 0, term)
+    path = v.path if to.kind == "ptr" and v.ctype.kind == "ptr" else None
+    return Value(term, to, path)
+
+
+def truth(v: Value) -> z3.BoolRef:
+    t = v.term
+    if z3.is_bv_value(t):
+        return TRUE if t.as_long() != 0 else FALSE
+    return z3.BoolRef(z3.Z3_mk_not(t.ctx.ref(), (t == 0).as_ast()), t.ctx)
+
+
+def int_value(n: int, t: ct.CType = ct.INT) -> Value:
+    return Value(z3.BitVecVal(n, t.width), t)
+
+
+def bool_value(b: z3.BoolRef) -> Value:
+    return Value(mk_ite(b, z3.BitVecVal(1, 32), z3.BitVecVal(0, 32)), ct.INT)
+
+
+VOID_VALUE = Value(z3.BitVecVal(0, 8), ct.VOID)
+
+
+@dataclass
+class Frame:
+    """One inlined activation of a function: where its jumps and returns went."""
+
+    activation: int
+    function: ir.Function
+    returns: list[tuple[State, Value | None]] = field(default_factory=list)
+    sinks: dict[tuple[str, int], list[State]] = field(default_factory=dict)
+
+    def sink(self, kind: str, target: int) -> list[State]:
+        return self.sinks.setdefault((kind, target), [])
+
+
+@dataclass(frozen=True)
+class Departure:
+    """Paths that left normal control flow: to `target` of `activation`, or cut."""
+
+    activation: int
+    target: int | None
+    guard: z3.BoolRef
+
+
+class StatementExecutor(MemoryReader):
+    """Statements, frames and memory; expressions come from a subclass."""
+
+    def __init__(self, unit: Unit, label: str, options: Options):
+        self.unit = unit
+        self.label = label
+        self.options = options
+        self.events: list[Event] = []
+        self.exceeded: list[LoopBound] = []
+        self.assumptions: list[tuple[str, z3.BoolRef]] = []
+        self.flags_written = False
+        self.mem_written: dict[str, None] = {}
+        self.configs: dict[str, z3.BoolRef] = {}
+        self.roots: dict[str, z3.BitVecRef] = {}
+        self.inputs: dict[str, z3.BitVecRef] = {}
+        self.departures: list[Departure] = []
+        self.steps = 0
+        self.prefix = options.symbol_prefix or label
+        self.uninit = UninitSource(self.prefix)
+        self.frames: list[Frame] = []
+        self.call_sites: list[Location | None] = []
+        self._activations = 0
+        self._labels_in: dict[int, frozenset[int]] = {}
+        self._has_label: dict[int, bool] = {}
+        # Loop summaries (Options.summarize_loops): see equiv.semantics.loops.
+        self.loops_seen = 0
+        self.iterations: list = []
+        self.in_iteration = False
+        self.head_versions: dict[int, int] = {}
+
+    # ---- entry ---------------------------------------------------------------------
+    def run(self, function: str) -> SideTrace:
+        fn = self.unit.function(function)
+        flags = z3.BitVec(FLAG_WORD, 64)
+        state = State(TRUE, flags)
+        self._assumptions(state)
+        args = [self._root_argument(i, p) for i, p in enumerate(fn.params)]
+        ret, final = self.inline(fn, args, state, fn.loc)
+        if final.dead:
+            final = state.copy(FALSE)
+        ret_term = ext64(ret) if fn.ret.kind != "void" else None
+        if self.flags_written:  # every call's flag word reaches the compared flags
+            for event in self.events:
+                if not self.options.stable_flags:
+                    event.havoc.setdefault(FLAGS_HAVOC, z3.BitVec(
+                        f"{self.prefix}:flags@{event.index + 1}", 64))
+        end = final
+        return SideTrace(self.label, function, self.events, ret_term, fn.ret, final.flags,
+                         self.flags_written, list(self.mem_written),
+                         lambda path: self._read_raw(end, path), self.exceeded, self.assumptions,
+                         self.configs, self.roots, self.inputs, fn.loc,
+                         tuple(self.iterations))
+
+    def _assumptions(self, state: State) -> None:
+        """Evaluate every `__equiv_assume_*` function on the initial state."""
+        for name in self.unit.funcdefs:
+            if not name.startswith(ASSUME_PREFIX):
+                continue
+            fn = self.unit.function(name)
+            args = [Value(state.flags, ct.ULONG)] * len(fn.params)
+            value, _ = self.inline(fn, [convert(a, p.ctype) for a, p in zip(args, fn.params)],
+                                   state.copy(), fn.loc)
+            if self.events:
+                raise error_at(fn.loc, f"assumption '{name}' calls an external function")
+            if value.ctype.kind != "int":
+                raise error_at(fn.loc, f"assumption '{name}' must return an integer")
+            self.assumptions.append((name, truth(value)))
+
+    def _root_argument(self, position: int, p: ir.Param) -> Value:
+        names = self.options.root_names
+        name = names[position] if position < len(names) else p.name
+        if p.ctype.kind == "ptr":
+            return self.root_pointer(name, p.ctype)
+        if p.name in self.options.flag_params:
+            return convert(Value(z3.BitVec(self.options.param_word, 64), ct.ULONG), p.ctype)
+        sym = z3.BitVec(f"param#{position + 1}", 64)
+        self.inputs[name] = sym
+        return convert(Value(sym, ct.LONG), p.ctype)
+
+    def root_pointer(self, name: str, t: ct.CType) -> Value:
+        """A pointer that names an object shared by both sides (param, current)."""
+        sym = self.roots.setdefault(name, z3.BitVec(f"&{name}", 64))
+        return Value(sym, t, name)
+
+    # ---- functions -------------------------------------------------------------------
+    def inline(self, fn: ir.Function, args: list[Value], state: State,
+               site: Location | None) -> tuple[Value, State]:
+        """Execute `fn` on `args` (already converted) in `state`; (return value, state after)."""
+        if any(f.function.name == fn.name for f in self.frames):
+            chain = " -> ".join([f.function.name for f in self.frames] + [fn.name])
+            raise error_at(site, f"recursion is not supported ({chain})")
+        if len(self.frames) >= MAX_INLINE_DEPTH:
+            raise error_at(site, f"calls nested deeper than {MAX_INLINE_DEPTH}")
+        self._activations += 1
+        frame = Frame(self._activations, fn)
+        self.frames.append(frame)
+        self.call_sites.append(site)
+        try:
+            state = state.copy()
+            for p, arg in zip(fn.params, args):
+                self.bind(p.var, arg, state)
+            end = self.exec_stmt(fn.body, state)
+            return self._collect_returns(frame, end)
+        finally:
+            self.frames.pop()
+            self.call_sites.pop()
+
+    def _collect_returns(self, frame: Frame, end: State) -> tuple[Value, State]:
+        ret = frame.function.ret
+        returns = list(frame.returns)
+        if not end.dead:
+            value = None if ret.kind == "void" else Value(self.uninit.fresh(ret.width), ret)
+            returns.append((end, value))  # fell off the end: no value
+        merged = self.join([s for s, _ in returns], end)
+        if ret.kind == "void":
+            return VOID_VALUE, merged
+        term: z3.BitVecRef | None = None
+        for s, v in reversed(returns):
+            assert v is not None
+            term = v.term if term is None else mk_ite(s.guard, v.term, term)
+        if term is None:
+            term = z3.BitVecVal(0, ret.width)
+        paths = {v.path for _, v in returns if v is not None}
+        path = paths.pop() if len(paths) == 1 and ret.kind == "ptr" else None
+        return Value(term, ret, path), merged
+
+    @property
+    def frame(self) -> Frame:
+        return self.frames[-1]
+
+    def var_key(self, var: int) -> tuple[int, int]:
+        return (self.frame.activation, var)
+
+    def bind(self, var: int, value: Value | None, state: State) -> None:
+        key = self.var_key(var)
+        if value is None:
+            state.vars.pop(key, None)
+            state.ptrs.pop(key, None)
+            return
+        state.vars[key] = value.term
+        state.ptrs[key] = value.path
+
+    # ---- departures and joins -----------------------------------------------------------
+    def depart(self, target: int | None, state: State) -> None:
+        """Record that the paths of `state` leave normal flow (to `target`, or cut)."""
+        activation = self.frame.activation if self.frames else 0
+        self.departures.append(Departure(activation, target, state.guard))
+
+    def cut(self, state: State, bound: LoopBound | None = None) -> None:
+        if bound is not None:
+            self.exceeded.append(bound)
+        self.depart(CUT, state)
+
+    def left(self, mark: int, inner: frozenset[int]) -> bool:
+        """Whether a path left the construct entered at `mark` (which owns `inner`)."""
+        here = self.frame.activation if self.frames else 0
+        for d in self.departures[mark:]:
+            if d.target is CUT:
+                return True
+            if d.activation == here and d.target not in inner:
+                return True
+        return False
+
+    def close(self, merged: State, before: State, mark: int, inner: frozenset[int]) -> State:
+        """A join after a fork: when no path left in between, it has the fork's guard.
+
+        The merged guard is then the same set of paths written smaller, which
+        keeps guards from growing with nesting depth.
+        """
+        if not merged.dead and not before.dead and not self.left(mark, inner):
+            merged.guard = before.guard
+        return merged
+
+    def join(self, states: list[State], fallback: State) -> State:
+        merged = merge(states, self, self.uninit)
+        return merged if merged is not None else fallback.copy(FALSE)
+
+    def has_label(self, s: ir.Stmt) -> bool:
+        """Whether `s` holds a goto target (so a dead path must still walk it)."""
+        key = id(s)
+        if key not in self._has_label:
+            self._has_label[key] = bool(_label_ids(s))
+        return self._has_label[key]
+
+    def labels_in(self, s: ir.Stmt) -> frozenset[int]:
+        """The targets (labels, loops, switches) defined inside statement `s`."""
+        key = id(s)
+        if key not in self._labels_in:
+            self._labels_in[key] = frozenset(_targets(s))
+        return self._labels_in[key]
+
+    # ---- memory --------------------------------------------------------------------------
+    def initial(self, state: State, path: str) -> z3.BitVecRef:
+        """The 64-bit content of memory cell `path` as first read in `state`."""
+        terms: list[tuple[int, z3.BitVecRef]] = []
+        for version in sorted(state.versions):
+            if version == 0:
+                sym = self._entry_value(path)
+            elif version < 0:  # a loop head: memory equal on both sides there
+                sym = z3.BitVec(f"loop{self.head_versions[version]}:head:mem:{path}", 64)
+            else:
+                event = self.events[version - 1]
+                if path not in event.havoc:
+                    event.havoc[path] = z3.BitVec(f"{self.prefix}:mem:{path}@{version}", 64)
+                sym = event.havoc[path]
+            terms.append((version, sym))
+        term = terms[-1][1]
+        for version, sym in reversed(terms[:-1]):
+            term = mk_ite(state.memver == version, sym, term)
+        return term
+
+    def _entry_value(self, path: str) -> z3.BitVecRef:
+        """A cell's content when the function starts (shared by both sides)."""
+        sym = z3.BitVec(f"mem:{path}", 64)
+        self.inputs[path] = sym
+        g = self.unit.globals.get(path)
+        if g is None or not g.defined:
+            return sym
+        # A global the side defines holds its initializer until something writes
+        # it; whether something has is an input shared by both sides.
+        init = ext64(int_value(self.unit.global_init(path), g.ctype)) \
+            if g.ctype.kind == "int" else z3.BitVecVal(self.unit.global_init(path), 64)
+        pristine = z3.Bool(f"pristine:{path}")
+        self.configs.setdefault(f"pristine:{path}", pristine)
+        return mk_ite(pristine, init, sym)
+
+    def _read_raw(self, state: State, path: str) -> z3.BitVecRef:
+        if path not in state.mem:
+            state.mem[path] = self.initial(state, path)
+        return state.mem[path]
+
+    def read_bits(self, state: State, path: str, width: int) -> z3.BitVecRef:
+        """The low `width` bits of cell `path` (members share a cell's low bits: unions)."""
+        raw = self._read_raw(state, path)
+        return raw if width == 64 else z3.Extract(width - 1, 0, raw)
+
+    def write_bits(self, state: State, path: str, term: z3.BitVecRef) -> None:
+        """Store `term` in the low bits of cell `path`, keeping the bits above it."""
+        width = term.size()
+        if width < 64:
+            old = self._read_raw(state, path)
+            term = z3.Concat(z3.Extract(63, width, old), term)
+        state.mem[path] = term
+        self.mem_written[path] = None
+
+    # ---- statements ---------------------------------------------------------------------------
+    def exec_stmt(self, s: ir.Stmt, state: State) -> State:
+        if state.dead and not self.has_label(s):
+            return state
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise AnalysisLimit(f"more than {MAX_STEPS} statements to execute after unrolling "
+                                f"loops and inlining calls")
+        handler: Callable[[StatementExecutor, ir.Stmt, State], State] = _STMT[type(s)]
+        return handler(self, s, state)
+
+    def exec_block(self, s: ir.Block, state: State) -> State:
+        for item in s.items:
+            state = self.exec_stmt(item, state)
+        return state
+
+    def exec_nop(self, s: ir.Nop, state: State) -> State:
+        return state
+
+    def exec_expr_stmt(self, s: ir.ExprStmt, state: State) -> State:
+        _, state = self.eval(s.expr, state, discard=True)
+        return state
+
+    def exec_declare(self, s: ir.Declare, state: State) -> State:
+        if s.init is None:
+            self.bind(s.var, Value(self.uninit.fresh(s.ctype.width), s.ctype), state)
+            return state
+        v, state = self.eval(s.init, state)
+        self.bind(s.var, v, state)
+        return state
+
+    def exec_if(self, s: ir.If, state: State) -> State:
+        if state.dead:
+            cond = FALSE
+        else:
+            cond, state = self.eval_cond(s.cond, state)
+        mark = len(self.departures)
+        then_state = self.exec_stmt(s.then, state.copy(mk_and(state.guard, cond)))
+        else_state = state.copy(mk_and(state.guard, mk_not(cond)))
+        if s.other is not None:
+            else_state = self.exec_stmt(s.other, else_state)
+        merged = self.join([then_state, else_state], state)
+        return self.close(merged, state, mark, self.labels_in(s))
+
+    def exec_return(self, s: ir.Return, state: State) -> State:
+        ret = self.frame.function.ret
+        value = None
+        if s.value is not None:
+            value, state = self.eval(s.value, state)
+        elif ret.kind != "void":
+            value = Value(self.uninit.fresh(ret.width), ret)
+        if not state.dead:
+            self.frame.returns.append((state, value))
+            self.depart(RETURN, state)
+        return state.copy(FALSE)
+
+    def exec_goto(self, s: ir.Goto, state: State) -> State:
+        return self._jump("label", s.target, state)
+
+    def exec_break(self, s: ir.Break, state: State) -> State:
+        return self._jump("break", s.target, state)
+
+    def exec_continue(self, s: ir.Continue, state: State) -> State:
+        return self._jump("continue", s.target, state)
+
+    def _jump(self, kind: str, target: int, state: State) -> State:
+        if not state.dead:
+            self.frame.sink(kind, target).append(state)
+            self.depart(target, state)
+        return state.copy(FALSE)
+
+    def exec_label(self, s: ir.Label, state: State) -> State:
+        arriving = self.frame.sinks.pop(("label", s.ident), [])
+        state = self.join([state] + arriving, state)
+        return self.exec_stmt(s.stmt, state)
+
+    def exec_loop(self, s: ir.Loop, state: State) -> State:
+        """Unroll a loop up to the unwind bound; record where it could run longer."""
+        if self.options.summarize_loops and not self.in_iteration and not state.dead:
+            return self.summarize_loop(s, state)
+        exits: list[State] = []
+        entry, mark = state, len(self.departures)
+        bound = self.options.unwind
+        continues = self.frame.sink("continue", s.ident)
+        for iteration in range(bound + 1):
+            if (s.test_first or iteration > 0) and s.cond is not None and not state.dead:
+                c, state = self.eval_cond(s.cond, state)
+                exits.append(state.copy(mk_and(state.guard, mk_not(c))))
+                state = state.copy(mk_and(state.guard, c))
+            if state.dead and not self.has_label(s.body):
+                break
+            if iteration == bound:
+                if not state.dead:
+                    self.cut(state, LoopBound(state.guard, s.loc))
+                break
+            state = self.exec_stmt(s.body, state)
+            state = self.join([state] + continues, state)
+            continues.clear()
+            if s.step is not None and not state.dead:
+                _, state = self.eval(s.step, state, discard=True)
+        breaks = self.frame.sinks.pop(("break", s.ident), [])
+        self.frame.sinks.pop(("continue", s.ident), None)
+        merged = self.join(exits + breaks, state)
+        return self.close(merged, entry, mark, self.labels_in(s))
+
+    def exec_switch(self, s: ir.Switch, state: State) -> State:
+        if state.dead and not self.has_label(s):
+            return state
+        value, state = self.eval(s.value, state)
+        mark = len(self.departures)
+        entries: dict[int, State] = {}
+        no_match = state.guard
+        default: int | None = None
+        for k, item in enumerate(s.body):
+            if not isinstance(item, ir.CaseLabel):
+                continue
+            if item.value is None:
+                default = k
+                continue
+            hit = value.term == z3.BitVecVal(item.value, value.term.size())
+            entries[k] = state.copy(mk_and(state.guard, hit))
+            no_match = mk_and(no_match, mk_not(hit))
+        leftovers = [state.copy(no_match)]
+        if default is not None:
+            entries[default] = leftovers.pop()
+        current = state.copy(FALSE)
+        for k, item in enumerate(s.body):
+            if isinstance(item, ir.CaseLabel):
+                current = self.join([current, entries[k]], current)
+            else:
+                current = self.exec_stmt(item, current)
+        breaks = self.frame.sinks.pop(("break", s.ident), [])
+        merged = self.join([current] + breaks + leftovers, state)
+        return self.close(merged, state, mark, self.labels_in(s))
+
+    def exec_case_label(self, s: ir.CaseLabel, state: State) -> State:
+        raise error_at(s.loc, "case label outside its switch")  # the lowering prevents it
+
+    def summarize_loop(self, s: ir.Loop, state: State) -> State:
+        raise NotImplementedError  # equiv.semantics.loops
+
+    # ---- expressions (see equiv.semantics.expressions) ------------------------------------------
+    def eval(self, e: ir.Expr, state: State, discard: bool = False) -> tuple[Value, State]:
+        raise NotImplementedError
+
+    def eval_cond(self, e: ir.Expr, state: State) -> tuple[z3.BoolRef, State]:
+        raise NotImplementedError
+
+
+def _targets(s: ir.Stmt) -> list[int]:
+    """The ids of labels, loops and switches inside `s` (itself included)."""
+    out: list[int] = []
+    stack: list[ir.Stmt] = [s]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ir.Label):
+            out.append(node.ident)
+            stack.append(node.stmt)
+        elif isinstance(node, ir.Loop):
+            out.append(node.ident)
+            stack.append(node.body)
+        elif isinstance(node, ir.Switch):
+            out.append(node.ident)
+            stack.extend(node.body)
+        elif isinstance(node, ir.Block):
+            stack.extend(node.items)
+        elif isinstance(node, ir.If):
+            stack.append(node.then)
+            if node.other is not None:
+                stack.append(node.other)
+    return out
+
+
+def _label_ids(s: ir.Stmt) -> set[int]:
+    out: set[int] = set()
+    stack: list[ir.Stmt] = [s]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ir.Label):
+            out.add(node.ident)
+            stack.append(node.stmt)
+        elif isinstance(node, ir.Loop):
+            stack.append(node.body)
+        elif isinstance(node, ir.Switch):
+            stack.extend(node.body)
+        elif isinstance(node, ir.Block):
+            stack.extend(node.items)
+        elif isinstance(node, ir.If):
+            stack.append(node.then)
+            if node.other is not None:
+                stack.append(node.other)
+    return out
+
+
+_STMT: dict[type, Callable[..., State]] = {
+    ir.Block: StatementExecutor.exec_block,
+    ir.Nop: StatementExecutor.exec_nop,
+    ir.ExprStmt: StatementExecutor.exec_expr_stmt,
+    ir.Declare: StatementExecutor.exec_declare,
+    ir.If: StatementExecutor.exec_if,
+    ir.Return: StatementExecutor.exec_return,
+    ir.Goto: StatementExecutor.exec_goto,
+    ir.Break: StatementExecutor.exec_break,
+    ir.Continue: StatementExecutor.exec_continue,
+    ir.Label: StatementExecutor.exec_label,
+    ir.Loop: StatementExecutor.exec_loop,
+    ir.Switch: StatementExecutor.exec_switch,
+    ir.CaseLabel: StatementExecutor.exec_case_label,
+}
+
+__all__ = ["StatementExecutor", "convert", "ext64", "truth", "int_value", "bool_value",
+           "unsupported_at"]
