@@ -71,7 +71,7 @@ class Guard:
         self._target = threading.get_ident()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> "Guard":
+    def __enter__(self) -> Guard:
         self._start = time.monotonic()
         self._thread.start()
         return self
@@ -96,7 +96,7 @@ class Guard:
             _raise_in(self._target, BudgetExceeded)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:
         while True:
             try:
                 self._stop.set()
@@ -110,7 +110,6 @@ class Guard:
                                           f"while {self.what}")
         if exc_type is not None and issubclass(exc_type, (BudgetExceeded, MemoryError)):
             raise BudgetExceeded(self.reason or f"budget exceeded while {self.what}") from None
-        return False
 
 
 def _interrupt_z3() -> None:

@@ -134,6 +134,10 @@ class Include:
     name: str
     angled: bool
 
+    def spelled(self) -> str:
+        """The operand as written: "name" or <name>."""
+        return f"<{self.name}>" if self.angled else f'"{self.name}"'
+
 
 def directives(display: str, text: str) -> list[Include]:
     """The file-reading directives of `text`; a located error for one we cannot vet.
@@ -216,7 +220,7 @@ class IncludeScan:
 
     def _resolve(self, inc: Include, own_dir: str | None, where: Location) -> list[str]:
         """The file(s) gcc would open for `inc`: none when missing (it gets a stub)."""
-        spelled = f"{'<' if inc.angled else chr(34)}{inc.name}{'>' if inc.angled else chr(34)}"
+        spelled = inc.spelled()
         if os.path.isabs(inc.name):
             raise InputError(where, f"#{inc.directive} {spelled}: an absolute path is outside "
                                     f"the allowed roots; it is not read")
@@ -245,7 +249,7 @@ class IncludeScan:
         try:
             return read_bytes(path, self.max_file_size)
         except InputError as err:
-            raise InputError(where, f"#{inc.directive} {inc.name}: {err.message}") from None
+            raise InputError(where, f"#{inc.directive} {inc.spelled()}: {err.message}") from None
 
     def check_entered(self, preprocessed: str, allowed: set[str], where: Location) -> None:
         """Every file gcc's line markers say it entered was vetted (defence in depth)."""

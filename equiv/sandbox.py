@@ -94,7 +94,7 @@ def run(cmd: list[str], *, limits: Limits, timeout: float, input_text: str | Non
                     finished.timed_out, (note,))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def network_isolation_unavailable() -> str | None:
     """None when a new network namespace can be made here, else why not."""
     try:
@@ -107,7 +107,7 @@ def network_isolation_unavailable() -> str | None:
 
 def _run(cmd: list[str], limits: Limits, timeout: float, input_text: str | None,
          cwd: str | None, isolate: bool, no_network: bool) -> Finished:
-    env = {} if isolate else None
+    env: dict[str, str] | None = {} if isolate else None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
@@ -131,7 +131,7 @@ def _run(cmd: list[str], limits: Limits, timeout: float, input_text: str | None,
     return Finished(proc.returncode, stdout, stderr, timed_out)
 
 
-def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """End the command and anything it started (its process group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)

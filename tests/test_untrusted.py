@@ -140,7 +140,7 @@ def test_proc_self_environ_is_refused(tree: Path) -> None:
         (tree / "side" / "before.c").write_text(f'#include "/proc/self/environ"\n{FUNCTION}')
         run = subprocess.run([sys.executable, "-m", "equiv", "check", str(before),
                               str(tree / "side" / "after.c")], cwd=REPO_ROOT, env=env,
-                             capture_output=True, text=True, timeout=HANG_BOUND)
+                             capture_output=True, text=True, timeout=HANG_BOUND, check=False)
         assert_refused([run], "/proc/self/environ")
 
 
@@ -160,7 +160,7 @@ def test_fifo_include_and_side_end_with_exit_2(tree: Path) -> None:
     fifo = tree / "side" / "pipe.h"
     os.mkfifo(fifo)
     runs = attack(tree, f'#include "pipe.h"\n{FUNCTION}')
-    assert_refused(runs, '#include pipe.h', "not a regular file")
+    assert_refused(runs, '#include "pipe.h"', "not a regular file")
     run = run_equiv("check", fifo, tree / "side" / "after.c", timeout=HANG_BOUND)
     assert_refused([run], "not a regular file")
 
@@ -240,7 +240,8 @@ def patch_outputs(kernel: Path, tmp: Path) -> list[tuple[str, subprocess.Complet
     for fmt in ("text", "json", "sarif", "junit"):
         run = subprocess.run([sys.executable, "-m", "equiv", "patch", "--git", "HEAD~1..HEAD",
                               "--format", fmt], cwd=kernel, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120)
+                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120,
+                             check=False)
         out.append((fmt, run))
     return out
 
