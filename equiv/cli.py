@@ -2,7 +2,8 @@
 
 Exit codes (the diff/cmp convention): 0 equivalent, 1 not equivalent,
 2 trouble (usage, unreadable input, parse error, unsupported construct,
-internal error), 3 unknown (solver timeout, loop bound reached).
+internal error, an include outside the allowed roots, a preprocessor limit),
+3 unknown (solver timeout, loop bound reached, --max-time or --max-memory).
 z3 and pycparser are imported only when a check runs.
 """
 

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 patches = read_patches(args.patches)
                 scratch = Scratch.from_directory(tree, Path(tmp) / "tree", scope)
+            scratch.max_file_size = args.max_file_size
             reports = check_series(patches, scratch, options, baseline)
     except InputError as err:
         print(err.render(), file=sys.stderr)

@@ -138,6 +138,7 @@ class Scratch:
         self.root = root
         self.scope = scope  # directories whose .c/.h files are searched (all when empty)
         self._texts: dict[str, str] | None = None
+        self.max_file_size = confine.DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
 
     def c_texts(self) -> dict[str, str]:
         """Every .c/.h file in scope, by relative path (cached until a patch applies)."""
@@ -182,7 +183,8 @@ class Scratch:
         if not os.path.realpath(full).startswith(root + os.sep):
             raise InputError(None, f"{path}: a symlink out of the tree; equiv does not read it")
         try:
-            return confine.read_bytes(str(full)).decode("utf-8", errors="replace")
+            data = confine.read_bytes(str(full), self.max_file_size)
+            return data.decode("utf-8", errors="replace")
         except InputError as err:
             raise InputError(None, err.message.replace(str(full), path)) from None
 
