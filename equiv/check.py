@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from equiv.budget import Budget, BudgetExceeded, Guard
+from equiv.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.errors import InputError, Location
 from equiv.frontend import Extra, SideInput, load_side, preprocessor_configs, read_source
 from equiv.model_library import Model, arch_headers, select_models
@@ -44,6 +46,8 @@ class CheckOptions:
     stable_flags: bool = False  # external calls never change the flag word (old semantics)
     flag_map: str | None = None
     jobs: int = 1  # worker processes for independent functions
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
+    budget: Budget = field(default_factory=Budget)  # --max-time, --max-memory
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ class Sides:
 
     def _load(self, paths: list[str], models: tuple[Model, ...]) -> list[Variant]:
         pinned = dict(self.options.pins)
-        free = [c for c in preprocessor_configs(tuple(paths)) if c not in pinned]
+        free = [c for c in preprocessor_configs(tuple(paths), self.options.max_file_size)
+                if c not in pinned]
         if len(free) > MAX_PREPROCESSOR_CONFIGS:
             raise InputError(None, f"{len(free)} config switches in #if lines ({', '.join(free)}); "
                                    f"pin some with -D CONFIG_X=y|n")
@@ -82,7 +87,8 @@ class Sides:
             valuation = tuple(zip(free, values))
             defines = tuple((name, "1" if on else None)
                             for name, on in list(pinned.items()) + list(valuation))
-            side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines)
+            side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
+                             self.options.max_file_size)
             out.append(Variant(valuation, build_unit(load_side(side))))
         return out
 
@@ -163,12 +169,15 @@ def _assumption_owner(program: Unit, fn: str, models: tuple[Model, ...]) -> str:
 
 def run_check(before_paths: list[str], after_paths: list[str],
               options: CheckOptions) -> CheckResult:
+    """Check every selected function; raises InputError for bad input and
+    BudgetExceeded when loading the sides runs out of the budget."""
     models = select_models(options.models, options.all_models, options.model_dirs)
     sides = Sides(before_paths, after_paths, options)
     enabled = tuple(models)
-    before = sides.variants("before", enabled)[0].program
-    after = sides.variants("after", enabled)[0].program
-    notes = _arch_conflicts(sides, before, after)
+    with Guard(options.budget, "loading the sides"):
+        before = sides.variants("before", enabled)[0].program
+        after = sides.variants("after", enabled)[0].program
+        notes = _arch_conflicts(sides, before, after)
     premises = premises_of(models, options)
     names = select_functions(before, after, options.functions)
     both = [n for n in names if n in before.user_functions and n in after.user_functions]
@@ -268,6 +277,14 @@ class FunctionCheck:
         self.models = models
 
     def run(self, premises: list[Premise]) -> FunctionResult:
+        """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
+        try:
+            with Guard(self.options.budget, f"checking {self.name}"):
+                return self._run(premises)
+        except BudgetExceeded as hit:
+            return FunctionResult(self.name, Verdict.UNKNOWN, reason=hit.reason)
+
+    def _run(self, premises: list[Premise]) -> FunctionResult:
         result = self.evaluate(premises, explain_all=True)
         result = replace(result, premises=tuple(premises))
         if result.verdict is not Verdict.EQUIVALENT or not premises:

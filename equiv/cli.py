@@ -2,7 +2,8 @@
 
 Exit codes (the diff/cmp convention): 0 equivalent, 1 not equivalent,
 2 trouble (usage, unreadable input, parse error, unsupported construct,
-internal error), 3 unknown (solver timeout, loop bound reached).
+internal error, an include outside the allowed roots, a preprocessor limit),
+3 unknown (solver timeout, loop bound reached, --max-time or --max-memory).
 z3 and pycparser are imported only when a check runs.
 """
 
@@ -17,6 +18,7 @@ from typing import Callable
 from equiv import __version__
 
 TROUBLE = 2
+UNKNOWN = 3
 MAX_UNWIND = 10_000
 
 
@@ -73,8 +75,41 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check independent functions in N worker processes "
                             "(default: the number of cores; output does not depend on it)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_limit_options(check)
     _register_patch(sub)
     return parser
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """--max-time, --max-memory and --max-file-size (equiv check and equiv patch)."""
+    from equiv.budget import DEFAULT_MAX_MEMORY, DEFAULT_MAX_TIME
+    from equiv.confine import DEFAULT_MAX_FILE_SIZE
+
+    parser.add_argument("--max-time", type=float, default=DEFAULT_MAX_TIME, metavar="SECONDS",
+                        help="wall-clock budget for loading the sides, and again for each "
+                             f"function: past it the verdict is UNKNOWN (default "
+                             f"{DEFAULT_MAX_TIME:g})")
+    parser.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY, metavar="MIB",
+                        help="resident memory limit per process: past it the verdict is "
+                             f"UNKNOWN (default {DEFAULT_MAX_MEMORY}; 0 turns the guard off)")
+    parser.add_argument("--max-file-size", type=int, default=DEFAULT_MAX_FILE_SIZE,
+                        metavar="BYTES", help="largest file equiv reads, sides and includes "
+                                              f"alike (default {DEFAULT_MAX_FILE_SIZE})")
+
+
+def limit_options(args: argparse.Namespace) -> dict[str, object]:
+    """The CheckOptions fields of the limit options; InputError when one is out of range."""
+    from equiv.budget import Budget
+    from equiv.errors import InputError
+
+    if not 0 < args.max_time < 1e6:
+        raise InputError(None, "--max-time must be positive (seconds)")
+    if args.max_memory < 0:
+        raise InputError(None, "--max-memory must be a number of MiB (0: no guard)")
+    if args.max_file_size <= 0:
+        raise InputError(None, "--max-file-size must be a positive number of bytes")
+    return {"budget": Budget(args.max_time, args.max_memory),
+            "max_file_size": args.max_file_size}
 
 
 def _register_patch(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -87,6 +122,7 @@ def _register_patch(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
+    from equiv.budget import BudgetExceeded
     from equiv.check import CheckOptions, run_check
     from equiv.errors import InputError
     from equiv.report import render_json, render_text
@@ -105,11 +141,15 @@ def run(args: argparse.Namespace) -> int:
             include_dirs=tuple(args.include_dirs), models=tuple(args.model),
             all_models=args.models == "all", model_dirs=tuple(args.model_dir),
             assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
-            racy_flags=args.racy_flags, stable_flags=args.stable_flags, flag_map=args.flag_map, jobs=max(1, args.jobs))
+            racy_flags=args.racy_flags, stable_flags=args.stable_flags, flag_map=args.flag_map,
+            jobs=max(1, args.jobs), **limit_options(args))  # type: ignore[arg-type]
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
         print(err.render(), file=sys.stderr)
         return TROUBLE
+    except BudgetExceeded as hit:
+        print(f"equiv: unknown: {hit.reason}", file=sys.stderr)
+        return UNKNOWN
     sys.stdout.write(render_json(result) if args.json else render_text(result))
     return int(result.exit_code)
 

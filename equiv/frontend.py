@@ -4,7 +4,9 @@ This is the only module that runs the C preprocessor or imports pycparser.
 Input files are preprocessed with `gcc -E` (the kernel's own preprocessor),
 with `models/prelude.h` force-included and every `#include` that nothing
 provides replaced by an empty stub, so fragments copied from a kernel tree
-work without one.  Line markers keep every coordinate in the user's file.
+work without one.  Every include is vetted first by equiv.confine: it must
+resolve inside the allowed roots, and gcc runs under time, memory and output
+limits (equiv.sandbox).  Line markers keep every coordinate in the user's file.
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from equiv import confine, sandbox
+from equiv.confine import DEFAULT_MAX_FILE_SIZE, IncludeScan
 from equiv.errors import InputError, Location
 
 # Object-like macros whose value the report decodes into flag names.
 _MASK_NAME = re.compile(r"^(_?TIF_\w+|\w*_WORK\w*|\w*_MASK\w*|SYSCALL_WORK_\w+)$")
 _CONSTANT_BODY = re.compile(r"^[\s\w()|&^~<>+\-*]+$")
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)(\(?)(.*)$")
-_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]([^>"]+)[>"]', re.M)
 _MISSING_INCLUDE = re.compile(r"fatal error: ([^:]+): No such file or directory")
 _GCC_DIAG = re.compile(r"^(.+?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$")
 _LINEMARKER = re.compile(r'^#\s*(\d+)\s+"((?:[^"\\]|\\.)*)"')
@@ -32,7 +34,9 @@ _OWN_IS_ENABLED = re.compile(r"^[ \t]*#[ \t]*(define|undef)[ \t]+IS_ENABLED\b.*$
 _PP_IF_LINE = re.compile(r"^([ \t]*#[ \t]*(?:if|elif)\b.*)$", re.M)
 _CONFIG_TESTS = re.compile(r"\b(?:IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(")
 MACRO_PREFIX = "__equiv_macro_"
-PREPROCESS_TIMEOUT = 60
+PREPROCESS_TIMEOUT = 60  # seconds of wall-clock time for one gcc -E
+PREPROCESS_MEMORY = 2 << 30  # bytes of address space for gcc and cc1
+PREPROCESS_OUTPUT = 64 << 20  # bytes of preprocessed output
 
 
 @dataclass(frozen=True)
@@ -61,16 +65,18 @@ class SideInput:
     force_includes: tuple[str, ...] = ()  # architecture layouts, after the prelude
     extras: tuple[Extra, ...] = ()
     defines: tuple[tuple[str, str | None], ...] = ()  # -D NAME=VALUE, or -U NAME for None
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
 
 
 _PP_CONDITION = re.compile(r"^[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif)\b(.*)$", re.M)
 
 
-def preprocessor_configs(paths: tuple[str, ...]) -> list[str]:
+def preprocessor_configs(paths: tuple[str, ...],
+                         max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> list[str]:
     """CONFIG_* names tested by #if/#ifdef/#ifndef/#elif in the user's files."""
     names: dict[str, None] = {}
     for path in paths:
-        for condition in _PP_CONDITION.findall(read_source(path)):
+        for condition in _PP_CONDITION.findall(read_source(path, max_file_size)):
             for name in re.findall(r"\bCONFIG_\w+", condition):
                 names[name] = None
     return list(names)
@@ -89,21 +95,20 @@ class ParsedSide:
 def models_dir() -> Path:
     """The `models/` directory, in a source checkout or an installed wheel."""
     here = Path(__file__).resolve().parent.parent / "models"
-    if (here / "prelude.h").is_file():
-        return here
-    import importlib.resources
+    if not (here / "prelude.h").is_file():
+        import importlib.resources
 
-    return Path(str(importlib.resources.files("equiv.models")))
+        here = Path(str(importlib.resources.files("equiv.models")))
+    confine.vouch(str(here / "prelude.h"))
+    return here
 
 
-def read_source(path: str) -> str:
-    """The text of a C source file, or a located error saying why not."""
-    try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise InputError(None, f"{path}: is a directory, not a C file") from None
-    except OSError as exc:
-        raise InputError(None, f"cannot read {path}: {exc.strerror or exc}") from None
+def read_source(path: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> str:
+    """The text of a C source file, or a located error saying why not.
+
+    Only a regular file of at most `max_file_size` bytes is read (equiv.confine).
+    """
+    data = confine.read_bytes(path, max_file_size)
     if b"\0" in data:
         raise InputError(Location(path, 1), "not a C source file (binary data)")
     try:
@@ -114,10 +119,15 @@ def read_source(path: str) -> str:
 
 
 def source_line(path: str, line: int) -> str | None:
-    """Line `line` of `path`, for quoting in diagnostics; None if unavailable."""
+    """Line `line` of `path`, for quoting in diagnostics; None if unavailable.
+
+    Only files that equiv vetted are quoted: a `#line` directive can name any file.
+    """
+    if not confine.is_quotable(path):
+        return None
     try:
-        lines = Path(path).read_text(errors="replace").splitlines()
-    except OSError:
+        lines = confine.read_bytes(path).decode("utf-8", errors="replace").splitlines()
+    except InputError:
         return None
     return lines[line - 1] if 0 < line <= len(lines) else None
 
@@ -171,8 +181,11 @@ def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro]) -> st
     return "".join(parts)
 
 
-def _gcc_command(paths: list[str], stub_dir: str, side: SideInput) -> list[str]:
-    include_dirs = list(side.include_dirs)
+def _side_dirs(side: SideInput) -> list[str]:
+    return list(dict.fromkeys(str(Path(p).parent or ".") for p in side.paths))
+
+
+def _gcc_command(stub_dir: str, side: SideInput) -> list[str]:
     cc = os.environ.get("EQUIV_CPP", "gcc")
     cmd = [cc, "-E", "-dD", "-undef", "-nostdinc", "-std=gnu11", "-x", "c"]
     cmd += ["-include", str(models_dir() / "prelude.h")]
@@ -180,12 +193,21 @@ def _gcc_command(paths: list[str], stub_dir: str, side: SideInput) -> list[str]:
         cmd += ["-include", header]
     for name, value in side.defines:
         cmd.append(f"-D{name}={value}" if value is not None else f"-U{name}")
-    for d in dict.fromkeys([str(Path(p).parent or ".") for p in side.paths]):
+    for d in _side_dirs(side):
         cmd += ["-iquote", d, "-I", d]
-    for d in include_dirs:
+    for d in side.include_dirs:
         cmd += ["-I", d]
     cmd += ["-I", str(models_dir() / "include"), "-idirafter", stub_dir, "-"]
     return cmd
+
+
+def include_scan(side: SideInput, stub_dir: str) -> IncludeScan:
+    """The include resolver for `side`, with the roots the side may read from."""
+    dirs = _side_dirs(side)
+    angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")]
+    roots = [os.path.abspath(d) for d in angle + [str(models_dir()), stub_dir]]
+    return IncludeScan(tuple(dict.fromkeys(roots)), tuple(dirs), tuple(angle), stub_dir,
+                       side.max_file_size)
 
 
 def _stub(stub_dir: str, name: str) -> bool:
@@ -207,32 +229,55 @@ def _gcc_error(stderr: str, paths: list[str]) -> InputError:
     return InputError(Location(paths[0], 1), f"preprocessor failed: {first[0] if first else 'no output'}")
 
 
+def _limit_error(finished: sandbox.Finished, paths: list[str]) -> InputError | None:
+    """The error for a preprocessor run that hit one of its limits, if it did."""
+    where = Location(paths[0], 1)
+    if finished.timed_out:
+        return InputError(where, f"preprocessor time limit reached ({PREPROCESS_TIMEOUT} s "
+                                 f"of wall-clock time)")
+    if len(finished.stdout) > PREPROCESS_OUTPUT or "file size limit" in finished.stderr.lower():
+        return InputError(where, f"preprocessor output limit reached ({PREPROCESS_OUTPUT >> 20} "
+                                 f"MiB of preprocessed code)")
+    if finished.returncode != 0 and sandbox.out_of_memory(finished.stderr):
+        return InputError(where, f"preprocessor memory limit reached ({PREPROCESS_MEMORY >> 20} "
+                                 f"MiB)")
+    return None
+
+
+def _run_gcc(cmd: list[str], source: str, paths: list[str]) -> sandbox.Finished:
+    limits = sandbox.Limits(memory=PREPROCESS_MEMORY, file_size=PREPROCESS_OUTPUT + 1)
+    try:
+        finished = sandbox.run(cmd, limits=limits, timeout=PREPROCESS_TIMEOUT, input_text=source)
+    except OSError as exc:
+        raise InputError(None, f"cannot run the C preprocessor: {exc}") from None
+    error = _limit_error(finished, paths)
+    if error is not None:
+        raise error
+    return finished
+
+
 def preprocess(paths: list[str], texts: list[str], macros: dict[str, Macro],
-               side: SideInput) -> str:
-    """`gcc -E` output for the side; missing includes become empty stubs."""
+               side: SideInput, scan: IncludeScan) -> str:
+    """`gcc -E` output for the side; missing includes become empty stubs.
+
+    `scan` has vetted every include of `texts`; gcc may enter no other file.
+    """
     if shutil.which(os.environ.get("EQUIV_CPP", "gcc")) is None:
         raise InputError(None, "no C preprocessor: install gcc or set EQUIV_CPP")
-    include_dirs = list(side.include_dirs)
     source = _compose(paths, texts, macros)
-    with tempfile.TemporaryDirectory(prefix="equiv-stubs-") as stub_dir:
-        for text in texts:
-            for name in _INCLUDE.findall(text):
-                if not any((Path(d) / name).exists() for d in include_dirs):
-                    if not (models_dir() / "include" / name).exists():
-                        _stub(stub_dir, name)
-        cmd = _gcc_command(paths, stub_dir, side)
-        for _ in range(64):
-            try:
-                proc = subprocess.run(cmd, input=source, capture_output=True, text=True,
-                                      timeout=PREPROCESS_TIMEOUT, errors="replace")
-            except subprocess.TimeoutExpired:
-                raise InputError(Location(paths[0], 1), "preprocessor timed out") from None
-            if proc.returncode == 0:
-                return proc.stdout
-            missing = _MISSING_INCLUDE.search(proc.stderr)
-            if not (missing and _stub(stub_dir, missing.group(1))):
-                raise _gcc_error(proc.stderr, paths)
-        raise InputError(Location(paths[0], 1), "too many missing includes")
+    for name in scan.missing:
+        _stub(scan.stub_dir, name)
+    cmd = _gcc_command(scan.stub_dir, side)
+    allowed = {str(models_dir() / "prelude.h"), *side.force_includes}
+    for _ in range(64):
+        finished = _run_gcc(cmd, source, paths)
+        if finished.returncode == 0:
+            scan.check_entered(finished.stdout, allowed, Location(paths[0], 1))
+            return finished.stdout
+        missing = _MISSING_INCLUDE.search(finished.stderr)
+        if not (missing and _stub(scan.stub_dir, missing.group(1))):
+            raise _gcc_error(finished.stderr, paths)
+    raise InputError(Location(paths[0], 1), "too many missing includes")
 
 
 def _strip_directives(text: str) -> str:
@@ -276,24 +321,29 @@ def _parse_error(exc: Exception, paths: list[str]) -> InputError:
 def load_side(side: SideInput) -> ParsedSide:
     """Read, preprocess and parse the files of one side into a pycparser AST."""
     paths = list(side.paths)
-    texts = [read_source(p) for p in paths]
+    texts = [read_source(p, side.max_file_size) for p in paths]
     macros: dict[str, Macro] = {}
     for header in side.force_includes:
         macros.update(scan_macros(header, read_source(header)))
-    for path, text in zip(paths, texts):
-        macros.update(scan_macros(path, text))
-    for path in _local_headers(paths, texts, side.include_dirs):
-        macros.update(scan_macros(path, read_source(path)))
     all_paths = paths + [e.display for e in side.extras]
     all_texts = texts + [e.text for e in side.extras]
-    try:
-        ast = _parse(preprocess(all_paths, all_texts, macros, side), paths)
-    except InputError as err:
-        if err.location is None or err.location.file != "<equiv-macros>":
-            raise
-        # A mask-like macro whose body is not an expression: do without mask names.
-        macros = {}
-        ast = _parse(preprocess(all_paths, all_texts, macros, side), paths)
+    with tempfile.TemporaryDirectory(prefix="equiv-stubs-") as stub_dir:
+        scan = include_scan(side, stub_dir)
+        for path, text in zip(all_paths, all_texts):
+            scan.scan(path, text, None)
+        for path, text in zip(paths, texts):
+            macros.update(scan_macros(path, text))
+        for path, text in scan.quoted_headers.items():  # their macros name flag bits too
+            if path not in paths:
+                macros.update(scan_macros(path, text))
+        try:
+            ast = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
+        except InputError as err:
+            if err.location is None or err.location.file != "<equiv-macros>":
+                raise
+            # A mask-like macro whose body is not an expression: do without mask names.
+            macros = {}
+            ast = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"))
 
 
@@ -360,23 +410,3 @@ def _parse(preprocessed: str, paths: list[str]) -> Any:
         return _parser().parse(_strip_directives(preprocessed), filename=paths[0])
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(exc, paths) from None
-
-
-def _local_headers(paths: list[str], texts: list[str],
-                   include_dirs: tuple[str, ...]) -> list[str]:
-    """User headers reached through #include "..." (their macros name flag bits too)."""
-    found: dict[str, None] = {}
-    todo = list(zip(paths, texts))
-    while todo:
-        path, text = todo.pop()
-        for name in re.findall(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', text, re.M):
-            for d in [str(Path(path).parent)] + list(include_dirs):
-                candidate = str(Path(d) / name) if d not in ("", ".") else name
-                if candidate not in found and candidate not in paths and Path(candidate).is_file():
-                    found[candidate] = None
-                    try:
-                        todo.append((candidate, read_source(candidate)))
-                    except InputError:
-                        pass
-                    break
-    return list(found)

@@ -43,8 +43,9 @@ def register(sub: Any) -> None:
     p.add_argument("--witness", metavar="DIR",
                    help="write a standalone C program per difference into DIR")
     p.add_argument("--confirm", action="store_true",
-                   help="build and run each witness with gcc; a difference that does not "
-                        "reproduce is reported as an equiv bug")
+                   help="build and run each witness with gcc (this EXECUTES code derived "
+                        "from the patch, in a sandbox: see the README); a difference that "
+                        "does not reproduce is reported as an equiv bug")
     p.add_argument("--model", action="append", default=[], metavar="NAME",
                    help="use the C model of a kernel function (repeatable)")
     p.add_argument("--models", choices=["all"], help="use every model")
@@ -52,6 +53,9 @@ def register(sub: Any) -> None:
     p.add_argument("-D", dest="pins", action="append", default=[], metavar="CONFIG_X=y|n")
     p.add_argument("--unwind", type=int, default=8, metavar="N")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    from equiv.cli import add_limit_options
+
+    add_limit_options(p)
     p.set_defaults(run=run)
 
 
@@ -63,7 +67,7 @@ def _default_tree() -> str:
 
 def run(args: argparse.Namespace) -> int:
     from equiv.check import CheckOptions
-    from equiv.cli import parse_pins
+    from equiv.cli import limit_options, parse_pins
     from equiv.errors import InputError
     from equiv.patch_gate import (BASELINE_NAME, GateOptions, check_series, exit_status,
                                   load_baseline, write_baseline)
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         options = GateOptions(
             CheckOptions(unwind=args.unwind, timeout=args.timeout, models=tuple(args.model),
                          all_models=args.models == "all", arch=args.arch,
-                         pins=parse_pins(args.pins)),
+                         pins=parse_pins(args.pins),
+                         **limit_options(args)),  # type: ignore[arg-type]
             strict=args.strict, witness_dir=args.witness, confirm=args.confirm)
         baseline_path = Path(args.baseline) if args.baseline else Path(tree) / BASELINE_NAME
         baseline = [] if args.update_baseline else load_baseline(baseline_path)
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 patches = read_patches(args.patches)
                 scratch = Scratch.from_directory(tree, Path(tmp) / "tree", scope)
+            scratch.max_file_size = args.max_file_size
             reports = check_series(patches, scratch, options, baseline)
     except InputError as err:
         print(err.render(), file=sys.stderr)

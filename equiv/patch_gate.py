@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
+from equiv.budget import BudgetExceeded
 from equiv.check import CheckOptions, run_check
 from equiv.errors import InputError
 from equiv.patch_scope import (C_SUFFIXES, Fragment, TreeIndex, fragment, roots, touched,
@@ -153,7 +154,11 @@ def check_series(patches: list[Patch], scratch: Scratch, options: GateOptions,
     """Apply and check every patch in order; a patch that fails to apply is skipped over."""
     reports = []
     for patch in patches:
-        reports.append(check_patch(patch, scratch, options, baseline))
+        try:
+            reports.append(check_patch(patch, scratch, options, baseline))
+        except InputError as err:  # e.g. the patch made a file equiv may not read
+            reports.append(PatchReport(patch, Outcome.TROUBLE, f"cannot check: {err.render()}",
+                                       gate_fails=True))
     return reports
 
 
@@ -205,8 +210,12 @@ def _check_root(name: str, path: str, arch: str | None, before: TreeIndex,
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
         with _inside(Path(tmp)):
-            result = run_check([p for p, _ in b.files], [p for p, _ in a.files],
-                               replace(options.check, functions=(name,)))
+            try:
+                result = run_check([p for p, _ in b.files], [p for p, _ in a.files],
+                                   replace(options.check, functions=(name,)))
+            except BudgetExceeded as hit:
+                return RootCheck(name, path, FunctionResult(name, Verdict.UNKNOWN,
+                                                            reason=hit.reason), b, a)
     return RootCheck(name, path, result.functions[0], b, a)
 
 

@@ -18,6 +18,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from equiv import confine
 from equiv.errors import InputError
 
 GIT_TIMEOUT = 120
@@ -137,6 +138,7 @@ class Scratch:
         self.root = root
         self.scope = scope  # directories whose .c/.h files are searched (all when empty)
         self._texts: dict[str, str] | None = None
+        self.max_file_size = confine.DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
 
     def c_texts(self) -> dict[str, str]:
         """Every .c/.h file in scope, by relative path (cached until a patch applies)."""
@@ -146,7 +148,7 @@ class Scratch:
                 for p in sorted(top.rglob("*")):
                     if p.suffix in (".c", ".h") and p.is_file():
                         rel = p.relative_to(self.root).as_posix()
-                        self._texts[rel] = p.read_text(encoding="utf-8", errors="replace")
+                        self._texts[rel] = self.read(rel) or ""
         return self._texts
 
     @classmethod
@@ -168,11 +170,23 @@ class Scratch:
         return cls(dest, scope)
 
     def read(self, path: str) -> str | None:
-        """A file's text, None when it does not exist."""
-        try:
-            return (self.root / path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        """A file's text, None when it does not exist.
+
+        A patch decides what the tree holds: a symlink out of the tree, a file
+        that is not regular, or one over the size limit is an InputError and is
+        never read (equiv.confine).
+        """
+        full = self.root / path
+        if not os.path.lexists(full):
             return None
+        root = os.path.realpath(self.root)
+        if not os.path.realpath(full).startswith(root + os.sep):
+            raise InputError(None, f"{path}: a symlink out of the tree; equiv does not read it")
+        try:
+            data = confine.read_bytes(str(full), self.max_file_size)
+            return data.decode("utf-8", errors="replace")
+        except InputError as err:
+            raise InputError(None, err.message.replace(str(full), path)) from None
 
     def apply(self, patch: Patch) -> str | None:
         """Apply `patch`; None on success, else git's reason."""

@@ -11,16 +11,26 @@ and says whether the difference reproduced.
 What the stubs log is the callee's name: arguments are not compared, so a
 difference only in call arguments or in memory is reported as not
 confirmable, never as reproduced or as an equiv bug.
+
+`confirm` executes code that comes from the patch.  It refuses fragments with
+inline assembly, and runs the program in equiv.sandbox: an empty environment,
+a fresh temporary directory, limits on CPU time, memory, file size, open files
+and processes, no network where the machine allows a network namespace, and
+the `nobody` user when equiv runs as root.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from equiv import sandbox
+from equiv.confine import directives
+from equiv.errors import InputError
 from equiv.frontend import models_dir
 from equiv.model_library import Model
 from equiv.patch_scope import Fragment
@@ -28,7 +38,11 @@ from equiv.results import Behaviour, FunctionResult
 
 CC = "gcc"
 CFLAGS = ("-std=gnu11", "-O0", "-fwrapv", "-fno-strict-aliasing", "-w")
-RUN_TIMEOUT = 30
+RUN_TIMEOUT = 30  # seconds of wall-clock time, to build and to run
+BUILD_LIMITS = sandbox.Limits(memory=2 << 30, cpu_seconds=RUN_TIMEOUT, file_size=64 << 20)
+RUN_LIMITS = sandbox.Limits(memory=256 << 20, cpu_seconds=10, file_size=1 << 20,
+                            open_files=16, processes=8)
+_ASM = re.compile(r"\b(asm|__asm__|__asm)\b")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _FUNC_MACRO = re.compile(r"^\s*#\s*define\s+(\w+)\(", re.M)
 _MEMBER = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)(\s*\[)?")
@@ -47,6 +61,7 @@ class Witness:
     expected_after: tuple[str, ...]
     args_only: bool  # the sides differ only in call arguments or memory
     reads_memory: bool  # some side reads memory through a pointer (calls may change it)
+    refusal: str | None = None  # why --confirm must not build and run it
 
 
 def _text(frag: Fragment) -> str:
@@ -226,7 +241,22 @@ def build(function: str, before: Fragment, after: Fragment, result: FunctionResu
                  and cex.before.flags == cex.after.flags)
     reads = any(re.search(r"->\s*(?!flags\b)\w", t) for t in sides)
     return Witness(function, "\n".join(parts) + "\n", before_names, after_names, args_only,
-                   reads)
+                   reads, _refusal(before, after))
+
+
+def _refusal(*frags: Fragment) -> str | None:
+    """Why the fragments must not be run: inline assembly, or an include outside equiv."""
+    for frag in frags:
+        for path, text in frag.files:
+            if _ASM.search(text):
+                return (f"not run: {path} has inline assembly, which can do anything when "
+                        f"run; --confirm refuses it")
+            try:
+                if directives(path, text):
+                    return f"not run: {path} has #include lines; --confirm refuses them"
+            except InputError as err:
+                return f"not run: {err.render()}"
+    return None
 
 
 def write(directory: Path, patch_index: int, function: str, witness: Witness) -> Path:
@@ -246,26 +276,57 @@ def _sequences(output: str) -> dict[str, list[str]]:
     return seqs
 
 
+def execute(source: str) -> sandbox.Finished | str:
+    """Build `source` with gcc and run it in the sandbox; a string says why it did not build."""
+    with tempfile.TemporaryDirectory(prefix="equiv-witness-") as tmp:
+        src, exe = Path(tmp) / "witness.c", Path(tmp) / "witness"
+        src.write_text(source, encoding="utf-8")
+        try:
+            built = sandbox.run([CC, *CFLAGS, "-nostdinc", "-o", str(exe), str(src)],
+                                limits=BUILD_LIMITS, timeout=RUN_TIMEOUT, cwd=tmp)
+        except OSError as exc:
+            return f"witness did not build: {exc}"
+        if built.returncode != 0 or built.timed_out:
+            first = (built.stderr.strip().splitlines() or ["no output"])[0]
+            return f"witness did not build: {'time limit reached' if built.timed_out else first}"
+        workdir = Path(tmp) / "run"
+        workdir.mkdir()
+        os.chmod(tmp, 0o711)  # the nobody user may run the program, not read the source
+        os.chmod(workdir, 0o777)  # and write (up to the file size limit) only here
+        try:
+            return sandbox.run([str(exe)], limits=RUN_LIMITS, timeout=RUN_TIMEOUT,
+                               cwd=str(workdir), isolate=True)
+        except OSError as exc:
+            return f"witness did not run: {exc}"
+
+
+def _failure(ran: sandbox.Finished) -> str | None:
+    """Why the witness did not run to its end, if it did not."""
+    if ran.timed_out:
+        return f"witness did not run: time limit reached ({RUN_TIMEOUT} s)"
+    if ran.returncode < 0:
+        name = signal.Signals(-ran.returncode).name
+        return f"witness did not run: killed by {name} (a sandbox limit)"
+    if ran.returncode != 0:
+        return f"witness did not run: exit status {ran.returncode}"
+    return None
+
+
 def confirm(witness: Witness, result: FunctionResult) -> str:
     """Build and run the witness: "reproduced", or why not ("equiv bug: ..." if it differs)."""
     if witness.args_only:
         return "not confirmable: the sides differ only in call arguments or memory"
-    with tempfile.TemporaryDirectory(prefix="equiv-witness-") as tmp:
-        src, exe = Path(tmp) / "witness.c", Path(tmp) / "witness"
-        src.write_text(witness.source, encoding="utf-8")
-        try:
-            built = subprocess.run([CC, *CFLAGS, "-o", str(exe), str(src)],
-                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
-            if built.returncode != 0:
-                first = (built.stderr.strip().splitlines() or ["no output"])[0]
-                return f"witness did not build: {first}"
-            ran = subprocess.run([str(exe)], capture_output=True, text=True,
-                                 timeout=RUN_TIMEOUT)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"witness did not run: {exc}"
-    if ran.returncode != 0:
-        return f"witness did not run: exit status {ran.returncode}"
-    seqs = _sequences(ran.stdout)
+    if witness.refusal is not None:
+        return witness.refusal
+    ran = execute(witness.source)
+    if isinstance(ran, str):
+        return ran
+    verdict = _failure(ran) or _judge(witness, ran.stdout)
+    return "; ".join((verdict,) + ran.notes)
+
+
+def _judge(witness: Witness, stdout: str) -> str:
+    seqs = _sequences(stdout)
     calls = {k: tuple(line.split(": ", 1)[1] for line in v if line.startswith("call: "))
              for k, v in seqs.items()}
     ran_text = (f"compiled code called before: {', '.join(calls['before']) or '-'}; "

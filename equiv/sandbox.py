@@ -1,0 +1,177 @@
+"""Running a program equiv does not trust: the preprocessor, a witness.
+
+`run` starts a command in its own process group under resource limits
+(address space, CPU time, file size, open files, processes) and a wall-clock
+limit, with its output going to files whose size the file-size limit bounds.
+With `isolate`, the command also gets an empty environment, no network (a new
+network namespace, where the machine allows one) and, when equiv runs as
+root, the `nobody` user.  What could not be arranged is said in `notes`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import resource
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_PR_SET_CHILD_SUBREAPER = 36
+NOBODY = 65534
+_MAX_CAPTURE = 1 << 20  # bytes of stderr kept
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one command (None: not limited)."""
+
+    memory: int | None = None  # bytes of address space (RLIMIT_AS)
+    cpu_seconds: int | None = None
+    file_size: int | None = None  # bytes any one written file (and the output) may reach
+    open_files: int | None = None
+    processes: int | None = None  # RLIMIT_NPROC, for the user the command runs as
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a command ended."""
+
+    returncode: int  # negative: killed by that signal
+    stdout: str
+    stderr: str
+    timed_out: bool  # killed for the wall-clock limit
+    notes: tuple[str, ...] = ()  # isolation that could not be arranged
+
+
+def _set_limits(limits: Limits) -> None:
+    pairs = ((resource.RLIMIT_AS, limits.memory), (resource.RLIMIT_CPU, limits.cpu_seconds),
+             (resource.RLIMIT_FSIZE, limits.file_size),
+             (resource.RLIMIT_NOFILE, limits.open_files),
+             (resource.RLIMIT_NPROC, limits.processes), (resource.RLIMIT_CORE, 0))
+    for which, value in pairs:
+        if value is not None:
+            resource.setrlimit(which, (value, value))
+
+
+def _unshare(flags: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(flags) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
+def _preexec(limits: Limits, isolate: bool, no_network: bool) -> None:
+    if isolate and no_network:
+        _unshare(_CLONE_NEWNET if os.geteuid() == 0 else _CLONE_NEWUSER | _CLONE_NEWNET)
+    _set_limits(limits)
+    if isolate and os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+
+def run(cmd: list[str], *, limits: Limits, timeout: float, input_text: str | None = None,
+        cwd: str | None = None, isolate: bool = False) -> Finished:
+    """Run `cmd` to completion or to its limits; never raises for what the command does.
+
+    Raises OSError when the command cannot be started at all.
+    """
+    why_not = network_isolation_unavailable() if isolate else None
+    if isolate:
+        _become_subreaper()
+    try:
+        finished = _run(cmd, limits, timeout, input_text, cwd, isolate, why_not is None)
+    except subprocess.SubprocessError as exc:
+        raise OSError(f"cannot start {cmd[0]} under its limits: {exc}") from None
+    if why_not is None:
+        return finished
+    note = f"no network isolation: this machine allows no network namespace ({why_not})"
+    return Finished(finished.returncode, finished.stdout, finished.stderr,
+                    finished.timed_out, (note,))
+
+
+@functools.cache
+def network_isolation_unavailable() -> str | None:
+    """None when a new network namespace can be made here, else why not."""
+    try:
+        subprocess.run(["true"], preexec_fn=lambda: _preexec(Limits(), True, True),
+                       check=False, timeout=10, env={})
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None
+
+
+def _run(cmd: list[str], limits: Limits, timeout: float, input_text: str | None,
+         cwd: str | None, isolate: bool, no_network: bool) -> Finished:
+    env: dict[str, str] | None = {} if isolate else None
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=out, stderr=err, cwd=cwd, env=env, start_new_session=True,
+            preexec_fn=lambda: _preexec(limits, isolate, no_network))
+        timed_out = False
+        try:
+            proc.communicate(input_text.encode() if input_text is not None else None,
+                             timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        except BrokenPipeError:  # the command stopped reading: wait for its end
+            pass
+        finally:
+            _kill_group(proc)
+        limit = (limits.file_size or 0) + 1 if limits.file_size else None
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read(limit if limit else -1).decode("utf-8", errors="replace")
+        stderr = err.read(_MAX_CAPTURE).decode("utf-8", errors="replace")
+    return Finished(proc.returncode, stdout, stderr, timed_out)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the command and anything it started (its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+    _reap_orphans(proc.pid)
+
+
+def _become_subreaper() -> None:
+    """Orphans of the commands we run become our children, so we can end and reap them."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap_orphans(group: int) -> None:
+    """Kill and reap our children left from `group`, or running as nobody (a witness's)."""
+    me, as_root = os.getpid(), os.geteuid() == 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat_file:
+                fields = stat_file.read().rsplit(b")", 1)[1].split()
+            uid = os.stat(f"/proc/{entry}").st_uid
+        except (OSError, IndexError):
+            continue
+        ppid, pgid = int(fields[1]), int(fields[2])
+        if ppid == me and (pgid == group or (as_root and uid == NOBODY)):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                os.waitpid(int(entry), 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
+def out_of_memory(stderr: str) -> bool:
+    """Whether a command's messages say it ran out of memory (hit RLIMIT_AS)."""
+    lowered = stderr.lower()
+    return any(s in lowered for s in ("memory exhausted", "out of memory",
+                                      "cannot allocate memory", "bad_alloc"))
