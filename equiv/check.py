@@ -319,7 +319,7 @@ class FunctionCheck:
         names = {**explain.bit_names(a_values), **explain.bit_names(b_values)}
         masks = explain.mask_rows(_user_macros(b_prog, b_values), _user_macros(a_prog, a_values),
                                   names) if explain_all else ()
-        decision = decide(query, session)
+        decision = decide(query, session, self.options.unwind)
         if decision.outcome == "contradictory":
             raise InputError(None, decision.reason)
         bits = explain.tested_bits(query) if explain_all else []

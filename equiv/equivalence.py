@@ -250,8 +250,9 @@ class Decision:
     reason: str = ""
 
 
-def decide(query: Query, session: Session) -> Decision:
-    """Equivalent, different (with a model) or unknown (with the reason)."""
+def decide(query: Query, session: Session, unwind: int = 8) -> Decision:
+    """Equivalent, different (with a model) or unknown (with the reason, which names
+    the loop bound `unwind` in force when a loop could run past it)."""
     consistent = session.check()
     if consistent.outcome is Outcome.UNSAT:
         return Decision("contradictory", reason="the assumptions in force contradict "
@@ -265,6 +266,7 @@ def decide(query: Query, session: Session) -> Decision:
         hit = session.check(guard, want_model=False)
         if hit.outcome is not Outcome.UNSAT:
             where = f" at {loc}" if loc else ""
-            return Decision("unknown", reason=f"loop{where} may run more iterations than "
-                                               f"the unwind bound (--unwind)")
+            return Decision("unknown", reason=f"loop{where} may run more than --unwind "
+                                               f"{unwind} iterations; try --unwind "
+                                               f"{min(unwind * 4, 10_000)}, a model or --assume")
     return Decision("equivalent")
