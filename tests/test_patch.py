@@ -327,3 +327,4 @@ def test_undecided_claim_is_unknown(tmp_path: Path) -> None:
     run = equiv_patch("--git", "HEAD~1..HEAD", "--unwind", "2", cwd=path)
     assert run.returncode == 3, run.stdout + run.stderr
     assert "UNKNOWN" in run.stdout
+    assert "--unwind 2 iterations; try --unwind 8" in run.stdout, run.stdout
