@@ -582,6 +582,7 @@ class Fragment:
     files: tuple[tuple[str, str], ...]
     macros: tuple[str, ...]  # every macro name it defines (the witness undefines them)
     functions: tuple[str, ...]  # every function it defines, callees first
+    variables: tuple[str, ...] = ()  # every file-scope variable it defines
 
 
 def fragment(root: tuple[str, str], index: TreeIndex, arch: str | None,
@@ -597,11 +598,12 @@ def fragment(root: tuple[str, str], index: TreeIndex, arch: str | None,
     paths = list(dict.fromkeys(d.path for d in funcs))
     texts: dict[str, list[str]] = {p: [] for p in paths}
     first = f"{prefix}/{paths[0]}"
-    head = [f'#line {d.start} "{d.path}"\n{d.text}' for d in top]
+    head = [f'#line {d.start} "{prefix}/{d.path}"\n{d.text}' for d in top]
     if head:
         texts[paths[0]] += head + [f'#line 1 "{first}"']
     for d in funcs:
         texts[d.path].append(f"#line {d.start}\n{d.text}")
     files = tuple((f"{prefix}/{p}", "\n".join(texts[p]) + "\n") for p in paths)
     return Fragment(files, tuple(d.name for d in top if d.kind == "macro"),
-                    tuple(d.name for d in funcs))
+                    tuple(d.name for d in funcs),
+                    tuple(d.name for d in top if d.kind == "object"))

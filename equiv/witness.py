@@ -101,8 +101,9 @@ def _root_params(function: str, text: str) -> tuple[bool, list[tuple[str, str | 
 
 
 def _side(label: str, frag: Fragment) -> str:
-    renames = "".join(f"#define {f} {label}_{f}\n" for f in frag.functions)
-    undefs = "".join(f"#undef {n}\n" for n in list(frag.functions) + list(frag.macros))
+    own = list(frag.functions) + list(frag.variables)
+    renames = "".join(f"#define {f} {label}_{f}\n" for f in own)
+    undefs = "".join(f"#undef {n}\n" for n in own + list(frag.macros))
     return f"/* ---- {label} ---- */\n{renames}{_text(frag)}\n{undefs}"
 
 
