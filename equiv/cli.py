@@ -130,7 +130,8 @@ def range_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-_PATCH_TEXT = re.compile(r"^(diff --git |Subject: |From [0-9a-f]{40} |--- a/|Index: )", re.M)
+_PATCH_TEXT = re.compile(r"^(diff --git |Subject: |From [0-9a-f]{40} |--- a/|Index: )",
+                         re.MULTILINE)
 
 
 def _refuse_patch_files(sides: list[str]) -> None:
@@ -144,7 +145,7 @@ def _refuse_patch_files(sides: list[str]) -> None:
                     head = handle.read(8192).decode("utf-8", errors="replace")
             except OSError:
                 continue  # a directory, or unreadable: reported by the check itself
-            if _PATCH_TEXT.search(head) and re.search(r"^(\+\+\+ b/|@@ )", head, re.M):
+            if _PATCH_TEXT.search(head) and re.search(r"^(\+\+\+ b/|@@ )", head, re.MULTILINE):
                 raise InputError(None, f"{part}: this is a patch or mail, not C source; to "
                                        f"check what a patch changes, use "
                                        f"`equiv patch {part} --tree DIR`")

@@ -352,7 +352,7 @@ def _initializer_check(change: ObjectChange, todo: list[Root]) -> RootCheck | No
     return RootCheck(change.name, change.path, result, None, None, escapes=why)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def initializers_modelled() -> bool:
     """Does the checker read a `static const` global as its initializer on each side?
 

@@ -257,7 +257,10 @@ def _objects(path: str, flat: str, lines: list[str], seg: int, end: int,
 
 
 def _top_commas(text: str) -> list[str]:
-    parts, depth, cur = [], 0, []
+    """`text` split at the commas outside brackets."""
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         depth += ch in "([{"
         depth -= ch in ")]}"
