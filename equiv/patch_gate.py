@@ -385,7 +385,9 @@ def requote(err: InputError, before: TreeIndex, after: TreeIndex) -> InputError:
     text = (side or after).files.get(path)
     if text is None and side is None:
         text = before.files.get(path)
-    lines = text.split("\n") if text is not None else []
+    if text is None:  # not a tree file (a model, a header equiv provides): quoted as read
+        return with_hint(err)
+    lines = text.split("\n")
     quoted = lines[loc.line - 1] if 0 < loc.line <= len(lines) else None
     return with_hint(InputError(Location(loc.file, loc.line, loc.column), err.message, quoted))
 
@@ -453,7 +455,8 @@ def judge(patch: Patch, checks: tuple[RootCheck, ...], strict: bool) -> PatchRep
                            f" (please report)", checks, gate_fails=True)
     visible = [c for c in checks if c.differs and not c.contained]
     fresh = [c for c in visible if not c.baselined]
-    refuting = [c for c in fresh if c.result.verdict is Verdict.NOT_EQUIVALENT]
+    # A baseline accepts changes; it never makes a refuted claim of no change true.
+    refuting = [c for c in visible if c.result.verdict is Verdict.NOT_EQUIVALENT]
     one_sided = [c for c in fresh if c.result.verdict is not Verdict.NOT_EQUIVALENT]
     undecided = [c for c in checks if c.result.verdict is Verdict.UNKNOWN]
     if claims:

@@ -444,8 +444,10 @@ class Root:
 
 
 def roots(t: Touched, before: TreeIndex, after: TreeIndex) -> list[Root]:
-    """What to check: every touched function, every user of a touched name, and the
-    callers of each (transitively through inline helpers), sorted by (name, path)."""
+    """What to check, sorted by (name, path): every touched function, every user of a
+    touched name, and the callers of each touched function and of each inline helper
+    among them (transitively through inline helpers).  A user of a touched name that
+    is not inline keeps its callers unchecked, so a difference in it is always shown."""
     names = _name_closure(t, before, after)
     affected: dict[tuple[str, str], None] = dict.fromkeys(t.functions)
     for index in (before, after):
@@ -454,9 +456,14 @@ def roots(t: Touched, before: TreeIndex, after: TreeIndex) -> list[Root]:
                 if d.kind == "function" and arch_of(d.path) in (None, t.arch):
                     affected[(d.name, d.path)] = None
     callers: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+    reach = set(t.functions)  # whose callers are checked: touched functions, inline helpers
     work = list(affected)
     while work:
         key = work.pop()
+        if key not in reach and not _is_inline(key, before, after):
+            callers.setdefault(key, ())  # a user of a touched name: its difference is shown
+            continue
+        reach.add(key)
         found = sorted({(d.name, d.path) for index in (before, after)
                         for d in index.callers(key[0], key[1], t.arch)} - {key})
         callers[key] = tuple(found)
@@ -467,12 +474,9 @@ def roots(t: Touched, before: TreeIndex, after: TreeIndex) -> list[Root]:
                 work.append(caller)  # an inline helper acts only through its callers
             else:
                 callers.setdefault(caller, ())
-    out = []
-    for key in sorted(callers):
-        reach = key in affected or _is_inline(key, before, after)
-        out.append(Root(key[0], key[1], callers[key] if reach else (),
-                        _escapes(key, callers[key], reach, before, after)))
-    return out
+    return [Root(key[0], key[1], callers[key],
+                 _escapes(key, callers[key], key in reach, before, after))
+            for key in sorted(callers)]
 
 
 def _is_inline(key: tuple[str, str], before: TreeIndex, after: TreeIndex) -> bool:

@@ -314,6 +314,18 @@ def test_refuted_claim_is_not_accepted_into_the_baseline(tmp_path: Path) -> None
     assert "not recorded" in run.stderr and "refuted" in run.stderr
     assert "gate fails (exit 1)" in run.stdout
     assert json.loads((path / ".equiv-baseline").read_text())["accepted"] == []
+    # Nor does an entry written by hand make the claim pass.
+    from equiv.patch_gate import canonical_difference
+
+    doc = json.loads(equiv_patch("--git", "HEAD~2..HEAD~1", "--format", "json",
+                                 cwd=path).stdout)
+    rows = [{"patch_id": "*", "subject": "*", "function": c["function"],
+             "difference": c["result"]["difference"],
+             "condition": canonical_difference(c["result"]["difference"])}
+            for c in doc["patches"][0]["checks"] if not c["contained"]]
+    (path / ".equiv-baseline").write_text(json.dumps({"equiv-baseline": 2, "accepted": rows}))
+    again = equiv_patch("--git", "HEAD~2..HEAD~1", cwd=path)
+    assert again.returncode == 1 and "REFUTED" in again.stdout, again.stdout
 
 
 def test_missing_baseline_file_is_an_error(tmp_path: Path) -> None:
