@@ -61,6 +61,7 @@ class RootCheck:
     baselined: bool = False
     confirmation: str | None = None  # --confirm: "reproduced", or why not
     callers: tuple[str, ...] = ()  # its callers in the scanned scope (checked as well)
+    line: int = 1  # where it is defined (after the patch, else before)
     escapes: str | None = "its callers are not checked"  # None: only checked callers see it
 
     @property
@@ -349,7 +350,8 @@ def _initializer_check(change: ObjectChange, todo: list[Root]) -> RootCheck | No
     result = FunctionResult(change.name, Verdict.UNKNOWN,
                             reason=f"the initializer of '{change.name}' ({change.path}) "
                                    f"changed; {why}")
-    return RootCheck(change.name, change.path, result, None, None, escapes=why)
+    return RootCheck(change.name, change.path, result, None, None, escapes=why,
+                     line=change.line)
 
 
 @functools.cache
@@ -398,10 +400,12 @@ def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeInde
     b = fragment((name, path), before, arch, "a")
     a = fragment((name, path), after, arch, "b")
     callers = tuple(dict.fromkeys(c for c, _ in root.callers))
+    own = after.defines(name, path) or before.defines(name, path)
+    line = own.start if own is not None else 1
     if b is None or a is None:
         verdict = Verdict.ONLY_AFTER if b is None else Verdict.ONLY_BEFORE
         return RootCheck(name, path, FunctionResult(name, verdict), b, a,
-                         callers=callers, escapes=root.escapes)
+                         callers=callers, escapes=root.escapes, line=line)
     with tempfile.TemporaryDirectory(prefix="equiv-patch-") as tmp:
         for frag in (b, a):
             for rel, text in frag.files:
@@ -412,7 +416,7 @@ def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeInde
             result = run_check([p for p, _ in b.files], [p for p, _ in a.files],
                                replace(options.check, functions=(name,)))
     return RootCheck(name, path, result.functions[0], b, a, callers=callers,
-                     escapes=root.escapes)
+                     escapes=root.escapes, line=line)
 
 
 def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> list[RootCheck]:

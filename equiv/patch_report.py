@@ -52,7 +52,7 @@ def _where(check: RootCheck) -> tuple[str, int]:
     loc = first_divergence(check)
     if loc is not None:
         return tree_path(loc.file), loc.line
-    return check.path, 1
+    return check.path, check.line
 
 
 # ---- text ---------------------------------------------------------------------------
@@ -131,8 +131,7 @@ def render_sarif(reports: list[PatchReport]) -> str:
         if r.outcome.value in ("proved", "skipped"):
             continue
         subject = r.patch.subject
-        targets = [c for c in r.checks if c.result.verdict in (Verdict.NOT_EQUIVALENT,
-                                                                Verdict.UNKNOWN)
+        targets = [c for c in r.checks if (c.differs or c.result.verdict is Verdict.UNKNOWN)
                    and not c.contained and r.outcome.value != "trouble"]
         for c in targets or [None]:  # type: ignore[list-item]
             if c is None:
@@ -182,8 +181,8 @@ def render_junit(reports: list[PatchReport]) -> str:
             elif r.outcome.value == "skipped":
                 skipped += 1
                 ET.SubElement(case, "skipped", message=r.reason)
-            elif r.gate_fails and (c is None or c.result.verdict in (Verdict.NOT_EQUIVALENT,
-                                                                     Verdict.UNKNOWN)
+            elif r.gate_fails and (c is None or (c.differs or c.result.verdict
+                                                 is Verdict.UNKNOWN)
                                    and not c.baselined and not c.contained):
                 failures += 1
                 ET.SubElement(case, "failure", message=r.reason).text = body

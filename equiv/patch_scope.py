@@ -369,6 +369,7 @@ class ObjectChange:
     name: str
     path: str
     const: bool  # its value cannot change after initialisation
+    line: int = 1  # of its definition after the patch
 
 
 @dataclass(frozen=True)
@@ -423,7 +424,8 @@ def touched(pairs: dict[str, tuple[str, str]], before: TreeIndex,
                     names[(name, path)] = None
                 if d.kind == "object" and twin is not None and _declaration(d) == \
                         _declaration(twin):
-                    inits[ObjectChange(d.name, path, d.const and twin.const)] = None
+                    inits[ObjectChange(d.name, path, d.const and twin.const,
+                                       (d if index is after else twin).start)] = None
     arches = sorted({a for p in pairs if (a := arch_of(p)) is not None})
     return Touched(tuple(funcs), tuple(names), tuple(inits), arches[0] if arches else None)
 

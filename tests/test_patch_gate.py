@@ -147,6 +147,14 @@ def test_deleted_function_under_a_claim_is_unknown(tmp_path: Path) -> None:
     assert "exit_debug_hook (deleted; no caller in the scanned scope)" in report["reason"]
     strict = equiv_patch("--git", "HEAD~1..HEAD", "--strict", cwd=path)
     assert strict.returncode in (1, 3) and "PROVED" not in strict.stdout
+    sarif = json.loads(equiv_patch("--git", "HEAD~1..HEAD", "--format", "sarif",
+                                   cwd=path).stdout)
+    [result] = sarif["runs"][0]["results"]
+    where = result["locations"][0]["physicalLocation"]
+    assert where["artifactLocation"]["uri"] == "kernel/entry/common.c"
+    before_lines = git(path, "show", "HEAD~1:kernel/entry/common.c").split("\n")
+    line = before_lines.index("void exit_debug_hook(struct pt_regs *regs)") + 1
+    assert where["region"]["startLine"] == line
 
 
 def test_deleted_function_without_a_claim_fails_strict(tmp_path: Path) -> None:
