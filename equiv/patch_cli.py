@@ -156,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
     except InputError as err:
         print(err.render(), file=sys.stderr)
         return TROUBLE
+    except OSError as exc:  # e.g. --witness DIR that cannot be written
+        print(f"equiv patch: error: {exc.filename or ''}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return TROUBLE
     if note is not None:
         print(note, file=sys.stderr)
     return exit_status(reports)

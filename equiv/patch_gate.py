@@ -229,7 +229,8 @@ def write_baseline(path: Path, reports: list[PatchReport], old: list[Accepted]) 
             continue
         for c in r.checks:
             if c.differs and not c.contained:
-                a = Accepted(r.patch.patch_id or "*", r.patch.subject, c.function,
+                # Without a patch-id (git could not compute one) the subject keys it.
+                a = Accepted(r.patch.patch_id, r.patch.subject, c.function,
                              difference_text(c.result), canonical_difference(c.result))
                 entries[(a.patch_id, a.subject, a.function, a.condition)] = a
     rows = [{"patch_id": a.patch_id, "subject": a.subject, "function": a.function,
