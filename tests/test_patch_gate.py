@@ -296,7 +296,7 @@ def test_baseline_matches_by_patch_id_not_subject(tmp_path: Path) -> None:
 
 
 def test_condition_is_compared_as_data() -> None:
-    from equiv.patch_gate import canonical_difference
+    from equiv.patch_baseline import canonical_difference
 
     a = canonical_difference("(_TIF_A is set and none of _TIF_B, _TIF_C is set) or "
                              "(CONFIG_X=y and _TIF_D is clear)")
@@ -323,7 +323,7 @@ def test_refuted_claim_is_not_accepted_into_the_baseline(tmp_path: Path) -> None
     assert "gate fails (exit 1)" in run.stdout
     assert json.loads((path / ".equiv-baseline").read_text())["accepted"] == []
     # Nor does an entry written by hand make the claim pass.
-    from equiv.patch_gate import canonical_difference
+    from equiv.patch_baseline import canonical_difference
 
     doc = json.loads(equiv_patch("--git", "HEAD~2..HEAD~1", "--format", "json",
                                  cwd=path).stdout)
