@@ -44,7 +44,9 @@ class Definition:
     `kind` is "function", "macro", "enum" (named `enum tag` or `enum@line`, its
     enumerators in `members`), "struct" (named `struct tag` or `union tag`),
     "typedef" (a tagged type it defines in `members`), "object" (a file-scope
-    variable) or "export" (an EXPORT_SYMBOL line; the exported name in `members`).
+    variable), "export" (an EXPORT_SYMBOL line; the exported name in `members`)
+    or "invocation" (a top-level macro call such as `module_init(f);`, named by
+    the macro, the names of its arguments in `members`).
     """
 
     name: str
@@ -174,6 +176,7 @@ def _item(path: str, flat: str, lines: list[str], seg: int, end: int, kind: str,
 
 
 _TAGGED = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)\s*\{")
+_INVOCATION = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*;\s*$", re.S)
 _EXPORT = re.compile(r"^\s*EXPORT_SYMBOL(?:_GPL)?(?:_NS)?\s*\(\s*(\w+)")
 
 
@@ -189,6 +192,13 @@ def _definitions(path: str, flat: str, lines: list[str], seg: int, end: int,
     if (export := _EXPORT.match(item)) is not None:
         return [_item(path, flat, lines, seg, end, "export", f"export {export.group(1)}",
                       members=(export.group(1),))]
+    if (invoked := _INVOCATION.match(item)) is not None:
+        # module_init(f); DEFINE_STATIC_CALL(name, f); ...: the names escape our view.
+        args = tuple(sorted(set(_IDENT.findall(invoked.group(2))) - _C_KEYWORDS))
+        return [_item(path, flat, lines, seg, end, "invocation", invoked.group(1),
+                      members=args)]
+    if re.fullmatch(r"\s*(struct|union|enum)\s+\w+\s*;", item):
+        return []  # a forward declaration
     head = item if open_at < 0 else flat[seg:open_at]
     outside = _outside_braces(item)
     tagged = _TAGGED.search(item[:open_at - seg + 1]) if open_at >= 0 else None
@@ -287,6 +297,7 @@ class TreeIndex:
     defs: dict[str, list[Definition]] = field(default_factory=dict)
     by_path: dict[str, list[Definition]] = field(default_factory=dict)
     exported: set[str] = field(default_factory=set)  # names under EXPORT_SYMBOL
+    invoked: dict[str, str] = field(default_factory=dict)  # name -> top-level macro naming it
     _users: dict[str, list[Definition]] | None = None
 
     @classmethod
@@ -294,10 +305,14 @@ class TreeIndex:
         index = cls(files)
         for path in sorted(files):
             found = scan(path, files[path])
-            index.by_path[path] = [d for d in found if d.kind != "export"]
+            index.by_path[path] = [d for d in found if d.kind not in ("export", "invocation")]
             for d in found:
                 if d.kind == "export":
                     index.exported.update(d.members)
+                    continue
+                if d.kind == "invocation":
+                    for name in d.members:
+                        index.invoked.setdefault(name, f"{d.name}() at {d.path}:{d.start}")
                     continue
                 index.defs.setdefault(d.name, []).append(d)
                 for member in d.members:
@@ -492,6 +507,9 @@ def _escapes(key: tuple[str, str], callers: tuple[tuple[str, str], ...], reach: 
         return "its callers are not checked"
     if any(key[0] in index.exported for index in (before, after)):
         return "it is exported (EXPORT_SYMBOL)"
+    for index in (before, after):
+        if key[0] in index.invoked:
+            return f"{index.invoked[key[0]]} names it"
     for index in (before, after):
         for d in index.users(key[0]):
             if d.kind in ("function", "object", "macro") and key[0] not in d.calls() \

@@ -418,3 +418,27 @@ def test_witness_says_differs(tmp_path: Path) -> None:
     subprocess.run(["gcc", "-std=gnu11", "-w", "-o", str(exe), str(sources[0])], check=True)
     ran = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
     assert ran.returncode == 1 and ran.stdout.rstrip().endswith("DIFFERS")
+
+
+def test_functions_named_outside_calls_are_never_contained() -> None:
+    """A difference in a function that a top-level macro, EXPORT_SYMBOL or a pointer
+    names can reach code no check sees, whatever its callers in scope do."""
+    from equiv.patch_scope import TreeIndex, roots, touched
+
+    def tree(body: str) -> dict[str, str]:
+        return {"k/a.c": "static int helper(int x)\n{\n\treturn " + body + ";\n}\n\n"
+                         "int user(int x)\n{\n\treturn helper(x);\n}\n"}
+
+    for tail, why in [("", None), ("module_init(helper);\n", "module_init() at k/a.c:10"),
+                      ("EXPORT_SYMBOL(helper);\n", "exported"),
+                      ("static int (*hook)(int) = helper;\n", "hook (k/a.c) uses it")]:
+        old, new = tree("x"), tree("x + 1")
+        old["k/a.c"] += tail
+        new["k/a.c"] += tail
+        before, after = TreeIndex.build(old), TreeIndex.build(new)
+        t = touched({"k/a.c": (old["k/a.c"], new["k/a.c"])}, before, after)
+        found = {r.name: r for r in roots(t, before, after)}
+        assert found["helper"].callers == (("user", "k/a.c"),)
+        escapes = found["helper"].escapes
+        assert (escapes is None) if why is None else (why in (escapes or "")), (tail, escapes)
+        assert found["user"].escapes == "its callers are not checked"
