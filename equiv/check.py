@@ -337,7 +337,7 @@ class FunctionCheck:
         names = {**explain.bit_names(a_values), **explain.bit_names(b_values)}
         masks = explain.mask_rows(_user_macros(b_prog, b_values), _user_macros(a_prog, a_values),
                                   names) if explain_all else ()
-        decision = decide(query, session)
+        decision = decide(query, session, self.options.unwind)
         if decision.outcome == "contradictory":
             raise InputError(None, decision.reason)
         if decision.outcome == "unknown" and query.exceeded and "loop" in query.cut_reasons:
@@ -382,7 +382,8 @@ class FunctionCheck:
             return Decision("unknown", reason=f"{tried}: {proof.reason}; a larger --unwind, "
                                               f"a model or an --assume may help")
         query = build_query(proof.before, proof.after, facts)
-        decision = decide(query, Session(query.background, self.options.timeout))
+        decision = decide(query, Session(query.background, self.options.timeout),
+                          self.options.unwind)
         if decision.outcome == "equivalent":
             return Decision("equivalent", reason=f"{proof.reason}")
         return Decision("unknown", reason=f"{tried}: the loops were proved, but the rest of "

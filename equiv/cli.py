@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 from typing import Callable
@@ -20,6 +21,7 @@ from equiv import __version__
 TROUBLE = 2
 UNKNOWN = 3
 MAX_UNWIND = 10_000
+MAX_TIMEOUT = 4_294_967.0  # seconds: z3 takes a 32-bit count of milliseconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="unroll loops up to N iterations (default 8); a loop that can "
                             "run longer makes the verdict UNKNOWN")
     check.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="give up a solver query after this long: UNKNOWN (default 30, "
-                            "below 1000000)")
+                       help="give up a solver query after this long: UNKNOWN (default 30; "
+                            "any positive number, capped at z3's limit of about 49 days)")
     check.add_argument("--flags-param", action="append", default=[], metavar="NAME",
                        help="a parameter of the checked function that holds the flag word, "
                             "besides flags, ti_work and work (repeatable)")
@@ -73,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "bits ('TIF_X = SYSCALL_WORK_BIT_Y' per line)")
     check.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                        help="check independent functions in N worker processes "
-                            "(default: the number of cores; output does not depend on it)")
+                            "(default: the number of cores, at least 1; output does not depend "
+                            "on it)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     add_limit_options(check)
     _register_patch(sub)
@@ -124,17 +127,16 @@ def _register_patch(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def run(args: argparse.Namespace) -> int:
     from equiv.budget import BudgetExceeded
     from equiv.check import CheckOptions, run_check
-    from equiv.errors import InputError
+    from equiv.errors import InputError, with_hint
     from equiv.report import render_json, render_text
     from equiv.semantics.trace import FLAG_PARAMS
 
-    if not 1 <= args.unwind <= MAX_UNWIND:
-        print(f"equiv: error: --unwind must be between 1 and {MAX_UNWIND}", file=sys.stderr)
-        return TROUBLE
-    if not (args.timeout > 0 and args.timeout < 1e6):
-        print("equiv: error: --timeout must be positive", file=sys.stderr)
+    problem = range_error(args)
+    if problem is not None:
+        print(f"equiv: error: {problem}", file=sys.stderr)
         return TROUBLE
     try:
+        _refuse_patch_files([args.before, args.after])
         options = CheckOptions(
             functions=tuple(args.function), unwind=args.unwind, timeout=args.timeout,
             flag_params=FLAG_PARAMS + tuple(args.flags_param),
@@ -142,16 +144,54 @@ def run(args: argparse.Namespace) -> int:
             all_models=args.models == "all", model_dirs=tuple(args.model_dir),
             assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
             racy_flags=args.racy_flags, stable_flags=args.stable_flags, flag_map=args.flag_map,
-            jobs=max(1, args.jobs), **limit_options(args))  # type: ignore[arg-type]
+            jobs=args.jobs, **limit_options(args))  # type: ignore[arg-type]
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
-        print(err.render(), file=sys.stderr)
+        print(with_hint(err).render(), file=sys.stderr)
         return TROUBLE
     except BudgetExceeded as hit:
         print(f"equiv: unknown: {hit.reason}", file=sys.stderr)
         return UNKNOWN
     sys.stdout.write(render_json(result) if args.json else render_text(result))
     return int(result.exit_code)
+
+
+def range_error(args: argparse.Namespace) -> str | None:
+    """What is out of range among --unwind, --timeout and -j, or None.
+
+    A --timeout above z3's limit (MAX_TIMEOUT, about 49 days) means no limit in
+    practice and is accepted; the run uses MAX_TIMEOUT.
+    """
+    if not 1 <= args.unwind <= MAX_UNWIND:
+        return f"--unwind {args.unwind}: must be between 1 and {MAX_UNWIND}"
+    if not args.timeout > 0:  # also NaN
+        return f"--timeout {args.timeout:g}: must be a positive number of seconds"
+    args.timeout = min(args.timeout, MAX_TIMEOUT)
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        return f"-j {jobs}: must be at least 1"
+    return None
+
+
+_PATCH_TEXT = re.compile(r"^(diff --git |Subject: |From [0-9a-f]{40} |--- a/|Index: )",
+                         re.MULTILINE)
+
+
+def _refuse_patch_files(sides: list[str]) -> None:
+    """A patch or mail given to `equiv check` is an error that names `equiv patch`."""
+    from equiv.errors import InputError
+
+    for side in sides:
+        for part in side.split("+"):
+            try:
+                with open(part, "rb") as handle:
+                    head = handle.read(8192).decode("utf-8", errors="replace")
+            except OSError:
+                continue  # a directory, or unreadable: reported by the check itself
+            if _PATCH_TEXT.search(head) and re.search(r"^(\+\+\+ b/|@@ )", head, re.MULTILINE):
+                raise InputError(None, f"{part}: this is a patch or mail, not C source; to "
+                                       f"check what a patch changes, use "
+                                       f"`equiv patch {part} --tree DIR`")
 
 
 def parse_pins(pins: list[str]) -> tuple[tuple[str, bool], ...]:

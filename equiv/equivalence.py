@@ -253,8 +253,9 @@ class Decision:
     reason: str = ""
 
 
-def decide(query: Query, session: Session) -> Decision:
-    """Equivalent, different (with a model) or unknown (with the reason)."""
+def decide(query: Query, session: Session, unwind: int = 8) -> Decision:
+    """Equivalent, different (with a model) or unknown (with the reason, which names
+    the loop bound `unwind` in force when a loop could run past it)."""
     consistent = session.check()
     if consistent.outcome is Outcome.UNSAT:
         return Decision("contradictory", reason="the assumptions in force contradict "
@@ -271,6 +272,7 @@ def decide(query: Query, session: Session) -> Decision:
             if what != "loop":
                 return Decision("unknown", reason=f"no difference without undefined behaviour, "
                                                    f"but it is reachable{where}: {what}")
-            return Decision("unknown", reason=f"loop{where} may run more iterations than "
-                                               f"the unwind bound (--unwind)")
+            return Decision("unknown", reason=f"loop{where} may run more than --unwind "
+                                               f"{unwind} iterations; try --unwind "
+                                               f"{min(unwind * 4, 10_000)}, a model or --assume")
     return Decision("equivalent")

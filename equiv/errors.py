@@ -6,6 +6,7 @@ prints it as `file:line:col: error: message` and exits with code 2.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -48,3 +49,13 @@ class InputError(Exception):
 def unsupported(location: Location | None, construct: str) -> InputError:
     """The error for a C construct outside equiv's supported subset."""
     return InputError(location, f"unsupported construct: {construct}")
+
+
+def with_hint(err: InputError) -> InputError:
+    """`err`, with a hint when a thread-flag name is undeclared (no layout defines it)."""
+    m = re.search(r"'(_?TIF_\w+)' undeclared", err.message)
+    if m is None or "--arch" in err.message:
+        return err
+    message = (f"{err.message} (no thread-flag layout defines it: give --arch arm64 or "
+               f"--arch x86_64, or define {m.group(1)} in the code)")
+    return InputError(err.location, message, err.source_line)

@@ -2,8 +2,11 @@
 
 Exit status: 0 the gate passes, 1 it fails (a refuted no-functional-change
 claim; with --strict, any difference the baseline does not record), 2 trouble
-(a patch does not apply, unreadable input), 3 unknown (an undecided check of
-a patch that claims no change).
+(usage, a patch does not apply, unreadable input, a baseline named with
+--baseline that does not exist), 3 unknown (an undecided check of a patch
+that claims no change, or with --strict).  With --update-baseline the
+differences found are recorded first and the patches judged against the new
+baseline, so the summary line and the exit status agree.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ def register(sub: Any) -> None:
     p.add_argument("--baseline", metavar="FILE",
                    help="accepted differences (default: TREE/.equiv-baseline)")
     p.add_argument("--update-baseline", action="store_true",
-                   help="record every difference found in the baseline, then pass")
+                   help="record every difference found in the baseline (never a refuted "
+                        "claim of no functional change), then judge against it")
     p.add_argument("--witness", metavar="DIR",
                    help="write a standalone C program per difference into DIR")
     p.add_argument("--confirm", action="store_true",
@@ -51,8 +55,10 @@ def register(sub: Any) -> None:
     p.add_argument("--models", choices=["all"], help="use every model")
     p.add_argument("--arch", metavar="NAME", help="thread-flag layout for undefined TIF_* names")
     p.add_argument("-D", dest="pins", action="append", default=[], metavar="CONFIG_X=y|n")
-    p.add_argument("--unwind", type=int, default=8, metavar="N")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("--unwind", type=int, default=8, metavar="N",
+                   help="unroll loops up to N iterations (default 8)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="give up a solver query after this long (default 30)")
     from equiv.cli import add_limit_options
 
     add_limit_options(p)
@@ -65,12 +71,39 @@ def _default_tree() -> str:
     return str(git(".", "rev-parse", "--show-toplevel")).strip()
 
 
+def usage_error(args: argparse.Namespace, tree: str) -> str | None:
+    """What is wrong with the command line before anything runs, or None."""
+    from equiv.cli import range_error
+
+    problem = range_error(args)
+    if problem is not None:
+        return problem
+    for scope in args.scope:
+        if not (Path(tree) / scope).is_dir():
+            return f"--scope {scope}: no such directory in the tree {tree}"
+    if args.output:
+        parent = Path(args.output).resolve().parent
+        if not parent.is_dir():
+            return f"-o {args.output}: directory {parent} does not exist"
+        if Path(args.output).is_dir():
+            return f"-o {args.output}: is a directory"
+    if args.witness and Path(args.witness).exists() and not Path(args.witness).is_dir():
+        return f"--witness {args.witness}: exists and is not a directory"
+    if args.witness and not Path(args.witness).resolve().parent.is_dir():
+        return f"--witness {args.witness}: directory {Path(args.witness).parent} does not exist"
+    if args.baseline and not args.update_baseline and not Path(args.baseline).is_file():
+        return (f"--baseline {args.baseline}: no such file (create it with "
+                f"--update-baseline)")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from equiv.check import CheckOptions
     from equiv.cli import limit_options, parse_pins
     from equiv.errors import InputError
-    from equiv.patch_gate import (BASELINE_NAME, GateOptions, check_series, exit_status,
-                                  load_baseline, write_baseline)
+    from equiv.patch_baseline import BASELINE_NAME, load_baseline
+    from equiv.patch_gate import (GateOptions, check_series, exit_status, refused, rejudge,
+                                  write_baseline)
     from equiv.patch_report import render
     from equiv.patch_series import Scratch, git_range, read_patches
 
@@ -79,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
         return TROUBLE
     try:
         tree = args.tree or _default_tree()
+        problem = usage_error(args, tree)
+        if problem is not None:
+            print(f"equiv patch: error: {problem}", file=sys.stderr)
+            return TROUBLE
         options = GateOptions(
             CheckOptions(unwind=args.unwind, timeout=args.timeout, models=tuple(args.model),
                          all_models=args.models == "all", arch=args.arch,
@@ -86,29 +123,50 @@ def run(args: argparse.Namespace) -> int:
                          **limit_options(args)),  # type: ignore[arg-type]
             strict=args.strict, witness_dir=args.witness, confirm=args.confirm)
         baseline_path = Path(args.baseline) if args.baseline else Path(tree) / BASELINE_NAME
-        baseline = [] if args.update_baseline else load_baseline(baseline_path)
-        old = load_baseline(baseline_path) if args.update_baseline else []
+        # The default baseline may be absent (nothing accepted yet); a named one may not.
+        old = load_baseline(baseline_path, must_exist=bool(args.baseline)
+                            and not args.update_baseline)
+        baseline = [] if args.update_baseline else old
         scope = tuple(args.scope)
         with tempfile.TemporaryDirectory(prefix="equiv-tree-") as tmp:
             if args.git:
                 base, patches = git_range(tree, args.git)
+                if not patches:
+                    print(f"equiv patch: error: --git {args.git}: the range has no commits "
+                          f"(nothing to check; is it A..B with B after A?)", file=sys.stderr)
+                    return TROUBLE
                 scratch = Scratch.from_commit(tree, base, Path(tmp) / "tree", scope)
             else:
                 patches = read_patches(args.patches)
                 scratch = Scratch.from_directory(tree, Path(tmp) / "tree", scope)
             scratch.max_file_size = args.max_file_size
             reports = check_series(patches, scratch, options, baseline)
+        note = None
+        if args.update_baseline:
+            count = write_baseline(baseline_path, reports, old)
+            reports = rejudge(reports, load_baseline(baseline_path), args.strict)
+            note = f"equiv patch: {baseline_path}: {count} accepted differences"
+            for r in reports:
+                if refused(r):
+                    note += (f"\nequiv patch: not recorded: [{r.patch.index}] "
+                             f"{r.patch.subject}: it claims no functional change, and the "
+                             f"claim is refuted (fix the claim or the code)")
+        text = render(reports, args.format)
+        if args.output:
+            try:
+                Path(args.output).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise InputError(None, f"cannot write {args.output}: "
+                                       f"{exc.strerror or exc}") from None
+        else:
+            sys.stdout.write(text)
     except InputError as err:
         print(err.render(), file=sys.stderr)
         return TROUBLE
-    text = render(reports, args.format)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    status = exit_status(reports)
-    if args.update_baseline:
-        count = write_baseline(baseline_path, reports, old)
-        print(f"equiv patch: {baseline_path}: {count} accepted differences", file=sys.stderr)
-        return TROUBLE if status == TROUBLE else 0
-    return status
+    except OSError as exc:  # e.g. --witness DIR that cannot be written
+        print(f"equiv patch: error: {exc.filename or ''}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return TROUBLE
+    if note is not None:
+        print(note, file=sys.stderr)
+    return exit_status(reports)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
+import functools
 import os
 import tempfile
 import threading
@@ -20,13 +20,13 @@ from typing import Iterator
 
 from equiv.budget import BudgetExceeded
 from equiv.check import CheckOptions, run_check
-from equiv.errors import InputError
-from equiv.patch_scope import (C_SUFFIXES, Fragment, TreeIndex, fragment, roots, touched,
-                               tree_files)
+from equiv.errors import InputError, Location, with_hint
+from equiv.patch_baseline import Accepted, accepted_entry, is_accepted, save_baseline
+from equiv.patch_scope import (C_SUFFIXES, Fragment, ObjectChange, Root, TreeIndex, fragment,
+                               roots, touched, tree_files)
 from equiv.patch_series import Patch, Scratch
 from equiv.results import FunctionResult, Verdict
 
-BASELINE_NAME = ".equiv-baseline"
 _CWD_LOCK = threading.Lock()
 
 
@@ -59,6 +59,20 @@ class RootCheck:
     after: Fragment | None
     baselined: bool = False
     confirmation: str | None = None  # --confirm: "reproduced", or why not
+    callers: tuple[str, ...] = ()  # its callers in the scanned scope (checked as well)
+    line: int = 1  # where it is defined (after the patch, else before)
+    escapes: str | None = "its callers are not checked"  # None: only checked callers see it
+
+    @property
+    def differs(self) -> bool:
+        """Behaviour changes: a counterexample, or the function is on one side only."""
+        return self.result.verdict in (Verdict.NOT_EQUIVALENT, Verdict.ONLY_BEFORE,
+                                       Verdict.ONLY_AFTER)
+
+    @property
+    def contained(self) -> bool:
+        """It differs, but only through callers that are checked themselves."""
+        return self.differs and self.escapes is None
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class PatchReport:
     reason: str  # one line
     checks: tuple[RootCheck, ...] = ()
     gate_fails: bool = False
+    location: Location | None = None  # for trouble: where (tree path), when known
 
 
 @dataclass(frozen=True)
@@ -84,55 +99,32 @@ class GateOptions:
 
 # ---- the baseline -------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Accepted:
-    """A difference someone accepted: the patch subject (or '*'), function, condition."""
-
-    subject: str
-    function: str
-    difference: str
-
-
-def difference_key(result: FunctionResult) -> str:
-    """The difference as recorded: the condition, or the counterexample when none."""
-    if result.difference:
-        return result.difference
-    cex = result.counterexample
-    return f"flags={cex.flags:#x}" if cex is not None else "(undetermined)"
-
-
-def load_baseline(path: Path) -> list[Accepted]:
-    if not path.exists():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [Accepted(e.get("subject", "*"), e["function"], e["difference"])
-                for e in data["accepted"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(None, f"{path}: not an equiv baseline ({exc})") from None
+def refused(report: PatchReport) -> bool:
+    """A refuted claim of no functional change is never recorded as accepted."""
+    return report.outcome is Outcome.REFUTED
 
 
 def write_baseline(path: Path, reports: list[PatchReport], old: list[Accepted]) -> int:
-    """Record every difference of `reports` (keeping older entries); how many in all."""
-    entries = {(a.subject, a.function, a.difference): a for a in old}
+    """Record every difference of `reports` (keeping older entries, skipping refuted
+    claims); how many entries in all."""
+    found = [accepted_entry(r.patch, c.function, c.result) for r in reports
+             if not refused(r) for c in r.checks if c.differs and not c.contained]
+    return save_baseline(path, old + found)
+
+
+def rejudge(reports: list[PatchReport], baseline: list[Accepted],
+            strict: bool) -> list[PatchReport]:
+    """The reports again, with `baseline` deciding what is accepted (after an update)."""
+    out = []
     for r in reports:
-        for c in r.checks:
-            if c.result.verdict is Verdict.NOT_EQUIVALENT:
-                a = Accepted(r.patch.subject, c.function, difference_key(c.result))
-                entries[(a.subject, a.function, a.difference)] = a
-    rows = [{"subject": a.subject, "function": a.function, "difference": a.difference}
-            for a in sorted(entries.values(), key=lambda a: (a.subject, a.function,
-                                                             a.difference))]
-    text = json.dumps({"equiv-baseline": 1, "accepted": rows}, indent=2, sort_keys=True)
-    path.write_text(text + "\n", encoding="utf-8")
-    return len(rows)
-
-
-def is_accepted(baseline: list[Accepted], subject: str, result: FunctionResult) -> bool:
-    """Recorded for this subject (or any, '*') and function, with the same condition."""
-    key = difference_key(result)
-    return any(a.function == result.function and a.subject in ("*", subject)
-               and a.difference == key for a in baseline)
+        if r.outcome is Outcome.TROUBLE or not r.checks:
+            out.append(r)
+            continue
+        checks = tuple(replace(c, baselined=c.differs and c.escapes is not None
+                               and is_accepted(baseline, r.patch, c.function, c.result))
+                       for c in r.checks)
+        out.append(judge(r.patch, checks, strict))
+    return out
 
 
 # ---- running ------------------------------------------------------------------------
@@ -177,32 +169,99 @@ def check_patch(patch: Patch, scratch: Scratch, options: GateOptions,
     after = TreeIndex.build(tree_files(scratch, dict(new)))
     pairs = {p: (old[p] or "", new[p] or "") for p in c_paths}
     t = touched(pairs, before, after)
-    todo = sorted(roots(t, before, after))
-    if not todo:
+    todo = roots(t, before, after)
+    unseen = [_initializer_check(o, todo) for o in t.initializers]
+    if not todo and not unseen:
         return PatchReport(patch, Outcome.SKIPPED,
-                           "changes no C function, macro or enum (declarations, "
-                           "#include lines or comments only)")
-    checks = []
+                           "changes no C function, macro, type, variable or enum "
+                           "(declarations, #include lines or comments only)")
+    checks = [c for c in unseen if c is not None]
     try:
-        for name, path in todo:
-            checks.append(_check_root(name, path, t.arch, before, after, options))
+        for root in todo:
+            checks.append(_check_root(root, t.arch, before, after, options))
     except InputError as err:
+        err = requote(err, before, after)
         return PatchReport(patch, Outcome.TROUBLE, f"cannot check: {err.render()}",
-                           tuple(checks), gate_fails=True)
-    checks = [replace(c, baselined=c.result.verdict is Verdict.NOT_EQUIVALENT
-                      and is_accepted(baseline, patch.subject, c.result)) for c in checks]
+                           tuple(checks), gate_fails=True, location=err.location)
+    checks = [replace(c, baselined=c.differs and c.escapes is not None
+                      and is_accepted(baseline, patch, c.function, c.result))
+              for c in checks]
     if options.witness_dir is not None or options.confirm:
         checks = _witnesses(patch, checks, options)
     return judge(patch, tuple(checks), options.strict)
 
 
-def _check_root(name: str, path: str, arch: str | None, before: TreeIndex,
-                after: TreeIndex, options: GateOptions) -> RootCheck:
+def _initializer_check(change: ObjectChange, todo: list[Root]) -> RootCheck | None:
+    """A check standing for a changed initial value that the function checks cannot see."""
+    users = [r.name for r in todo]
+    if change.const and initializers_modelled():
+        if users:
+            return None  # the checks of its users read the initializer on each side
+        why = "no function in the scanned scope uses it"
+    elif change.const:
+        why = "equiv does not model file-scope initializers yet"
+    else:
+        why = ("it can change at run time, and equiv checks its users for every value it "
+               "holds, so a new initial value is not seen")
+    result = FunctionResult(change.name, Verdict.UNKNOWN,
+                            reason=f"the initializer of '{change.name}' ({change.path}) "
+                                   f"changed; {why}")
+    return RootCheck(change.name, change.path, result, None, None, escapes=why,
+                     line=change.line)
+
+
+@functools.cache
+def initializers_modelled() -> bool:
+    """Does the checker read a `static const` global as its initializer on each side?
+
+    Asked of the checker itself on a two-line pair, so the gate relies on
+    initializers exactly when the executor models them.
+    """
+    text = ("void foo(void);\nstatic const unsigned long mask = {};\n"
+            "void f(unsigned long flags)\n{{\n\tif (flags & mask)\n\t\tfoo();\n}}\n")
+    with tempfile.TemporaryDirectory(prefix="equiv-probe-") as tmp:
+        paths = []
+        for side, value in (("before", "0x1"), ("after", "0x3")):
+            path = Path(tmp) / f"{side}.c"
+            path.write_text(text.format(value), encoding="utf-8")
+            paths.append(str(path))
+        try:
+            result = run_check([paths[0]], [paths[1]], CheckOptions(functions=("f",)))
+        except InputError:
+            return False
+    return result.functions[0].verdict is Verdict.NOT_EQUIVALENT
+
+
+def requote(err: InputError, before: TreeIndex, after: TreeIndex) -> InputError:
+    """The error at its tree file and line, quoting that line of the tree (not of the
+    extracted fragment, whose lines are shifted by `#line` markers)."""
+    loc = err.location
+    if loc is None:
+        return with_hint(err)
+    side = {"a/": before, "b/": after}.get(loc.file[:2])
+    path = loc.file[2:] if side is not None else loc.file
+    text = (side or after).files.get(path)
+    if text is None and side is None:
+        text = before.files.get(path)
+    if text is None:  # not a tree file (a model, a header equiv provides): quoted as read
+        return with_hint(err)
+    lines = text.split("\n")
+    quoted = lines[loc.line - 1] if 0 < loc.line <= len(lines) else None
+    return with_hint(InputError(Location(loc.file, loc.line, loc.column), err.message, quoted))
+
+
+def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeIndex,
+                options: GateOptions) -> RootCheck:
+    name, path = root.name, root.path
     b = fragment((name, path), before, arch, "a")
     a = fragment((name, path), after, arch, "b")
+    callers = tuple(dict.fromkeys(c for c, _ in root.callers))
+    own = after.defines(name, path) or before.defines(name, path)
+    line = own.start if own is not None else 1
     if b is None or a is None:
         verdict = Verdict.ONLY_AFTER if b is None else Verdict.ONLY_BEFORE
-        return RootCheck(name, path, FunctionResult(name, verdict), b, a)
+        return RootCheck(name, path, FunctionResult(name, verdict), b, a,
+                         callers=callers, escapes=root.escapes, line=line)
     with tempfile.TemporaryDirectory(prefix="equiv-patch-") as tmp:
         for frag in (b, a):
             for rel, text in frag.files:
@@ -215,8 +274,10 @@ def _check_root(name: str, path: str, arch: str | None, before: TreeIndex,
                                    replace(options.check, functions=(name,)))
             except BudgetExceeded as hit:
                 return RootCheck(name, path, FunctionResult(name, Verdict.UNKNOWN,
-                                                            reason=hit.reason), b, a)
-    return RootCheck(name, path, result.functions[0], b, a)
+                                                            reason=hit.reason), b, a,
+                                 callers=callers, escapes=root.escapes, line=line)
+    return RootCheck(name, path, result.functions[0], b, a, callers=callers,
+                     escapes=root.escapes, line=line)
 
 
 def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> list[RootCheck]:
@@ -245,38 +306,65 @@ def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> l
 
 
 def judge(patch: Patch, checks: tuple[RootCheck, ...], strict: bool) -> PatchReport:
-    """The patch's outcome from its checks, its claim and the baseline."""
+    """The patch's outcome from its checks, its claim and the baseline.
+
+    A difference counts only where code equiv did not check could see it
+    (`RootCheck.escapes`); a contained one shows through its callers' checks.
+    A function on one side only is a change; under a claim of no change it is
+    UNKNOWN (its users are out of sight), never PROVED.
+    """
     claims = patch.claims_no_change
     bugs = [c for c in checks if (c.confirmation or "").startswith("equiv bug")]
     if bugs:
         return PatchReport(patch, Outcome.TROUBLE, f"{bugs[0].function}: {bugs[0].confirmation}"
                            f" (please report)", checks, gate_fails=True)
-    differ = [c for c in checks if c.result.verdict is Verdict.NOT_EQUIVALENT]
-    fresh = [c for c in differ if not c.baselined]
+    visible = [c for c in checks if c.differs and not c.contained]
+    fresh = [c for c in visible if not c.baselined]
+    # A baseline accepts changes; it never makes a refuted claim of no change true.
+    refuting = [c for c in visible if c.result.verdict is Verdict.NOT_EQUIVALENT]
+    one_sided = [c for c in fresh if c.result.verdict is not Verdict.NOT_EQUIVALENT]
     undecided = [c for c in checks if c.result.verdict is Verdict.UNKNOWN]
+    if claims:
+        undecided += one_sided
     names = ", ".join(c.function for c in fresh)
-    if fresh and claims:
-        return PatchReport(patch, Outcome.REFUTED, f"claims no functional change, but {names} "
-                                                   f"behaves differently", checks, True)
+    if refuting and claims:
+        return PatchReport(patch, Outcome.REFUTED, "claims no functional change, but "
+                           f"{', '.join(c.function for c in refuting)} behaves differently",
+                           checks, True)
     if fresh and strict:
         return PatchReport(patch, Outcome.NEW_DIFFERENCE, f"{names} behaves differently and "
                                                           f"the baseline does not record it",
                            checks, True)
     if undecided and (claims or strict):
-        return PatchReport(patch, Outcome.UNKNOWN, f"could not decide "
-                           f"{', '.join(c.function for c in undecided)}", checks, True)
+        return PatchReport(patch, Outcome.UNKNOWN, _undecided_reason(undecided), checks, True)
     if fresh:
         return PatchReport(patch, Outcome.CHANGE, f"changes behaviour of {names} (declared "
                                                   f"change; no claim of none)", checks)
-    if differ:
+    if visible:
         return PatchReport(patch, Outcome.ACCEPTED, "every difference is in the baseline", checks)
     if undecided:
-        return PatchReport(patch, Outcome.UNKNOWN, "could not decide "
-                           f"{', '.join(c.function for c in undecided)} (no claim; passes)",
-                           checks)
+        return PatchReport(patch, Outcome.UNKNOWN, f"{_undecided_reason(undecided)} "
+                                                   f"(no claim; passes)", checks)
     checked = [c.function for c in checks if c.result.verdict is Verdict.EQUIVALENT]
-    return PatchReport(patch, Outcome.PROVED, f"no behaviour change in {', '.join(checked)}"
-                       if checked else "no function defined on both sides", checks)
+    reason = (f"no behaviour change in {', '.join(checked)}" if checked
+              else "no function defined on both sides")
+    contained = [c for c in checks if c.contained]
+    if contained:
+        reason += "; " + "; ".join(f"{c.function} differs on its own, but every caller in "
+                                   f"the scanned scope ({', '.join(c.callers)}) does not"
+                                   for c in contained)
+    return PatchReport(patch, Outcome.PROVED, reason, checks)
+
+
+def _undecided_reason(undecided: list[RootCheck]) -> str:
+    parts = []
+    for c in undecided:
+        if c.result.verdict is Verdict.UNKNOWN:
+            parts.append(c.function)
+        else:
+            side = "deleted" if c.result.verdict is Verdict.ONLY_BEFORE else "added"
+            parts.append(f"{c.function} ({side}; {c.escapes})")
+    return f"could not decide {', '.join(parts)}"
 
 
 def exit_status(reports: list[PatchReport]) -> int:

@@ -52,7 +52,7 @@ def _where(check: RootCheck) -> tuple[str, int]:
     loc = first_divergence(check)
     if loc is not None:
         return tree_path(loc.file), loc.line
-    return check.path, 1
+    return check.path, check.line
 
 
 # ---- text ---------------------------------------------------------------------------
@@ -84,6 +84,11 @@ def _check_text(c: RootCheck) -> str:
     text = render_text(result).split("\n", 1)[1]  # drop the "equiv: X -> Y" line
     if c.baselined:
         text = text.replace(": NOT EQUIVALENT", ": NOT EQUIVALENT (accepted in baseline)", 1)
+    if c.contained:
+        text += (f"  contained: only its callers see it, and they are checked here "
+                 f"({', '.join(c.callers)})\n")
+    elif c.differs and c.escapes is not None:
+        text += f"  visible: {c.escapes}\n"
     if c.confirmation is not None:
         text += f"  witness: {c.confirmation}\n"
     return text
@@ -101,11 +106,15 @@ def render_json_report(reports: list[PatchReport]) -> str:
             result = CheckResult(("a/" + c.path,), ("b/" + c.path,), (c.result,))
             body = json.loads(render_json(result))
             checks.append({"function": c.function, "file": c.path, "baselined": c.baselined,
-                           "confirmation": c.confirmation, "result": body["functions"][0]})
+                           "confirmation": c.confirmation, "result": body["functions"][0],
+                           "callers": list(c.callers), "contained": c.contained,
+                           "escapes": c.escapes})
         rows.append({"index": r.patch.index, "subject": r.patch.subject,
                      "source": r.patch.source, "claims_no_change": r.patch.claims_no_change,
                      "outcome": r.outcome.value, "gate_fails": r.gate_fails,
-                     "reason": r.reason, "checks": checks})
+                     "reason": r.reason, "checks": checks, "patch_id": r.patch.patch_id,
+                     "location": None if r.location is None else {
+                         "file": tree_path(r.location.file), "line": r.location.line}})
     doc = {"exit": exit_status(reports), "patches": rows}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
@@ -122,13 +131,14 @@ def render_sarif(reports: list[PatchReport]) -> str:
         if r.outcome.value in ("proved", "skipped"):
             continue
         subject = r.patch.subject
-        targets = [c for c in r.checks if c.result.verdict in (Verdict.NOT_EQUIVALENT,
-                                                                Verdict.UNKNOWN)
-                   and r.outcome.value != "trouble"]
+        targets = [c for c in r.checks if (c.differs or c.result.verdict is Verdict.UNKNOWN)
+                   and not c.contained and r.outcome.value != "trouble"]
         for c in targets or [None]:  # type: ignore[list-item]
             if c is None:
                 paths = sorted({p for pair in r.patch.files for p in pair if p != "/dev/null"})
                 uri, line, text = (paths[0] if paths else "."), 1, r.reason
+                if r.location is not None:
+                    uri, line = tree_path(r.location.file), r.location.line
             else:
                 uri, line = _where(c)
                 text = f"{subject}: {c.function}: {r.reason}"
@@ -171,9 +181,9 @@ def render_junit(reports: list[PatchReport]) -> str:
             elif r.outcome.value == "skipped":
                 skipped += 1
                 ET.SubElement(case, "skipped", message=r.reason)
-            elif r.gate_fails and (c is None or c.result.verdict in (Verdict.NOT_EQUIVALENT,
-                                                                     Verdict.UNKNOWN)
-                                   and not c.baselined):
+            elif r.gate_fails and (c is None or (c.differs or c.result.verdict
+                                                 is Verdict.UNKNOWN)
+                                   and not c.baselined and not c.contained):
                 failures += 1
                 ET.SubElement(case, "failure", message=r.reason).text = body
             else:

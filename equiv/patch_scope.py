@@ -1,13 +1,18 @@
 """What a patch touches, and the before/after fragments that check it.
 
 A light scanner (comments and strings blanked, top-level braces matched,
-`#define` lines joined) finds the function, macro and enum definitions of
-every .c/.h file in the tree.  From the lines a patch changes it finds the
-touched definitions, then the roots to check: the touched functions, the
-functions that use a touched macro, and, for a touched inline helper, its
-callers.  For each root it extracts, per side, only what the root needs
-(the functions it reaches, the macros and enums they name) from the tree's
-files, with `#line` directives so every location is the tree's file and line.
+`#define` lines joined) finds the top-level definitions of every .c/.h file
+in the tree: functions, macros, enums, struct/union/typedef types, file-scope
+variables, and EXPORT_SYMBOL lines.  From the lines a patch changes it finds
+the touched definitions (code that differs, comments and layout aside, or
+exists on one side only), then the roots to check: every touched function,
+every function that uses a touched name (directly or through macros, types
+and variables that name it), and the callers of each, transitively through
+inline helpers.  Each root says whether code outside the checks could see it
+behave differently (`Root.escapes`).  For each root it extracts, per side,
+only what the root needs (the functions it reaches, the macros, types, enums
+and variables they name) from the tree's files, with `#line` directives so
+every location is the tree's file and line.
 
 This module does not parse C for meaning; equiv's front end does that later.
 """
@@ -34,10 +39,18 @@ _C_KEYWORDS = frozenset(
 
 @dataclass(frozen=True)
 class Definition:
-    """A top-level function, object/function-like macro or enum in a tree file."""
+    """A top-level definition in a tree file.
+
+    `kind` is "function", "macro", "enum" (named `enum tag` or `enum@line`, its
+    enumerators in `members`), "struct" (named `struct tag` or `union tag`),
+    "typedef" (a tagged type it defines in `members`), "object" (a file-scope
+    variable), "export" (an EXPORT_SYMBOL line; the exported name in `members`)
+    or "invocation" (a top-level macro call such as `module_init(f);`, named by
+    the macro, the names of its arguments in `members`).
+    """
 
     name: str
-    kind: str  # "function", "macro" or "enum"
+    kind: str
     path: str  # relative to the tree root
     start: int  # first line, 1-based
     end: int  # last line
@@ -45,16 +58,24 @@ class Definition:
     code: str  # comments and strings blanked (for name lookup)
     inline: bool = False
     static: bool = False
-    members: tuple[str, ...] = ()  # enumerator names, for an enum
+    members: tuple[str, ...] = ()  # enumerators, a typedef's tagged type, an exported name
+    const: bool = False  # an object whose value cannot change (not a pointer)
 
     def names_used(self) -> set[str]:
+        """Identifiers and `struct tag` / `union tag` names this definition refers to."""
         body = self.code if self.kind != "macro" else self.code.split(self.name, 1)[-1]
-        return set(_IDENT.findall(body)) - _C_KEYWORDS - {self.name}
+        tags = {f"{k} {t}" for k, t in _TAG_USE.findall(body)}
+        return (set(_IDENT.findall(body)) | tags) - _C_KEYWORDS - {self.name, *self.members}
 
     def calls(self) -> set[str]:
         return set(_CALL.findall(self.code)) - _C_KEYWORDS - {self.name}
 
+    def normalised(self) -> str:
+        """The code with comments and layout removed: equal means no change."""
+        return " ".join(self.code.split())
 
+
+_TAG_USE = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)")
 _LEXEMES = re.compile(r"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"?"
                       r"|'(?:\\.|[^'\\\n])*'?", re.S)
 
@@ -125,48 +146,140 @@ def _line_of(flat: str, pos: int) -> int:
 
 
 def _braced(path: str, flat: str, lines: list[str]) -> list[Definition]:
+    """Every top-level item: a function body, or a declaration ending in `;`."""
     defs = []
-    depth, seg, open_at = 0, 0, 0
+    depth, seg, open_at = 0, 0, -1
     for m in re.finditer(r"[{};]", flat):
         ch, pos = m.group(0), m.start()
         if ch == "{":
-            if depth == 0:
+            if depth == 0 and open_at < 0:
                 open_at = pos
             depth += 1
         elif ch == "}" and depth:
             depth -= 1
-            if depth == 0:
-                made = _definition(path, flat, lines, seg, open_at, pos)
-                if made is not None:
-                    defs.append(made)
-                    seg = pos + 1
+            if depth == 0 and _function_name(flat[seg:open_at]) is not None:
+                defs += _definitions(path, flat, lines, seg, pos, open_at)
+                seg, open_at = pos + 1, -1
         elif ch == ";" and depth == 0:
-            seg = pos + 1
+            defs += _definitions(path, flat, lines, seg, pos, open_at)
+            seg, open_at = pos + 1, -1
     return defs
 
 
-def _definition(path: str, flat: str, lines: list[str], seg: int, open_at: int,
-                close: int) -> Definition | None:
-    header = flat[seg:open_at]
-    lead = len(header) - len(header.lstrip())
-    start, end = _line_of(flat, seg + lead), _line_of(flat, close)
-    if re.search(r"\benum\b", header) and "=" not in header:
-        semi = flat.find(";", close)
-        end = _line_of(flat, semi) if semi >= 0 else end
-        body = flat[open_at + 1:close]
+def _item(path: str, flat: str, lines: list[str], seg: int, end: int, kind: str, name: str,
+          **extra: object) -> Definition:
+    item = flat[seg:end + 1]
+    lead = len(item) - len(item.lstrip())
+    start, last = _line_of(flat, seg + lead), _line_of(flat, end)
+    return Definition(name, kind, path, start, last, "\n".join(lines[start - 1:last]),
+                      "\n".join(flat.split("\n")[start - 1:last]), **extra)  # type: ignore
+
+
+_TAGGED = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)\s*\{")
+_INVOCATION = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*;\s*$", re.S)
+_EXPORT = re.compile(r"^\s*EXPORT_SYMBOL(?:_GPL)?(?:_NS)?\s*\(\s*(\w+)")
+
+
+def _definitions(path: str, flat: str, lines: list[str], seg: int, end: int,
+                 open_at: int) -> list[Definition]:
+    """The definitions one top-level item makes (none for a prototype or extern)."""
+    item = flat[seg:end + 1]
+    if open_at >= 0 and (name := _function_name(flat[seg:open_at])) is not None:
+        header = flat[seg:open_at]
+        return [_item(path, flat, lines, seg, end, "function", name,
+                      inline=bool(re.search(r"\binline\b|__always_inline", header)),
+                      static=bool(re.search(r"\bstatic\b", header)))]
+    if (export := _EXPORT.match(item)) is not None:
+        return [_item(path, flat, lines, seg, end, "export", f"export {export.group(1)}",
+                      members=(export.group(1),))]
+    if (invoked := _INVOCATION.match(item)) is not None:
+        # module_init(f); DEFINE_STATIC_CALL(name, f); ...: the names escape our view.
+        args = tuple(sorted(set(_IDENT.findall(invoked.group(2))) - _C_KEYWORDS))
+        return [_item(path, flat, lines, seg, end, "invocation", invoked.group(1),
+                      members=args)]
+    if re.fullmatch(r"\s*(struct|union|enum)\s+\w+\s*;", item):
+        return []  # a forward declaration
+    head = item if open_at < 0 else flat[seg:open_at]
+    outside = _outside_braces(item)
+    tagged = _TAGGED.search(item[:open_at - seg + 1]) if open_at >= 0 else None
+    if re.search(r"\benum\b", head) and open_at >= 0 and "=" not in head:
+        body = flat[open_at + 1:flat.rfind("}", open_at, end + 1)]
         members = tuple(m.group(1) for m in re.finditer(r"(?:^|,)\s*([A-Za-z_]\w*)", body))
-        tag = re.search(r"\benum\s+(\w+)", header)
-        name = tag.group(1) if tag else ""
-        return Definition(name or f"enum@{start}", "enum", path, start, end,
-                          "\n".join(lines[start - 1:end]),
-                          "\n".join(flat.split("\n")[start - 1:end]), members=members)
-    name = _function_name(header)
-    if name is None or re.search(r"\b(struct|union)\s*\w*\s*$", header.strip()):
-        return None
-    code = "\n".join(flat.split("\n")[start - 1:end])
-    return Definition(name, "function", path, start, end, "\n".join(lines[start - 1:end]),
-                      code, inline=bool(re.search(r"\binline\b|__always_inline", header)),
-                      static=bool(re.search(r"\bstatic\b", header)))
+        tag = re.search(r"\benum\s+(\w+)", head)
+        start = _line_of(flat, seg + len(item) - len(item.lstrip()))
+        return [_item(path, flat, lines, seg, end, "enum",
+                      f"enum {tag.group(1)}" if tag else f"enum@{start}", members=members)]
+    if re.match(r"\s*typedef\b", item):
+        name = _declarator(outside.rsplit(";", 1)[0])
+        aliases = (f"{tagged.group(1)} {tagged.group(2)}",) if tagged else ()
+        return [_item(path, flat, lines, seg, end, "typedef", name, members=aliases)] \
+            if name else []
+    declarators = re.sub(r"\b(struct|union)\s+\w+|\b__\w+(\s*\(\(.*?\)\))?|;", "", outside)
+    if tagged is not None and tagged.group(1) in ("struct", "union") \
+            and not declarators.strip():
+        return [_item(path, flat, lines, seg, end, "struct",
+                      f"{tagged.group(1)} {tagged.group(2)}")]
+    return _objects(path, flat, lines, seg, end, outside)
+
+
+def _outside_braces(item: str) -> str:
+    """`item` with every braced part (struct bodies, initializers) removed."""
+    out, depth = [], 0
+    for ch in item:
+        depth += ch == "{"
+        if depth == 0:
+            out.append(ch)
+        depth -= ch == "}" and depth > 0
+    return "".join(out)
+
+
+def _declarator(text: str) -> str | None:
+    """The name a declarator declares: `*(*fn)(int)` -> fn, `mask[4]` -> mask."""
+    text = re.sub(r"\[[^\]]*\]", "", text.split("=", 1)[0])
+    pointer = re.search(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)", text)
+    if pointer:
+        return pointer.group(1)
+    names = [n for n in _IDENT.findall(text) if n not in _C_KEYWORDS]
+    return names[-1] if names else None
+
+
+def _objects(path: str, flat: str, lines: list[str], seg: int, end: int,
+             outside: str) -> list[Definition]:
+    """File-scope variables an item defines (an extern or a prototype defines none)."""
+    head = outside.rsplit(";", 1)[0]
+    if re.search(r"\bextern\b", head) or not head.strip() or head.lstrip().startswith("#"):
+        return []
+    parts = _top_commas(head)
+    first = parts[0].split("=", 1)[0]
+    if re.search(r"\)\s*$", first.strip()) and not re.search(r"\(\s*\*", first):
+        return []  # a prototype, or a macro invocation such as DEFINE_PER_CPU(x, y)
+    static = bool(re.search(r"\bstatic\b", head))
+    out = []
+    for part in parts:
+        name = _declarator(part)
+        if name is None or name in _C_KEYWORDS:
+            continue
+        decl = part.split("=", 1)[0]
+        const = bool(re.search(r"\bconst\b", parts[0].split("=", 1)[0])) and "*" not in decl
+        out.append(_item(path, flat, lines, seg, end, "object", name, static=static,
+                         const=const))
+    return out
+
+
+def _top_commas(text: str) -> list[str]:
+    """`text` split at the commas outside brackets."""
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    return parts + ["".join(cur)]
 
 
 # ---- the tree ---------------------------------------------------------------------
@@ -183,14 +296,24 @@ class TreeIndex:
     files: dict[str, str]  # path -> text
     defs: dict[str, list[Definition]] = field(default_factory=dict)
     by_path: dict[str, list[Definition]] = field(default_factory=dict)
+    exported: set[str] = field(default_factory=set)  # names under EXPORT_SYMBOL
+    invoked: dict[str, str] = field(default_factory=dict)  # name -> top-level macro naming it
+    _users: dict[str, list[Definition]] | None = None
 
     @classmethod
     def build(cls, files: dict[str, str]) -> "TreeIndex":
         index = cls(files)
         for path in sorted(files):
             found = scan(path, files[path])
-            index.by_path[path] = found
+            index.by_path[path] = [d for d in found if d.kind not in ("export", "invocation")]
             for d in found:
+                if d.kind == "export":
+                    index.exported.update(d.members)
+                    continue
+                if d.kind == "invocation":
+                    for name in d.members:
+                        index.invoked.setdefault(name, f"{d.name}() at {d.path}:{d.start}")
+                    continue
                 index.defs.setdefault(d.name, []).append(d)
                 for member in d.members:
                     index.defs.setdefault(member, []).append(d)
@@ -216,6 +339,30 @@ class TreeIndex:
         return [d for path in sorted(self.by_path) for d in self.by_path[path]
                 if d.kind == "function"]
 
+    def users(self, name: str) -> list[Definition]:
+        """Every definition that names `name` (built once per index)."""
+        if self._users is None:
+            self._users = {}
+            for path in sorted(self.by_path):
+                for d in self.by_path[path]:
+                    for used in d.names_used():
+                        self._users.setdefault(used, []).append(d)
+        return self._users.get(name, [])
+
+    def callers(self, name: str, path: str, arch: str | None) -> list[Definition]:
+        """Functions that call the `name` defined in `path`."""
+        out = []
+        for d in self.users(name):
+            if d.kind == "function" and name in d.calls():
+                r = self.resolve(name, d.path, arch)
+                if r is not None and r.path == path:
+                    out.append(d)
+        return out
+
+    def defines(self, name: str, path: str, kind: str = "function") -> Definition | None:
+        return next((d for d in self.by_path.get(path, [])
+                     if d.name == name and d.kind == kind), None)
+
 
 def tree_files(scratch: Scratch, overrides: dict[str, str | None]) -> dict[str, str]:
     """The .c/.h files of the scratch tree, with `overrides` (None: absent) applied."""
@@ -231,11 +378,22 @@ def tree_files(scratch: Scratch, overrides: dict[str, str | None]) -> dict[str, 
 # ---- what a patch touches ---------------------------------------------------------
 
 @dataclass(frozen=True)
+class ObjectChange:
+    """A file-scope variable whose initializer (and nothing else) changed."""
+
+    name: str
+    path: str
+    const: bool  # its value cannot change after initialisation
+    line: int = 1  # of its definition after the patch
+
+
+@dataclass(frozen=True)
 class Touched:
     """Names a patch changes, with the file of their changed definition."""
 
-    functions: tuple[tuple[str, str], ...]  # (name, path)
-    macros: tuple[tuple[str, str], ...]
+    functions: tuple[tuple[str, str], ...]  # (name, path): changed, added or deleted
+    names: tuple[tuple[str, str], ...]  # macros, enumerators, types, variables changed
+    initializers: tuple[ObjectChange, ...]  # variables whose initial value changed
     arch: str | None
 
 
@@ -250,76 +408,133 @@ def changed_lines(before: str, after: str) -> tuple[set[int], set[int]]:
     return removed, added
 
 
+def _counterpart(d: Definition, other: TreeIndex) -> Definition | None:
+    return next((o for o in other.by_path.get(d.path, [])
+                 if o.name == d.name and o.kind == d.kind), None)
+
+
 def touched(pairs: dict[str, tuple[str, str]], before: TreeIndex,
             after: TreeIndex) -> Touched:
-    """The definitions whose lines differ between `before` and `after` of each file."""
+    """The definitions whose code differs between `before` and `after` of each file.
+
+    A definition on changed lines whose code (comments and layout aside) is the
+    same on both sides is not touched; one that exists on one side only is.
+    """
     funcs: dict[tuple[str, str], None] = {}
-    macros: dict[tuple[str, str], None] = {}
+    names: dict[tuple[str, str], None] = {}
+    inits: dict[ObjectChange, None] = {}
     for path, (old, new) in sorted(pairs.items()):
         removed, added = changed_lines(old, new)
-        for index, lines in ((before, removed), (after, added)):
+        for index, other, lines in ((before, after, removed), (after, before, added)):
             for d in index.by_path.get(path, []):
-                if any(d.start <= n <= d.end for n in lines):
-                    names = [d.name] if d.kind != "enum" else list(d.members)
-                    target = funcs if d.kind == "function" else macros
-                    for name in names:
-                        target[(name, path)] = None
+                if not any(d.start <= n <= d.end for n in lines):
+                    continue
+                twin = _counterpart(d, other)
+                if twin is not None and twin.normalised() == d.normalised():
+                    continue
+                if d.kind == "function":
+                    funcs[(d.name, path)] = None
+                    continue
+                for name in (d.name, *d.members):
+                    names[(name, path)] = None
+                if d.kind == "object" and twin is not None and _declaration(d) == \
+                        _declaration(twin):
+                    inits[ObjectChange(d.name, path, d.const and twin.const,
+                                       (d if index is after else twin).start)] = None
     arches = sorted({a for p in pairs if (a := arch_of(p)) is not None})
-    return Touched(tuple(funcs), tuple(macros), arches[0] if arches else None)
+    return Touched(tuple(funcs), tuple(names), tuple(inits), arches[0] if arches else None)
 
 
-def roots(t: Touched, before: TreeIndex, after: TreeIndex) -> list[tuple[str, str]]:
-    """(function, path) pairs to check: touched functions, macro users, inline callers."""
-    candidates: dict[tuple[str, str], None] = dict.fromkeys(t.functions)
-    macro_names = _macro_closure(t, before, after)
+def _declaration(d: Definition) -> str:
+    """An object's declaration without its initializer."""
+    return " ".join(d.code.split("=", 1)[0].split())
+
+
+@dataclass(frozen=True)
+class Root:
+    """A function to check, with who else sees a difference in it."""
+
+    name: str
+    path: str
+    callers: tuple[tuple[str, str], ...]  # callers in the scanned scope, checked as well
+    escapes: str | None  # why a difference here reaches unchecked code; None: it cannot
+
+
+def roots(t: Touched, before: TreeIndex, after: TreeIndex) -> list[Root]:
+    """What to check, sorted by (name, path): every touched function, every user of a
+    touched name, and the callers of each touched function and of each inline helper
+    among them (transitively through inline helpers).  A user of a touched name that
+    is not inline keeps its callers unchecked, so a difference in it is always shown."""
+    names = _name_closure(t, before, after)
+    affected: dict[tuple[str, str], None] = dict.fromkeys(t.functions)
     for index in (before, after):
-        for d in index.functions():
-            if d.names_used() & macro_names:
-                candidates[(d.name, d.path)] = None
-    _add_inline_callers(candidates, t.arch, before, after)
-    called = set()
-    for name, path in candidates:
-        for index in (before, after):
-            for d in index.by_path.get(path, []):
-                if d.name == name and d.kind == "function":
-                    called |= {(c, r.path) for c in d.calls()
-                               if (r := index.resolve(c, path, t.arch)) is not None}
-    return [c for c in candidates if c not in called]
-
-
-def _macro_closure(t: Touched, before: TreeIndex, after: TreeIndex) -> set[str]:
-    """Touched macros and enumerators, and macros whose bodies name them."""
-    names = {name for name, _ in t.macros}
-    grew = True
-    while grew:
-        grew = False
-        for index in (before, after):
-            for defs in index.defs.values():
-                for d in defs:
-                    if d.kind == "macro" and d.name not in names and d.names_used() & names \
-                            and arch_of(d.path) in (None, t.arch):
-                        names.add(d.name)
-                        grew = True
-    return names
-
-
-def _add_inline_callers(candidates: dict[tuple[str, str], None], arch: str | None,
-                        before: TreeIndex, after: TreeIndex) -> None:
-    """Replace inline helpers by the functions that call them, transitively."""
-    work = list(candidates)
-    seen = set(work)
+        for name in sorted(names):
+            for d in index.users(name):
+                if d.kind == "function" and arch_of(d.path) in (None, t.arch):
+                    affected[(d.name, d.path)] = None
+    callers: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+    reach = set(t.functions)  # whose callers are checked: touched functions, inline helpers
+    work = list(affected)
     while work:
-        name, path = work.pop()
-        for index in (before, after):
-            own = [d for d in index.by_path.get(path, []) if d.name == name]
-            if not any(d.inline and d.kind == "function" for d in own):
+        key = work.pop()
+        if key not in reach and not _is_inline(key, before, after):
+            callers.setdefault(key, ())  # a user of a touched name: its difference is shown
+            continue
+        reach.add(key)
+        found = sorted({(d.name, d.path) for index in (before, after)
+                        for d in index.callers(key[0], key[1], t.arch)} - {key})
+        callers[key] = tuple(found)
+        for caller in found:
+            if caller in callers or caller in work:
                 continue
-            for d in index.functions():
-                r = index.resolve(name, d.path, arch) if name in d.calls() else None
-                if r is not None and r.path == path and (d.name, d.path) not in seen:
-                    seen.add((d.name, d.path))
-                    candidates[(d.name, d.path)] = None
-                    work.append((d.name, d.path))
+            if _is_inline(caller, before, after):
+                work.append(caller)  # an inline helper acts only through its callers
+            else:
+                callers.setdefault(caller, ())
+    return [Root(key[0], key[1], callers[key],
+                 _escapes(key, callers[key], key in reach, before, after))
+            for key in sorted(callers)]
+
+
+def _is_inline(key: tuple[str, str], before: TreeIndex, after: TreeIndex) -> bool:
+    return any((d := index.defines(*key)) is not None and d.inline for index in (before, after))
+
+
+def _escapes(key: tuple[str, str], callers: tuple[tuple[str, str], ...], reach: bool,
+             before: TreeIndex, after: TreeIndex) -> str | None:
+    """Why code equiv does not check could see `key` behave differently, or None."""
+    if not reach:
+        return "its callers are not checked"
+    if any(key[0] in index.exported for index in (before, after)):
+        return "it is exported (EXPORT_SYMBOL)"
+    for index in (before, after):
+        if key[0] in index.invoked:
+            return f"{index.invoked[key[0]]} names it"
+    for index in (before, after):
+        for d in index.users(key[0]):
+            if d.kind in ("function", "object", "macro") and key[0] not in d.calls() \
+                    and (d.name, d.path) != key:
+                return f"{d.name} ({d.path}) uses it other than by a call"
+            if d.kind in ("object", "macro"):
+                return f"{d.name} ({d.path}) names it"
+    if not callers:
+        return "no caller in the scanned scope"
+    return None
+
+
+def _name_closure(t: Touched, before: TreeIndex, after: TreeIndex) -> set[str]:
+    """Touched names, and the macros, types and variables whose definitions name them."""
+    names = {name for name, _ in t.names}
+    work = sorted(names)
+    while work:
+        name = work.pop()
+        for index in (before, after):
+            for d in index.users(name):
+                if d.kind != "function" and arch_of(d.path) in (None, t.arch):
+                    for new in {d.name, *d.members} - names:
+                        names.add(new)
+                        work.append(new)
+    return names
 
 
 # ---- fragments --------------------------------------------------------------------
@@ -366,6 +581,27 @@ def _callee_first(functions: list[Definition]) -> list[Definition]:
     return order
 
 
+def _used_first(defs: list[Definition]) -> list[Definition]:
+    """Types, enums and variables, each after the ones its definition names."""
+    by_name = {n: d for d in defs for n in (d.name, *d.members)}
+    order: list[Definition] = []
+    seen: set[tuple[str, str, int]] = set()
+
+    def visit(d: Definition) -> None:
+        key = (d.path, d.name, d.start)
+        if key in seen:
+            return
+        seen.add(key)
+        for name in sorted(d.names_used()):
+            if name in by_name:
+                visit(by_name[name])
+        order.append(d)
+
+    for d in sorted(defs, key=lambda d: (d.path, d.start)):
+        visit(d)
+    return order
+
+
 @dataclass(frozen=True)
 class Fragment:
     """One side of a root's check: file texts keyed by side path (a/..., b/...)."""
@@ -373,6 +609,7 @@ class Fragment:
     files: tuple[tuple[str, str], ...]
     macros: tuple[str, ...]  # every macro name it defines (the witness undefines them)
     functions: tuple[str, ...]  # every function it defines, callees first
+    variables: tuple[str, ...] = ()  # every file-scope variable it defines
 
 
 def fragment(root: tuple[str, str], index: TreeIndex, arch: str | None,
@@ -381,17 +618,19 @@ def fragment(root: tuple[str, str], index: TreeIndex, arch: str | None,
     defs = needed(root, index, arch)
     if not defs:
         return None
-    top = [d for d in defs if d.kind != "function"]
-    top.sort(key=lambda d: (d.kind != "macro", d.path, d.start))
+    top = [d for d in defs if d.kind == "macro"]
+    top.sort(key=lambda d: (d.path, d.start))
+    top += _used_first([d for d in defs if d.kind not in ("macro", "function")])
     funcs = _callee_first([d for d in defs if d.kind == "function"])
     paths = list(dict.fromkeys(d.path for d in funcs))
     texts: dict[str, list[str]] = {p: [] for p in paths}
     first = f"{prefix}/{paths[0]}"
-    head = [f'#line {d.start} "{d.path}"\n{d.text}' for d in top]
+    head = [f'#line {d.start} "{prefix}/{d.path}"\n{d.text}' for d in top]
     if head:
         texts[paths[0]] += head + [f'#line 1 "{first}"']
     for d in funcs:
         texts[d.path].append(f"#line {d.start}\n{d.text}")
     files = tuple((f"{prefix}/{p}", "\n".join(texts[p]) + "\n") for p in paths)
     return Fragment(files, tuple(d.name for d in top if d.kind == "macro"),
-                    tuple(d.name for d in funcs))
+                    tuple(d.name for d in funcs),
+                    tuple(d.name for d in top if d.kind == "object"))

@@ -38,6 +38,7 @@ class Patch:
     message: str  # the commit message body (above the `---` line)
     diff: str  # the unified diff, as `git apply` takes it
     source: str  # where it came from: file name, mbox#N, or a commit id
+    patch_id: str = ""  # `git patch-id --stable` of the diff: the same across rebases
 
     @property
     def files(self) -> tuple[tuple[str, str], ...]:
@@ -86,7 +87,18 @@ def parse_message(text: str, source: str, index: int) -> Patch:
     diff = re.sub(r"\n-- \n[^\n]*\n*\Z", "\n", diff)  # the format-patch signature
     if not subject:
         subject = message.splitlines()[0] if message else Path(source).name
-    return Patch(index, subject, message, diff, source)
+    return Patch(index, subject, message, diff, source, patch_id(diff))
+
+
+def patch_id(diff: str) -> str:
+    """`git patch-id --stable` of a diff ("" when git cannot compute one)."""
+    try:
+        done = subprocess.run(["git", "patch-id", "--stable"], input=diff.encode(),
+                              capture_output=True, timeout=GIT_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    out = done.stdout.decode(errors="replace").split()
+    return out[0] if done.returncode == 0 and out else ""
 
 
 def read_patches(inputs: list[str]) -> list[Patch]:

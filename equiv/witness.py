@@ -87,7 +87,8 @@ def _structs(texts: list[str]) -> str:
     members: dict[str, bool] = {}
     for m in _MEMBER.finditer(joined):
         members[m.group(1)] = members.get(m.group(1), False) or bool(m.group(2))
-    names = sorted(set(_STRUCT.findall(joined)) | {"pt_regs", "task_struct"})
+    defined = set(re.findall(r"\bstruct\s+([A-Za-z_]\w*)\s*\{", joined))
+    names = sorted((set(_STRUCT.findall(joined)) | {"pt_regs", "task_struct"}) - defined)
     fields = "".join(f"\tlong {n}{'[64]' if arr else ''};\n"
                      for n, arr in sorted(members.items()) if n != "flags")
     out = [f"struct thread_info {{\n\tunsigned long flags;\n{fields}}};"]
@@ -115,8 +116,9 @@ def _root_params(function: str, text: str) -> tuple[bool, list[tuple[str, str | 
 
 
 def _side(label: str, frag: Fragment) -> str:
-    renames = "".join(f"#define {f} {label}_{f}\n" for f in frag.functions)
-    undefs = "".join(f"#undef {n}\n" for n in list(frag.functions) + list(frag.macros))
+    own = list(frag.functions) + list(frag.variables)
+    renames = "".join(f"#define {f} {label}_{f}\n" for f in own)
+    undefs = "".join(f"#undef {n}\n" for n in own + list(frag.macros))
     return f"/* ---- {label} ---- */\n{renames}{_text(frag)}\n{undefs}"
 
 
@@ -150,9 +152,9 @@ def _runner(label: str, function: str, returns: bool,
         else:
             args.append(_c_int(inputs.get(name, "0")))
     call = f"{label}_{function}({', '.join(args)})"
-    lines.append(f"\tprintf(\"{label} return: %ld\\n\", (long){call});" if returns
+    lines.append(f"\twitness_say(\"return: %ld\\n\", (long){call});" if returns
                  else f"\t{call};")
-    lines.append(f"\tprintf(\"{label} flags: %#lx\\n\", witness_ti.flags);")
+    lines.append("\twitness_say(\"flags: %#lx\\n\", witness_ti.flags);")
     lines.append("}")
     return "\n".join(lines)
 
@@ -166,14 +168,34 @@ def _c_int(value: str) -> str:
 
 _SUPPORT = r"""
 int printf(const char *, ...);
+int vsnprintf(char *, unsigned long, const char *, __builtin_va_list);
 void *memset(void *, int, unsigned long);
+void *memcpy(void *, const void *, unsigned long);
 int strcmp(const char *, const char *);
+unsigned long strlen(const char *);
 
 static struct thread_info witness_ti;
 static struct task_struct witness_task;
 static const long *witness_replay;
 static int witness_calls;
 static const char *witness_label;
+static char witness_seen[2][16384];  /* what each side did, to compare at the end */
+static char *witness_out = witness_seen[0];
+
+/* Print "<side> <what>" and record <what> for the side running now. */
+static void witness_say(const char *format, ...)
+{
+	char line[512];
+	unsigned long used = strlen(witness_out);
+	__builtin_va_list ap;
+
+	__builtin_va_start(ap, format);
+	vsnprintf(line, sizeof(line), format, ap);
+	__builtin_va_end(ap);
+	printf("%s %s", witness_label, line);
+	if (used + strlen(line) < sizeof(witness_seen[0]))
+		memcpy(witness_out + used, line, strlen(line) + 1);
+}
 
 struct thread_info *__equiv_thread_info(void) { return &witness_ti; }
 struct task_struct *__equiv_current(void) { return &witness_task; }
@@ -186,14 +208,29 @@ static void witness_reset(const long *replay, const char *label, unsigned long f
 	witness_replay = replay;
 	witness_calls = 0;
 	witness_label = label;
+	witness_out = witness_seen[label[0] == 'a'];
 }
 
 static long witness_log(const char *name)
 {
-	printf("%s call: %s\n", witness_label, name);
+	witness_say("call: %s\n", name);
 	return witness_replay[witness_calls++];
 }
 """
+
+
+# Exit status 1 and "DIFFERS" when the two sides did different things, 0 and "SAME".
+_MAIN = """int main(void)
+{
+	run_before();
+	run_after();
+	if (strcmp(witness_seen[0], witness_seen[1]) != 0) {
+		printf("DIFFERS\\n");
+		return 1;
+	}
+	printf("SAME\\n");
+	return 0;
+}"""
 
 
 def build(function: str, before: Fragment, after: Fragment, result: FunctionResult,
@@ -216,7 +253,8 @@ def build(function: str, before: Fragment, after: Fragment, result: FunctionResu
     parts = [
         f"/* equiv witness: {function} at flags={cex.flags:#x} "
         f"({' | '.join(cex.flag_names) or 'no bits set'}).",
-        " * Build: gcc -std=gnu11 -w -o witness witness.c && ./witness */",
+        " * Build: gcc -std=gnu11 -w -o witness witness.c && ./witness",
+        " * Prints DIFFERS and exits 1 when the sides behave differently. */",
         _structs(sides + [model_text]),
         "".join(f"#define {n} 1\n" for n, on in cex.configs if on),
         "#define __equiv_is_enabled(option, name) witness_config(name)",
@@ -233,7 +271,7 @@ def build(function: str, before: Fragment, after: Fragment, result: FunctionResu
         "static int witness_config(const char *name)\n{\n" + configs + "\treturn 0;\n}",
         _runner("before", function, returns, params, cex.flags, inputs),
         _runner("after", function, returns, params, cex.flags, inputs),
-        "int main(void)\n{\n\trun_before();\n\trun_after();\n\treturn 0;\n}",
+        _MAIN,
     ]
     before_names = tuple(c.function for c in cex.before.calls)
     after_names = tuple(c.function for c in cex.after.calls)
@@ -307,7 +345,7 @@ def _failure(ran: sandbox.Finished) -> str | None:
     if ran.returncode < 0:
         name = signal.Signals(-ran.returncode).name
         return f"witness did not run: killed by {name} (a sandbox limit)"
-    if ran.returncode != 0:
+    if ran.returncode not in (0, 1):  # 1: the sides differ (DIFFERS)
         return f"witness did not run: exit status {ran.returncode}"
     return None
 

@@ -150,8 +150,10 @@ def test_unbounded_loop_is_unknown_never_equivalent(tmp_path: Path) -> None:
     assert proc.returncode == 3, describe(proc)
     assert_no_traceback(proc)
     assert verdict_lines(proc.stdout).get("exit_work") == "UNKNOWN", describe(proc)
-    # The reason points at the loop in the user's file.
+    # The reason points at the loop in the user's file, names the bound and what helps.
     assert f"{source}:5" in proc.stdout, describe(proc)
+    assert "may run more than --unwind 8 iterations; try --unwind 32, a model or --assume" \
+        in proc.stdout, describe(proc)
 
 
 @pytest.mark.parametrize("option, value", [
@@ -347,3 +349,40 @@ def test_20000_statement_function_finishes(tmp_path: Path) -> None:
     assert proc.returncode == 0, describe(proc)
     assert verdict_lines(proc.stdout) == {"exit_work": "EQUIVALENT"}, describe(proc)
     assert elapsed < RUN_TIMEOUT
+
+
+# ---- usage glitches (issue 12) -----------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_jobs_below_one_are_usage_errors(tmp_path: Path, jobs: str) -> None:
+    source = write(tmp_path, "f.c", IDENTITY)
+    proc = check(source, source, "-j", jobs)
+    assert_tool_error(proc, re.escape(f"-j {jobs}: must be at least 1"))
+
+
+def test_large_timeout_is_accepted(tmp_path: Path) -> None:
+    source = write(tmp_path, "f.c", IDENTITY)
+    proc = check(source, source, "--timeout", "1000000")
+    assert proc.returncode == 0, describe(proc)
+
+
+def test_patch_given_to_check_suggests_equiv_patch(tmp_path: Path) -> None:
+    mail = REPO_ROOT / "tests" / "patch_series" / (
+        "0004-entry-Drop-the-redundant-tracepoint-test-in-syscall_.patch")
+    source = write(tmp_path, "f.c", IDENTITY)
+    proc = check(mail, source)
+    assert_tool_error(proc, r"is a patch or mail, not C source; .*use `equiv patch ")
+    assert "#endif" not in proc.stderr
+
+
+def test_undeclared_flag_name_in_a_model_hints_at_arch(tmp_path: Path) -> None:
+    source = write(tmp_path, "f.c", "void audit_syscall_exit(struct pt_regs *regs);\n"
+                                    "void exit_work(struct pt_regs *regs, unsigned long flags)\n"
+                                    "{\n\taudit_syscall_exit(regs);\n}\n")
+    proc = check(source, source, "--model", "audit")
+    assert proc.returncode == 2, describe(proc)
+    assert "'TIF_SYSCALL_AUDIT' undeclared" in proc.stderr
+    assert "give --arch arm64 or --arch x86_64" in proc.stderr, describe(proc)
+    with_arch = check(source, source, "--model", "audit", "--arch", "arm64")
+    assert with_arch.returncode == 0, describe(with_arch)
