@@ -336,13 +336,14 @@ def _parse(preprocessed: str, paths: list[str]) -> Any:
 
 def _local_headers(paths: list[str], texts: list[str],
                    include_dirs: tuple[str, ...]) -> list[str]:
-    """User headers reached through #include "..." (their macros name flag bits too)."""
+    """User headers reached through #include "..." or, from -I, <...> (their macros name bits)."""
     found: dict[str, None] = {}
     todo = list(zip(paths, texts))
     while todo:
         path, text = todo.pop()
-        for name in re.findall(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', text, re.M):
-            for d in [str(Path(path).parent)] + list(include_dirs):
+        for open_, name in re.findall(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^>"]+)[>"]', text, re.M):
+            here = [str(Path(path).parent)] if open_ == '"' else []
+            for d in here + list(include_dirs):
                 candidate = str(Path(d) / name) if d not in ("", ".") else name
                 if candidate not in found and candidate not in paths and Path(candidate).is_file():
                     found[candidate] = None

@@ -94,8 +94,8 @@ class Accepted:
 
 def difference_key(result: FunctionResult) -> str:
     """The difference as recorded: the condition, or the counterexample when none."""
-    if result.difference:
-        return result.difference
+    if result.condition is not None:
+        return result.condition.key()
     cex = result.counterexample
     return f"flags={cex.flags:#x}" if cex is not None else "(undetermined)"
 

@@ -13,7 +13,7 @@ from typing import Any
 from equiv import __version__
 from equiv.errors import Location
 from equiv.patch_gate import PatchReport, RootCheck, exit_status
-from equiv.report import render_text
+from equiv.report import condition_text, render_text
 from equiv.results import CheckResult, Verdict
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -132,8 +132,8 @@ def render_sarif(reports: list[PatchReport]) -> str:
             else:
                 uri, line = _where(c)
                 text = f"{subject}: {c.function}: {r.reason}"
-                if c.result.difference:
-                    text += f"; differs iff {c.result.difference}"
+                if c.result.condition is not None:
+                    text += f"; differs iff {condition_text(c.result.condition)}"
             results.append({
                 "ruleId": r.outcome.value,
                 "level": _sarif_level(r),
