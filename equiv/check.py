@@ -403,17 +403,28 @@ class FunctionCheck:
                         explain.layout_names(own, every, SYSCALL_WORK), own[0], own[1], label)
 
     def word_notes(self) -> tuple[str, ...]:
-        """Which parameter each side took as the flag word, and why."""
-        texts = {}
+        """Which parameter each side took as the flag word, and why (one line per word)."""
+        seen: dict[tuple[str, str, bool], list[str]] = {}
+        reasons: dict[tuple[str, str, bool], str] = {}
         for side in ("before", "after"):
+            mapped = side == "after" and bool(self.options.flag_map)
             for w in self.words.get(side, ()):
-                what = ("the syscall_work word, bits named SYSCALL_WORK_*"
-                        if w.layout == SYSCALL_WORK else "the thread-flag word, bits named _TIF_*")
-                where = (f"--flag-map word {MAPPED_WORD}: " if side == "after"
-                         and self.options.flag_map else "")
-                texts.setdefault(f"{where}parameter '{w.param}' ({w.why}): {what}", []).append(side)
-        return tuple(f"{text}" if len(sides) == 2 else f"{sides[0]}: {text}"
-                     for text, sides in texts.items())
+                key = (w.param, w.layout, mapped)
+                seen.setdefault(key, []).append(side)
+                reasons.setdefault(key, w.why)
+        out = []
+        for (param, layout, mapped), sides in seen.items():
+            what = ("the syscall_work word (SYSCALL_WORK_* names)" if layout == SYSCALL_WORK
+                    else "the thread-flag word (_TIF_* names)")
+            where = "" if len(sides) == 2 else f"{sides[0]} side: "
+            into = f", read as {MAPPED_WORD} (--flag-map)" if mapped else ""
+            out.append(f"{where}parameter '{param}' ({reasons[(param, layout, mapped)]}), "
+                       f"{what}{into}")
+        layouts = {w.layout for side in self.words.values() for w in side}
+        if len(layouts) > 1 and not self.options.flag_map:
+            out.append("the sides' flag words have different layouts but are one value here; "
+                       "--flag-map FILE relates their bits")
+        return tuple(out)
 
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str]) -> tuple[Any, Program]:
         """The side's behaviour, combined over its preprocessor configurations."""

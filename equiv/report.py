@@ -74,7 +74,7 @@ def word_text(cex: Counterexample) -> str:
 def shown_inputs(cex: Counterexample) -> list[str]:
     """`name=value` for each input (not config) the difference depends on."""
     out = [f"{n}={v}" for n, v in cex.inputs if n in cex.matters]
-    if cex.mapped is not None and "mapped_word" in cex.matters:
+    if cex.mapped is not None:  # the after side's word: the cause of its branches
         value, names = cex.mapped
         out.append(flags_text(value, names).replace("flags=", "mapped_word=", 1))
     return out
