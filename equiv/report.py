@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from equiv.errors import Location
@@ -142,6 +143,21 @@ def bit_lines(rows: tuple[BitRow, ...], word: str) -> list[str]:
     return ["  per bit:"] + lines if lines else []
 
 
+MAX_OPAQUE_SHOWN = 8
+
+
+def opaque_text(names: tuple[str, ...]) -> str:
+    """The opaque functions, in natural order, the first few when there are many."""
+    def key(name: str) -> list[Any]:
+        return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+    ordered = sorted(names, key=key)
+    if len(ordered) <= MAX_OPAQUE_SHOWN:
+        return ", ".join(ordered)
+    return (", ".join(ordered[:MAX_OPAQUE_SHOWN])
+            + f", ... ({len(ordered)} in all; --json lists them)")
+
+
 def _cube_text(cube: Cube) -> str:
     if not cube:
         return "always"
@@ -224,7 +240,7 @@ def function_lines(result: FunctionResult) -> list[str]:
                                           "counterexample)"))
         lines += bit_lines(result.bits, result.counterexample.word)
     if result.opaque and result.verdict in (Verdict.NOT_EQUIVALENT, Verdict.UNKNOWN):
-        lines.append("  opaque (no definition or model): " + ", ".join(result.opaque))
+        lines.append("  opaque (no definition or model): " + opaque_text(result.opaque))
     for mask in result.masks:
         if mask.before == mask.after:
             continue  # unchanged: nothing for a reviewer to look at (JSON keeps it)
