@@ -37,6 +37,7 @@ class Patch:
     message: str  # the commit message body (above the `---` line)
     diff: str  # the unified diff, as `git apply` takes it
     source: str  # where it came from: file name, mbox#N, or a commit id
+    tags: str = ""  # the subject's tags as mailed, `[PATCH v16 11/18]` (for replies)
 
     @property
     def files(self) -> tuple[tuple[str, str], ...]:
@@ -71,7 +72,9 @@ def _split_mbox(text: str) -> list[str]:
 def parse_message(text: str, source: str, index: int) -> Patch:
     """One mail (or bare diff) as a Patch; an input with no diff is an error."""
     msg = email.message_from_string(text, policy=email.policy.compat32)
-    subject = strip_tags(str(msg.get("Subject", "") or ""))
+    raw = " ".join(str(msg.get("Subject", "") or "").split())
+    subject = strip_tags(raw)
+    tags = " ".join((_SUBJECT_TAG.match(raw) or re.match("", raw)).group(0).split())
     body = msg.get_payload(decode=False) if msg.keys() else text
     if not isinstance(body, str):
         raise InputError(None, f"{source}: multipart mail is not supported; "
@@ -85,7 +88,7 @@ def parse_message(text: str, source: str, index: int) -> Patch:
     diff = re.sub(r"\n-- \n[^\n]*\n*\Z", "\n", diff)  # the format-patch signature
     if not subject:
         subject = message.splitlines()[0] if message else Path(source).name
-    return Patch(index, subject, message, diff, source)
+    return Patch(index, subject, message, diff, source, tags)
 
 
 def read_patches(inputs: list[str]) -> list[Patch]:
