@@ -107,15 +107,29 @@ def tested_bits(query: Query, word: str | None = None) -> list[int]:
 
 
 def _bits_of(t: Any, flags: z3.BitVecRef, found: set[int]) -> None:
-    kind = t.decl().kind() if z3.is_app(t) else None
+    """The bits of `flags` that `t` reads directly.
+
+    `Extract` reads its range and `&` with a constant reads the constant's
+    bits; any other operation on the whole word (a comparison such as
+    `(long)flags < 0`, arithmetic, `==`) may read every bit.  Relevance is
+    computed for each bit found, so a bit found needlessly costs a query and
+    shows as "does not matter", while a bit missed would be invisible.
+    """
+    if not z3.is_app(t):
+        return
+    kind = t.decl().kind()
     args = t.children()
-    if kind == z3.Z3_OP_EXTRACT and args and args[0].eq(flags):
+    if not any(a.eq(flags) for a in args):
+        return
+    if kind == z3.Z3_OP_EXTRACT:
         hi, lo = t.params()
         found.update(range(lo, hi + 1))
-    elif kind == z3.Z3_OP_BAND and any(a.eq(flags) for a in args):
+    elif kind == z3.Z3_OP_BAND and len(args) == 2 and any(z3.is_bv_value(a) for a in args):
         for a in args:
             if z3.is_bv_value(a):
                 found.update(i for i in range(64) if a.as_long() >> i & 1)
+    else:
+        found.update(range(64))
 
 
 def mask_rows(before: dict[str, int], after: dict[str, int],

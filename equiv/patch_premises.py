@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from equiv.errors import InputError
 from equiv.model_library import Model, catalogue
 from equiv.patch_gate import GateOptions, RootCheck
 from equiv.results import FunctionResult, NeededPremise, Verdict
@@ -62,7 +63,10 @@ def probe(check: RootCheck, options: GateOptions) -> PremiseProbe | None:
     if not extra or opts.all_models:
         return None
     wider = replace(options, check=replace(opts, models=opts.models + extra))
-    redo = _recheck(check, wider)
+    try:
+        redo = _recheck(check, wider)
+    except InputError:  # e.g. a model needs a TIF_* name this fragment does not define
+        return None
     return PremiseProbe(extra, redo)
 
 

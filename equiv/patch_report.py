@@ -348,11 +348,15 @@ def _email_finding(report: PatchReport, c: RootCheck, probe: Any,
             lines += _wrap(_condition_sentence(r.condition, condition_text(r.condition)))
         if probe is not None and probe.proved and probe.needed:
             premises = "; and ".join(_premise_text(n) for n in probe.needed)
+            these = "that premise" if len(probe.needed) == 1 else "those premises"
             lines.append("")
-            lines += _wrap(f"The claim holds only if {premises}: under "
-                           f"{'that premise' if len(probe.needed) == 1 else 'those premises'} "
-                           f"equiv proves {fn} unchanged. If that is the argument, could the "
-                           f"changelog state it?")
+            if report.patch.claims_no_change:
+                lines += _wrap(f"The claim holds only if {premises}: under {these} equiv "
+                               f"proves {fn} unchanged. If that is the argument, could the "
+                               f"changelog state it?")
+            else:
+                lines += _wrap(f"{fn} is unchanged only if {premises}: under {these} equiv "
+                               f"proves it.")
         elif probe is not None:
             lines.append("")
             lines += _wrap(f"Even with equiv's models of {', '.join(probe.models)} the "
