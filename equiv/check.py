@@ -16,10 +16,16 @@ from typing import Any
 
 from equiv.errors import InputError, Location
 from equiv.flagword import SYSCALL_WORK, TIF, FlagWord, flag_words
-from equiv.frontend import Extra, SideInput, load_side, preprocessor_configs, read_source
+from equiv.frontend import (
+    Extra,
+    SideInput,
+    load_side,
+    preprocessor_configs,
+    read_source,
+)
 from equiv.model_library import Model, arch_headers, select_models
 from equiv.program import Program, build_program
-from equiv.results import (CheckResult, FunctionResult, NeededPremise, Premise, Verdict)
+from equiv.results import CheckResult, FunctionResult, NeededPremise, Premise, Verdict
 from equiv.symex import ASSUME_PREFIX, FLAG_PARAMS
 
 MAX_PREPROCESSOR_CONFIGS = 6
@@ -326,9 +332,9 @@ class FunctionCheck:
         models = tuple(m for m in self.models if f"model {m.name}" in
                        {p.label for p in premises})
         keys = {p.key for p in premises}
-        from equiv.symex import AnalysisLimit
-
         import z3
+
+        from equiv.symex import AnalysisLimit
 
         try:
             b_trace, b_prog = self.trace("before", models, keys)
@@ -380,7 +386,7 @@ class FunctionCheck:
             condition=explain.difference_condition(query, session, variables, relevant),
             bits=rows, masks=masks, opaque=opaque, word_notes=notes)
 
-    def word_view(self, b_prog: Program, a_prog: Program) -> "WordView":
+    def word_view(self, b_prog: Program, a_prog: Program) -> WordView:
         """Bit names for the flag word (and the --flag-map word), in each word's layout."""
         from equiv import explain
 

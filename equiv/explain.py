@@ -17,17 +17,24 @@ report writes the sentence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import z3
 
-from dataclasses import dataclass, replace
-
 from equiv.counterexample import flag_bits
 from equiv.equivalence import Query
 from equiv.program import Program
-from equiv.results import (BitRow, Condition, ConditionStatus, Counterexample, Cube, Literal,
-                           MaskRow, Relevance)
+from equiv.results import (
+    BitRow,
+    Condition,
+    ConditionStatus,
+    Counterexample,
+    Cube,
+    Literal,
+    MaskRow,
+    Relevance,
+)
 from equiv.smt import Answer, Outcome, Session
 
 MAX_CONDITION_VARS = 20  # bits and switches the exact condition may range over
@@ -147,7 +154,7 @@ def mask_rows(before: dict[str, int], after: dict[str, int],
         if not any(v is not None and v & (v - 1) for v in (b, a)):
             continue  # one-bit masks name bits; they are not masks to compare
 
-        def decode(v: int | None) -> tuple[str, ...] | None:
+        def decode(v: int | None, names: dict[int, str] = names) -> tuple[str, ...] | None:
             if v is None:
                 return None
             return tuple(names.get(i, f"bit {i}") for i in range(64) if v >> i & 1)
@@ -195,7 +202,7 @@ def word_ties(query: Query, word: str) -> dict[int, list[int]]:
 
 
 def variables(query: Query, bits: list[int], names: dict[int, str],
-              word: str | None = None, word_bits: list[int] = (),  # type: ignore[assignment]
+              word: str | None = None, word_bits: tuple[int, ...] | list[int] = (),
               word_names: dict[int, str] | None = None) -> list[Variable]:
     """The condition's inputs: tested flag bits, untied bits of the mapped word, configs."""
     flags = query.flags
@@ -209,7 +216,7 @@ def variables(query: Query, bits: list[int], names: dict[int, str],
             flip.append((w, w ^ z3.BitVecVal(mask, 64)))
         out.append(Variable(names.get(b, f"bit {b}"), "bit", flag_bits(flags)[b], tuple(flip),
                             b, "flags"))
-    if w is not None:
+    if w is not None and word is not None:
         tied = {j for js in ties.values() for j in js}
         for j in word_bits:
             if j in tied:
@@ -236,8 +243,7 @@ def _cut_reason(query: Query, session: Session) -> str | None:
 
 
 def relevance(query: Query, session: Session, var: Variable, cut: str | None,
-              at: list[Any] = ()  # type: ignore[assignment]
-              ) -> tuple[Relevance, Any, str]:
+              at: tuple[Any, ...] | list[Any] = ()) -> tuple[Relevance, Any, str]:
     """MATTERS (with a model of the differing input), DOES_NOT_MATTER, or UNDECIDED (why).
 
     Checked first at the counterexample (`at` fixes every input to it), then for

@@ -37,7 +37,7 @@ class PremiseProbe:
 
 
 def _defines(model: Model, function: str) -> bool:
-    return re.search(rf"^[^\n;]*\b{re.escape(function)}\s*\([^;]*$", model.text, re.M) is not None
+    return re.search(rf"^[^\n;]*\b{re.escape(function)}\s*\([^;]*$", model.text, re.MULTILINE) is not None
 
 
 def candidate_models(result: FunctionResult, enabled: tuple[str, ...],

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from equiv import __version__
-from equiv.errors import Location
 from equiv.check import CheckOptions
+from equiv.errors import Location
 from equiv.patch_gate import PatchReport, RootCheck, exit_status
 from equiv.patch_series import Patch
 from equiv.report import condition_text, render_text
@@ -208,7 +208,7 @@ def render(reports: list[PatchReport], fmt: str) -> str:
 EMAIL_WIDTH = 72
 MAX_EMAIL_CALLS = 8  # calls listed per side; the rest are elided around the divergence
 SCISSORS = "-- >8 --"
-_CLAIM = re.compile(r"\bno\s+functional\s+changes?\b[^.\n]*\.?|\bNFC\b[^.\n]*\.?", re.I)
+_CLAIM = re.compile(r"\bno\s+functional\s+changes?\b[^.\n]*\.?|\bNFC\b[^.\n]*\.?", re.IGNORECASE)
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
@@ -380,7 +380,7 @@ def _claim_line(message: str) -> str | None:
     if not found:
         return None
     return min(found, key=lambda line: len(re.sub(r"\bno\s+functional\s+changes?\b|\bNFC\b|"
-                                                  r"\bintended\b|[.\s]", "", line, flags=re.I)))
+                                                  r"\bintended\b|[.\s]", "", line, flags=re.IGNORECASE)))
 
 
 def _email_one(report: PatchReport, probes: dict[tuple[int, str], Any],

@@ -74,7 +74,8 @@ def parse_message(text: str, source: str, index: int) -> Patch:
     msg = email.message_from_string(text, policy=email.policy.compat32)
     raw = " ".join(str(msg.get("Subject", "") or "").split())
     subject = strip_tags(raw)
-    tags = " ".join((_SUBJECT_TAG.match(raw) or re.match("", raw)).group(0).split())
+    tagged = _SUBJECT_TAG.match(raw)
+    tags = " ".join(tagged.group(0).split()) if tagged else ""
     body = msg.get_payload(decode=False) if msg.keys() else text
     if not isinstance(body, str):
         raise InputError(None, f"{source}: multipart mail is not supported; "

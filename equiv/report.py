@@ -7,8 +7,18 @@ import re
 from typing import Any
 
 from equiv.errors import Location
-from equiv.results import (Behaviour, BitRow, CheckResult, Condition, ConditionStatus,
-                           Counterexample, Cube, FunctionResult, Relevance, Verdict)
+from equiv.results import (
+    Behaviour,
+    BitRow,
+    CheckResult,
+    Condition,
+    ConditionStatus,
+    Counterexample,
+    Cube,
+    FunctionResult,
+    Relevance,
+    Verdict,
+)
 
 SHOWN_PREFIX = 3  # cubes shown of a condition too large to print
 
