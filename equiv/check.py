@@ -432,6 +432,24 @@ class FunctionCheck:
                        "--flag-map FILE relates their bits")
         return tuple(out)
 
+    def flag_params(self, models: tuple[Model, ...]) -> tuple[str, ...]:
+        """The parameter names bound to the flag word: by name, or recognised by use.
+
+        The union over both sides and every configuration, so that a parameter
+        is the flag word on both sides or on neither (never two different values).
+        """
+        names = list(self.options.flag_params)
+        for label in ("before", "after"):
+            for variant in self.sides.variants(label, models):
+                funcdef = variant.program.functions.get(self.name)
+                if funcdef is None:
+                    continue
+                bodies = {n: m.body for n, m in variant.program.side.macros.items()}
+                words = flag_words(funcdef, bodies, self.options.flag_params)
+                self.words.setdefault(label, words)
+                names += [w.param for w in words]
+        return tuple(dict.fromkeys(names))
+
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str]) -> tuple[Any, Program]:
         """The side's behaviour, combined over its preprocessor configurations."""
         from equiv.combine import combine
@@ -444,12 +462,7 @@ class FunctionCheck:
             if self.name not in variant.program.functions:
                 raise InputError(None, f"'{self.name}' is not defined in every configuration "
                                        f"of the {label} side")
-            funcdef = variant.program.functions[self.name]
-            bodies = {n: m.body for n, m in variant.program.side.macros.items()}
-            words = flag_words(funcdef, bodies, self.options.flag_params)
-            self.words.setdefault(label, words)
-            params = tuple(dict.fromkeys(self.options.flag_params + tuple(w.param for w in words)))
-            options = Options(unwind=self.options.unwind, flag_params=params,
+            options = Options(unwind=self.options.unwind, flag_params=self.flag_params(models),
                               racy_flags=self.options.racy_flags,
                               symbol_prefix=label if k == 0 else f"{label}~{k}",
                               param_word=MAPPED_WORD if label == "after" and

@@ -546,3 +546,23 @@ def test_email_reproduce_command_rebuilds_the_check(tmp_path: Path) -> None:
     options = CheckOptions(models=("audit",), arch="arm64", pins=(("CONFIG_X", True),), unwind=4)
     assert reproduce_command(patch, options) == (
         "equiv patch --model audit --arch arm64 -D CONFIG_X=y --unwind 4 " + V16_PATCH.name)
+
+
+def test_flag_word_recognised_on_one_side_is_the_flag_word_on_both(tmp_path: Path) -> None:
+    # Only the before side spells the mask; the same parameter must not become
+    # the flag word on one side and an unrelated input on the other.
+    text = """\
+#define TIF_A 3
+#define _TIF_A (1UL << TIF_A)
+void work(struct pt_regs *regs);
+void f(struct pt_regs *regs, unsigned long x)
+{
+	if (x & %s)
+		work(regs);
+}
+"""
+    before, after = pair(tmp_path, text % "_TIF_A", text % "8")
+    proc = check(before, after)
+    assert proc.returncode == 0, describe(proc)
+    assert f"flag word: before side: parameter 'x' (ANDed with _TIF_A at {before}:6)" in \
+        proc.stdout, proc.stdout
