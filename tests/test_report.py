@@ -566,3 +566,21 @@ void f(struct pt_regs *regs, unsigned long x)
     assert proc.returncode == 0, describe(proc)
     assert f"flag word: before side: parameter 'x' (ANDed with _TIF_A at {before}:6)" in \
         proc.stdout, proc.stdout
+
+
+def test_flag_map_shows_the_mapped_word_and_names_its_free_bits(tmp_path: Path) -> None:
+    import test_flag_map as fm
+
+    wrong = fm.FLAG_MAP.replace("= SYSCALL_WORK_BIT_SYSCALL_EXIT_TRAP",
+                                "= SYSCALL_WORK_BIT_SYSCALL_USER_DISPATCH")
+    before, after, flag_map = fm.write_pair(tmp_path, emu_case=False, flag_map=wrong)
+    proc = fm.run_mapped(before, after, flag_map)
+    assert proc.returncode == 1, describe(proc)
+    out = proc.stdout
+    # The after side's early branch has a visible cause: its word, in its own names.
+    assert "inputs: mapped_word=0x40 (SYSCALL_WORK_SYSCALL_EXIT_TRAP)" in out, out
+    assert ("differs iff: (_TIF_SINGLESTEP is set and SYSCALL_WORK_SYSCALL_EXIT_TRAP is clear) "
+            "or (SYSCALL_WORK_SYSCALL_EXIT_TRAP is set and _TIF_SINGLESTEP is clear)") in out, out
+    assert ("SYSCALL_WORK_SYSCALL_EXIT_TRAP (bit 6): matters: differs at mapped_word=0x40, "
+            "same at mapped_word=0x0") in out, out
+    assert "_TIF_SYSCALL_AUDIT (bit 9): matters" not in out, out
