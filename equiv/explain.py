@@ -243,12 +243,15 @@ def _cut_reason(query: Query, session: Session) -> str | None:
 
 
 def relevance(query: Query, session: Session, var: Variable, cut: str | None,
-              at: tuple[Any, ...] | list[Any] = ()) -> tuple[Relevance, Any, str]:
-    """MATTERS (with a model of the differing input), DOES_NOT_MATTER, or UNDECIDED (why).
+              at: tuple[Any, ...] | list[Any] = (), quick_only: bool = False
+              ) -> Any:
+    """(MATTERS with a model of the differing input | DOES_NOT_MATTER | UNDECIDED, model, why).
 
-    Checked first at the counterexample (`at` fixes every input to it), then for
-    every input.  A bit whose flipping never changes the answer only among
-    inputs that stay within the loop bound is UNDECIDED, never 'does not matter'.
+    With `at` (constraints fixing every input to the counterexample), first
+    checked there; `quick_only` stops after that (None when not decided
+    there).  Then checked for every input.  A bit whose flipping never changes
+    the answer only among inputs that stay within the loop bound is UNDECIDED,
+    never 'does not matter'.
     """
     def flipped(t: Any) -> Any:
         return z3.substitute(t, *var.flip)
@@ -259,6 +262,8 @@ def relevance(query: Query, session: Session, var: Variable, cut: str | None,
         quick = session.check(*base, *at)
         if quick.outcome is Outcome.SAT:
             return Relevance.MATTERS, quick.model, ""
+        if quick_only:
+            return None
     answer = session.check(*base)
     if answer.outcome is Outcome.SAT:
         return Relevance.MATTERS, answer.model, ""
@@ -291,16 +296,70 @@ def fix_to(model: Any, symbols: list[Any]) -> list[Any]:
     return [s == model.eval(s, model_completion=True) for s in symbols]
 
 
+FLIP = "equiv~flip"  # the one-hot mask of the batched relevance query
+
+
+def _batched(query: Query, session: Session, vars_: list[Variable], cut: str | None
+             ) -> dict[str, tuple[Relevance, Any, str]]:
+    """Relevance of plain flag bits, one query for all that do not matter.
+
+    The query flips one bit chosen by the solver among the candidates: a model
+    names a bit that matters (it is set aside and the query repeated), UNSAT
+    proves that none of the rest does.  UNKNOWN falls back to one query per bit.
+    """
+    flags = query.flags
+    mask = z3.BitVec(FLIP, 64)
+    out: dict[str, tuple[Relevance, Any, str]] = {}
+    left = {v.bit: v for v in vars_}
+    while left:
+        pick = z3.Or(*[mask == z3.BitVecVal(1 << b, 64) for b in sorted(left)])
+
+        def flipped(t: Any) -> Any:
+            return z3.substitute(t, (flags, flags ^ mask))
+
+        answer = session.check(pick, query.within_bound, flipped(query.within_bound),
+                               query.differs, z3.Not(flipped(query.differs)),
+                               *[flipped(b) for b in query.background])
+        if answer.outcome is Outcome.SAT:
+            assert answer.model is not None
+            bit = answer.model.eval(mask, model_completion=True).as_long().bit_length() - 1
+            out[left.pop(bit).name] = (Relevance.MATTERS, answer.model, "")
+            continue
+        for var in left.values():
+            if answer.outcome is Outcome.UNKNOWN:
+                out[var.name] = relevance(query, session, var, cut)
+            elif cut is not None:
+                out[var.name] = (Relevance.UNDECIDED, None, cut)
+            else:
+                out[var.name] = (Relevance.DOES_NOT_MATTER, None, "")
+        break
+    return out
+
+
 def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
              ) -> tuple[tuple[BitRow, ...], dict[str, Relevance]]:
-    """Relevance of every variable; per-bit rows for the bit variables."""
+    """Relevance of every variable; per-bit rows for the bit variables.
+
+    Each variable is first tried at the counterexample (cheap: every input is
+    fixed); plain flag bits left over are decided together (`_batched`), the
+    rest one by one.
+    """
     cut = _cut_reason(query, session)
     at = fix_to(model, free_symbols([query.differs, query.within_bound, *query.background]))
-    rows = []
-    verdicts: dict[str, Relevance] = {}
+    found: dict[str, tuple[Relevance, Any, str]] = {}
     for var in vars_:
-        rel, witness, why = relevance(query, session, var, cut, at)
-        verdicts[var.name] = rel
+        quick = relevance(query, session, var, cut, at, quick_only=True)
+        if quick is not None:
+            found[var.name] = quick
+    plain = [v for v in vars_ if v.name not in found and v.kind == "bit"
+             and v.word == "flags" and len(v.flip) == 1]
+    found.update(_batched(query, session, plain, cut))
+    for var in vars_:
+        if var.name not in found:
+            found[var.name] = relevance(query, session, var, cut)
+    rows = []
+    for var in vars_:
+        rel, witness, why = found[var.name]
         if var.kind != "bit":
             continue
         differs_at = same_at = None
@@ -309,7 +368,7 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
             differs_at = witness.eval(word, model_completion=True).as_long()
             same_at = differs_at ^ (1 << (var.bit or 0))
         rows.append(BitRow(var.bit or 0, var.name, rel, differs_at, same_at, why, var.word))
-    return tuple(rows), verdicts
+    return tuple(rows), {name: rel for name, (rel, _, _) in found.items()}
 
 
 # ---- the counterexample: which of its inputs matter --------------------------------------
