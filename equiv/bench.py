@@ -277,7 +277,7 @@ def staged_check(before: str, after: str, function: str, unwind: int = 8,
     from equiv.frontend import SideInput, load_side
     from equiv.ir.unit import build_unit as build_program
     from equiv.report import render_text
-    from equiv.results import BitRow, CheckResult, FunctionResult, Verdict
+    from equiv.results import BitRow, CheckResult, FunctionResult, Relevance, Verdict
     from equiv.smt import Session
     from equiv.semantics.expressions import Executor
     from equiv.semantics.trace import Options
@@ -307,14 +307,15 @@ def staged_check(before: str, after: str, function: str, unwind: int = 8,
         with clock.stage("mincex"):
             answer = minimal_model(session, query)
             cex = build_counterexample(answer, query, names)
-        with clock.stage("diffcond"):
-            difference = explain.difference_condition(query, session, bits, names)
+        variables = explain.variables(query, bits, names)
         with clock.stage("explain"):
-            rows = explain.bit_rows(query, session, bits, names, cex.flags) if cex else ()
+            rows, relevant = explain.bit_rows(query, session, variables, answer.model)
+        with clock.stage("diffcond"):
+            condition = explain.difference_condition(query, session, variables, relevant)
         result = FunctionResult(function, Verdict.NOT_EQUIVALENT, counterexample=cex,
-                                difference=difference, bits=rows, masks=masks)
+                                condition=condition, bits=rows, masks=masks)
     elif decision.outcome == "equivalent":
-        rows = tuple(BitRow(b, names.get(b, f"bit {b}"), False, None) for b in bits)
+        rows = tuple(BitRow(b, names.get(b, f"bit {b}"), Relevance.DOES_NOT_MATTER) for b in bits)
         result = FunctionResult(function, Verdict.EQUIVALENT, bits=rows, masks=masks)
     else:
         result = FunctionResult(function, Verdict.UNKNOWN, reason=decision.reason, masks=masks)

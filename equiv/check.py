@@ -17,7 +17,14 @@ from typing import Any
 from equiv.budget import Budget, BudgetExceeded, Guard
 from equiv.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.errors import InputError, Location
-from equiv.frontend import Extra, SideInput, load_side, preprocessor_configs, read_source
+from equiv.flagword import SYSCALL_WORK, TIF, FlagWord, flag_words
+from equiv.frontend import (
+    Extra,
+    SideInput,
+    load_side,
+    preprocessor_configs,
+    read_source,
+)
 from equiv.model_library import Model, arch_headers, select_models
 from equiv.ir.unit import Unit, build_unit
 from equiv.results import (CheckResult, FunctionResult, NeededPremise, Premise, Verdict)
@@ -267,6 +274,30 @@ def _user_macros(program: Unit, values: dict[str, int]) -> dict[str, int]:
             and not program.side.macros[n].location.file.startswith(layout)}
 
 
+@dataclass(frozen=True)
+class WordView:
+    """How a function's flag words are named in its report."""
+
+    names: dict[int, str]  # bits of the flag word
+    mapped: dict[int, str]  # bits of the --flag-map word
+    tif: dict[int, str]  # thread-flag names (for masks)
+    work: dict[int, str]  # SYSCALL_WORK names (for masks)
+    own_before: dict[str, int]  # the sides' own macro values
+    own_after: dict[str, int]
+    label: str  # how the report calls the flag word
+
+
+def _layout(words: tuple[FlagWord, ...]) -> str | None:
+    return words[0].layout if words else None
+
+
+def _opaque(query: Any, before: Program, after: Program) -> tuple[str, ...]:
+    """External functions called with no definition or model on either side."""
+    names = {e.name for e in query.before.events + query.after.events}
+    return tuple(sorted(n for n in names
+                        if n not in before.functions and n not in after.functions))
+
+
 class FunctionCheck:
     """Checks one function under any subset of the premises."""
 
@@ -275,6 +306,7 @@ class FunctionCheck:
         self.name = name
         self.options = options
         self.models = models
+        self.words: dict[str, tuple[FlagWord, ...]] = {}  # per side: its flag-word parameters
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -312,7 +344,7 @@ class FunctionCheck:
         from equiv import explain
         from equiv.counterexample import build_counterexample, minimal_model
         from equiv.equivalence import build_query, decide
-        from equiv.results import BitRow
+        from equiv.results import BitRow, Relevance
         from equiv.smt import Session
 
         models = tuple(m for m in self.models if f"model {m.name}" in
@@ -321,6 +353,8 @@ class FunctionCheck:
         from equiv.semantics.trace import AnalysisLimit
 
         import z3
+
+        from equiv.semantics.trace import AnalysisLimit
 
         try:
             b_trace, b_prog = self.trace("before", models, keys)
@@ -333,33 +367,110 @@ class FunctionCheck:
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
         query = build_query(b_trace, a_trace, facts)
         session = Session(query.background, self.options.timeout)
-        b_values, a_values = explain.macro_values(b_prog), explain.macro_values(a_prog)
-        names = {**explain.bit_names(a_values), **explain.bit_names(b_values)}
-        masks = explain.mask_rows(_user_macros(b_prog, b_values), _user_macros(a_prog, a_values),
-                                  names) if explain_all else ()
+        view = self.word_view(b_prog, a_prog)
+        masks = explain.mask_rows(view.own_before, view.own_after, view.tif,
+                                  view.work) if explain_all else ()
         decision = decide(query, session, self.options.unwind)
         if decision.outcome == "contradictory":
             raise InputError(None, decision.reason)
         if decision.outcome == "unknown" and query.exceeded and "loop" in query.cut_reasons:
             decision = self.induction(decision, models, keys, facts)
         bits = explain.tested_bits(query) if explain_all else []
+        opaque = _opaque(query, b_prog, a_prog) if explain_all else ()
+        notes = self.word_notes() if explain_all else ()
         if decision.outcome == "equivalent":
-            rows = tuple(BitRow(b, names.get(b, f"bit {b}"), False, None) for b in bits)
-            return FunctionResult(self.name, Verdict.EQUIVALENT, bits=rows, masks=masks)
+            rows = tuple(BitRow(b, view.names.get(b, f"bit {b}"), Relevance.DOES_NOT_MATTER)
+                         for b in bits)
+            return FunctionResult(self.name, Verdict.EQUIVALENT, bits=rows, masks=masks,
+                                  opaque=opaque, word_notes=notes)
         if decision.outcome == "unknown":
             return FunctionResult(self.name, Verdict.UNKNOWN, reason=decision.reason,
-                                  masks=masks)
+                                  masks=masks, opaque=opaque, word_notes=notes)
         answer = minimal_model(session, query)
-        cex = build_counterexample(answer, query, names) if answer.model is not None else None
+        mapped = (MAPPED_WORD, view.mapped) if self.options.flag_map else None
+        cex = build_counterexample(answer, query, view.names, view.label,
+                                   mapped) if answer.model is not None else None
         if cex is None:
             return FunctionResult(self.name, Verdict.UNKNOWN, masks=masks, reason=(
                 "internal error: the solver's counterexample did not replay; please report"))
         if not explain_all:
             return FunctionResult(self.name, Verdict.NOT_EQUIVALENT, counterexample=cex)
+        assert answer.model is not None
+        word_bits = explain.tested_bits(query, MAPPED_WORD) if self.options.flag_map else []
+        variables = explain.variables(query, bits, view.names,
+                                      MAPPED_WORD if self.options.flag_map else None,
+                                      word_bits, view.mapped)
+        rows, relevant = explain.bit_rows(query, session, variables, answer.model)
+        extra = {MAPPED_WORD: [z3.BitVec(MAPPED_WORD, 64)]} if self.options.flag_map else None
+        matters = explain.inputs_that_matter(query, session, answer.model, extra)
         return FunctionResult(
-            self.name, Verdict.NOT_EQUIVALENT, counterexample=cex,
-            difference=explain.difference_condition(query, session, bits, names),
-            bits=explain.bit_rows(query, session, bits, names, cex.flags), masks=masks)
+            self.name, Verdict.NOT_EQUIVALENT, counterexample=explain.annotate(cex, matters),
+            condition=explain.difference_condition(query, session, variables, relevant),
+            bits=rows, masks=masks, opaque=opaque, word_notes=notes)
+
+    def word_view(self, b_prog: Program, a_prog: Program) -> WordView:
+        """Bit names for the flag word (and the --flag-map word), in each word's layout."""
+        from equiv import explain
+
+        b_values, a_values = explain.macro_values(b_prog), explain.macro_values(a_prog)
+        own = [_user_macros(b_prog, b_values), _user_macros(a_prog, a_values)]
+        every = [b_values, a_values]
+        b_layout = _layout(self.words.get("before", ()))
+        a_layout = _layout(self.words.get("after", ()))
+        if self.options.flag_map:
+            layout, mapped_layout = b_layout or TIF, a_layout or TIF
+        else:
+            layout, mapped_layout = b_layout or a_layout or TIF, TIF
+        label = "flags"
+        if layout == SYSCALL_WORK:
+            label = next(w.param for side in ("before", "after")
+                         for w in self.words.get(side, ()) if w.layout == SYSCALL_WORK)
+        return WordView(explain.layout_names(own, every, layout),
+                        explain.layout_names(own[1:], every[1:], mapped_layout),
+                        explain.layout_names(own, every, TIF),
+                        explain.layout_names(own, every, SYSCALL_WORK), own[0], own[1], label)
+
+    def word_notes(self) -> tuple[str, ...]:
+        """Which parameter each side took as the flag word, and why (one line per word)."""
+        seen: dict[tuple[str, str, bool], list[str]] = {}
+        reasons: dict[tuple[str, str, bool], str] = {}
+        for side in ("before", "after"):
+            mapped = side == "after" and bool(self.options.flag_map)
+            for w in self.words.get(side, ()):
+                key = (w.param, w.layout, mapped)
+                seen.setdefault(key, []).append(side)
+                reasons.setdefault(key, w.why)
+        out = []
+        for (param, layout, mapped), sides in seen.items():
+            what = ("the syscall_work word (SYSCALL_WORK_* names)" if layout == SYSCALL_WORK
+                    else "the thread-flag word (_TIF_* names)")
+            where = "" if len(sides) == 2 else f"{sides[0]} side: "
+            into = f", read as {MAPPED_WORD} (--flag-map)" if mapped else ""
+            out.append(f"{where}parameter '{param}' ({reasons[(param, layout, mapped)]}), "
+                       f"{what}{into}")
+        layouts = {w.layout for side in self.words.values() for w in side}
+        if len(layouts) > 1 and not self.options.flag_map:
+            out.append("the sides' flag words have different layouts but are one value here; "
+                       "--flag-map FILE relates their bits")
+        return tuple(out)
+
+    def flag_params(self, models: tuple[Model, ...]) -> tuple[str, ...]:
+        """The parameter names bound to the flag word: by name, or recognised by use.
+
+        The union over both sides and every configuration, so that a parameter
+        is the flag word on both sides or on neither (never two different values).
+        """
+        names = list(self.options.flag_params)
+        for label in ("before", "after"):
+            for variant in self.sides.variants(label, models):
+                funcdef = variant.program.functions.get(self.name)
+                if funcdef is None:
+                    continue
+                bodies = {n: m.body for n, m in variant.program.side.macros.items()}
+                words = flag_words(funcdef, bodies, self.options.flag_params)
+                self.words.setdefault(label, words)
+                names += [w.param for w in words]
+        return tuple(dict.fromkeys(names))
 
     def induction(self, bounded: Any, models: tuple[Model, ...], keys: set[str],
                   facts: list[Any]) -> Any:
@@ -406,7 +517,7 @@ class FunctionCheck:
             if self.name not in variant.program.functions:
                 raise InputError(None, f"'{self.name}' is not defined in every configuration "
                                        f"of the {label} side")
-            options = Options(unwind=self.options.unwind, flag_params=self.options.flag_params,
+            options = Options(unwind=self.options.unwind, flag_params=self.flag_params(models),
                               racy_flags=self.options.racy_flags,
                               stable_flags=self.options.stable_flags,
                               symbol_prefix=label if k == 0 else f"{label}~{k}",

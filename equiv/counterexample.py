@@ -121,8 +121,8 @@ class Replayer:
                          for a, t in zip(event.args, event.arg_types))
             result = None
             if event.result is not None:
-                result = str(self.int(event.result))
-            context = tuple((n, hex(self.int(t)) if n == "flags" else str(self.int(t)))
+                result = str(_signed(self.int(event.result)))
+            context = tuple((n, hex(self.int(t)) if n == "flags" else str(_signed(self.int(t))))
                             for n, t in zip(event.context_names, event.context))
             calls.append(Call(event.name, args, result, event.location, context))
         ret = None
@@ -135,13 +135,19 @@ class Replayer:
         for path in paths:
             term = mem(path)
             if term is not None:
-                memory.append((path, str(self.int(term))))
+                memory.append((path, str(_signed(self.int(term)))))
         return Behaviour(tuple(calls), ret, self.int(side.final_flags), tuple(memory))
 
 
-def build_counterexample(answer: Answer, query: Query,
-                         names: dict[int, str]) -> Counterexample | None:
-    """The concrete counterexample of `answer`; None if it does not replay."""
+def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
+                         word: str = "flags", mapped: tuple[str, dict[int, str]] | None = None
+                         ) -> Counterexample | None:
+    """The concrete counterexample of `answer`; None if it does not replay.
+
+    Every 64-bit input, memory cell and call result is shown as a signed
+    `long` (flag words in hex), so one value reads the same everywhere.
+    `mapped` is the --flag-map word's symbol name and bit names.
+    """
     assert answer.model is not None
     replay = Replayer(answer.model, {**query.before.pointer_roots, **query.after.pointer_roots})
     paths = list(query.final_mem)
@@ -162,7 +168,14 @@ def build_counterexample(answer: Answer, query: Query,
         after=after,
         first_divergence=_first_divergence(before, after),
         flags_observable=query.before.flags_written or query.after.flags_written,
+        word=word,
+        mapped=None if mapped is None else _mapped(replay, *mapped),
     )
+
+
+def _mapped(replay: Replayer, symbol: str, names: dict[int, str]) -> tuple[int, tuple[str, ...]]:
+    value = replay.int(z3.BitVec(symbol, 64))
+    return value, tuple(names.get(i, f"bit {i}") for i in range(64) if value >> i & 1)
 
 
 def _render_input(name: str, value: int) -> str:

@@ -1,25 +1,48 @@
-"""Explanations of a difference: flag names, per-bit rows, masks, conditions.
+"""Explanations of a difference: which inputs it depends on, and the condition.
 
-Flag bits are named from the `TIF_*` / `_TIF_*` macros the fragments define.
-The difference condition is the exact set of inputs on which the sides
-differ, over the flag bits either side tests and the config switches,
-written as a disjunction of cubes ("none of A, B is set or C is set").
+Flag bits are named from the layout of the word they belong to: `TIF_*` /
+`_TIF_*` for the thread-flag word, `SYSCALL_WORK_*` for a `syscall_work`
+word, the fragment's own macros before an --arch layout's.
+
+For each tested flag bit (and config switch) the relevance is computed, not
+guessed from an example: the bit *matters* when two inputs that differ only in
+it are one differing and one not; it *does not matter* when the solver proves
+that no such pair exists; otherwise it is *not decided* (solver gave up, or a
+loop bound cut the inputs off).  The difference condition ranges over the bits
+and switches that matter (or are undecided), is computed by splitting the
+input space until each part is decided, and is minimised with don't-cares
+(inputs no valid run reaches).  It is returned as data (`Condition`); the
+report writes the sentence.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import z3
 
-from equiv.counterexample import flag_bits, minimal_model
+from equiv.counterexample import flag_bits
 from equiv.equivalence import Query
 from equiv.ir.unit import Unit as Program
-from equiv.results import BitRow, MaskRow
-from equiv.smt import Outcome, Session
+from equiv.results import (
+    BitRow,
+    Condition,
+    ConditionStatus,
+    Counterexample,
+    Cube,
+    Literal,
+    MaskRow,
+    Relevance,
+)
+from equiv.smt import Answer, Outcome, Session
 
-MAX_CONDITION_CUBES = 32
-MAX_CONDITION_VARS = 24
+MAX_CONDITION_VARS = 20  # bits and switches the exact condition may range over
+MAX_SPLIT_NODES = 600  # parts of the input space examined for the exact condition
+MAX_SHOWN_CUBES = 8  # a longer condition is reported as too large, with a prefix
+MAX_ENUMERATED_CUBES = 64  # when too large: cubes counted before giving a lower bound
+TIF_LAYOUT = "TIF"
+WORK_LAYOUT = "SYSCALL_WORK"
 
 
 def macro_values(program: Program) -> dict[str, int]:
@@ -33,21 +56,41 @@ def macro_values(program: Program) -> dict[str, int]:
     return values
 
 
-def bit_names(values: dict[str, int]) -> dict[int, str]:
-    """Bit number -> `_TIF_X` from `TIF_X` numbers and one-bit `_TIF_X` masks."""
+def bit_names(values: dict[str, int], layout: str = TIF_LAYOUT) -> dict[int, str]:
+    """Bit number -> name in one layout, from its one-bit masks and its bit numbers.
+
+    TIF: `_TIF_X` masks and `TIF_X` numbers (named `_TIF_X`).  SYSCALL_WORK:
+    `SYSCALL_WORK_X` masks and `SYSCALL_WORK_BIT_X` numbers (named `SYSCALL_WORK_X`).
+    """
+    if layout == WORK_LAYOUT:
+        mask, number, rename = "SYSCALL_WORK_", "SYSCALL_WORK_BIT_", (
+            lambda n: "SYSCALL_WORK_" + n[len("SYSCALL_WORK_BIT_"):])
+    else:
+        mask, number, rename = "_TIF_", "TIF_", (lambda n: "_" + n)
     names: dict[int, str] = {}
     for name, value in sorted(values.items()):
-        if name.startswith("_TIF_") and value and value & (value - 1) == 0:
+        if (name.startswith(mask) and not name.startswith(number) and value
+                and value & (value - 1) == 0):
             names.setdefault(value.bit_length() - 1, name)
     for name, value in sorted(values.items()):
-        if name.startswith("TIF_") and 0 <= value < 64:
-            names.setdefault(value, "_" + name)
+        if name.startswith(number) and 0 <= value < 64:
+            names.setdefault(value, rename(name))
     return names
 
 
-def tested_bits(query: Query) -> list[int]:
-    """Flag bits whose value the sides' terms look at (for display only)."""
-    flags = query.flags
+def layout_names(own: list[dict[str, int]], every: list[dict[str, int]],
+                 layout: str) -> dict[int, str]:
+    """Names in `layout`: the fragments' own macros first, then any layout's (--arch)."""
+    names: dict[int, str] = {}
+    for values in own + every:
+        for bit, name in bit_names(values, layout).items():
+            names.setdefault(bit, name)
+    return names
+
+
+def tested_bits(query: Query, word: str | None = None) -> list[int]:
+    """Bits of the flag word (or of `word`) whose value the sides' terms look at."""
+    flags = query.flags if word is None else z3.BitVec(word, 64)
     found: set[int] = set()
     seen: set[int] = set()
     terms: list[Any] = []
@@ -71,62 +114,47 @@ def tested_bits(query: Query) -> list[int]:
 
 
 def _bits_of(t: Any, flags: z3.BitVecRef, found: set[int]) -> None:
-    kind = t.decl().kind() if z3.is_app(t) else None
+    """The bits of `flags` that `t` reads directly.
+
+    `Extract` reads its range and `&` with a constant reads the constant's
+    bits; any other operation on the whole word (a comparison such as
+    `(long)flags < 0`, arithmetic, `==`) may read every bit.  Relevance is
+    computed for each bit found, so a bit found needlessly costs a query and
+    shows as "does not matter", while a bit missed would be invisible.
+    """
+    if not z3.is_app(t):
+        return
+    kind = t.decl().kind()
     args = t.children()
-    if kind == z3.Z3_OP_EXTRACT and args and args[0].eq(flags):
+    if not any(a.eq(flags) for a in args):
+        return
+    if kind == z3.Z3_OP_EXTRACT:
         hi, lo = t.params()
         found.update(range(lo, hi + 1))
-    elif kind == z3.Z3_OP_BAND and any(a.eq(flags) for a in args):
+    elif kind == z3.Z3_OP_BAND and len(args) == 2 and any(z3.is_bv_value(a) for a in args):
         for a in args:
             if z3.is_bv_value(a):
                 found.update(i for i in range(64) if a.as_long() >> i & 1)
-
-
-def bit_rows(query: Query, session: Session, bits: list[int], names: dict[int, str],
-             witness: int) -> tuple[BitRow, ...]:
-    """For each bit: does behaviour differ for some flag word with it set?
-
-    The words `bit` alone and `witness | bit` (`witness` is known to differ)
-    are tried first, each a cheap query with the word fixed, before a search.
-    """
-    rows = []
-    flags_bits = flag_bits(query.flags)
-    for bit in bits:
-        found = None
-        for candidate in dict.fromkeys((1 << bit, witness | 1 << bit)):
-            fixed = session.check(query.within_bound, query.differs, query.flags == candidate,
-                                  want_model=False)
-            if fixed.outcome is Outcome.SAT:
-                found = candidate
-                break
-        if found is not None:
-            rows.append(BitRow(bit, names.get(bit, f"bit {bit}"), True, found))
-            continue
-        answer = minimal_model(session, query, flags_bits[bit])
-        differs: bool | None = None
-        example = None
-        if answer.outcome is Outcome.SAT:
-            differs = True
-            assert answer.model is not None
-            example = answer.model.eval(query.flags, model_completion=True).as_long()
-        elif answer.outcome is Outcome.UNSAT:
-            differs = False
-        rows.append(BitRow(bit, names.get(bit, f"bit {bit}"), differs, example))
-    return tuple(rows)
+    else:
+        found.update(range(64))
 
 
 def mask_rows(before: dict[str, int], after: dict[str, int],
-              names: dict[int, str]) -> tuple[MaskRow, ...]:
-    """Every multi-bit mask either side defines, decoded and compared."""
+              tif: dict[int, str], work: dict[int, str] | None = None) -> tuple[MaskRow, ...]:
+    """Every multi-bit mask either side defines, decoded in its own layout and compared.
+
+    `SYSCALL_WORK_*` masks are decoded with `work` names, all others with `tif`.
+    """
     rows = []
     for name in sorted(before.keys() | after.keys()):
-        if name.startswith("TIF_"):
+        if name.startswith(("TIF_", "SYSCALL_WORK_BIT_")):
             continue
+        names = work if work is not None and name.startswith("SYSCALL_WORK_") else tif
         b, a = before.get(name), after.get(name)
         if not any(v is not None and v & (v - 1) for v in (b, a)):
             continue  # one-bit masks name bits; they are not masks to compare
 
-        def decode(v: int | None) -> tuple[str, ...] | None:
+        def decode(v: int | None, names: dict[int, str] = names) -> tuple[str, ...] | None:
             if v is None:
                 return None
             return tuple(names.get(i, f"bit {i}") for i in range(64) if v >> i & 1)
@@ -139,113 +167,421 @@ def mask_rows(before: dict[str, int], after: dict[str, int],
     return tuple(rows)
 
 
-def difference_condition(query: Query, session: Session, bits: list[int],
-                         names: dict[int, str]) -> str | None:
-    """The inputs on which the sides differ, as a condition over flags and configs."""
+
+
+# ---- inputs and their relevance -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Variable:
+    """One input of the difference condition: a flag bit (of a word) or a config switch."""
+
+    name: str  # `_TIF_X`, `bit 40`, `CONFIG_X`
+    kind: str  # "bit" or "config"
+    literal: Any  # the z3 Bool that is true when the bit is set / the switch is y
+    flip: tuple[tuple[Any, Any], ...]  # substitution that flips it (and what is tied to it)
+    bit: int | None = None
+    word: str = "flags"
+
+
+def word_ties(query: Query, word: str) -> dict[int, list[int]]:
+    """Flag bit -> bits of `word` the background says are equal to it (--flag-map)."""
+    ties: dict[int, list[int]] = {}
+    for fact in query.background:
+        if not z3.is_eq(fact):
+            continue
+        sides = fact.children()
+        picked: dict[str, int] = {}
+        for t in sides:
+            if z3.is_app_of(t, z3.Z3_OP_EXTRACT) and z3.is_const(t.arg(0)):
+                hi, lo = t.params()
+                if hi == lo:
+                    picked[str(t.arg(0))] = lo
+        if "flags" in picked and word in picked and len(sides) == 2:
+            ties.setdefault(picked["flags"], []).append(picked[word])
+    return ties
+
+
+def variables(query: Query, bits: list[int], names: dict[int, str],
+              word: str | None = None, word_bits: tuple[int, ...] | list[int] = (),
+              word_names: dict[int, str] | None = None) -> list[Variable]:
+    """The condition's inputs: tested flag bits, untied bits of the mapped word, configs."""
+    flags = query.flags
+    out = []
+    ties = word_ties(query, word) if word else {}
+    w = z3.BitVec(word, 64) if word else None
+    for b in bits:
+        flip: list[tuple[Any, Any]] = [(flags, flags ^ z3.BitVecVal(1 << b, 64))]
+        if w is not None and b in ties:
+            mask = sum(1 << j for j in ties[b])
+            flip.append((w, w ^ z3.BitVecVal(mask, 64)))
+        out.append(Variable(names.get(b, f"bit {b}"), "bit", flag_bits(flags)[b], tuple(flip),
+                            b, "flags"))
+    if w is not None and word is not None:
+        tied = {j for js in ties.values() for j in js}
+        for j in word_bits:
+            if j in tied:
+                continue
+            label = (word_names or {}).get(j, f"{word} bit {j}")
+            out.append(Variable(label, "bit", z3.Extract(j, j, w) == 1,
+                                ((w, w ^ z3.BitVecVal(1 << j, 64)),), j, word))
     configs = {**query.before.configs, **query.after.configs}
-    flag_lits = flag_bits(query.flags)
-    variables: list[tuple[str, z3.BoolRef]] = [(names.get(b, f"bit {b}"), flag_lits[b])
-                                                for b in bits]
-    variables += [(name, configs[name]) for name in sorted(configs)]
-    if len(variables) > MAX_CONDITION_VARS:
+    for name in sorted(configs):
+        c = configs[name]
+        out.append(Variable(name, "config", c, ((c, z3.Not(c)),)))
+    return out
+
+
+def _cut_reason(query: Query, session: Session) -> str | None:
+    """Why a 'same' answer is not a proof: some input runs a loop past the bound."""
+    if not query.exceeded:
         return None
-    sure: list[list[tuple[str, bool]]] = []
-    maybe: list[list[tuple[str, bool]]] = []
-    blocked: list[z3.BoolRef] = []
-    for _ in range(MAX_CONDITION_CUBES):
-        answer = session.check(query.within_bound, query.differs, *blocked)
-        if answer.outcome is Outcome.UNSAT:
-            return _render_condition(sure, maybe,
-                                     {name: i for i, (name, _) in enumerate(variables)})
-        if answer.outcome is not Outcome.SAT:
+    cut = session.check(z3.Not(query.within_bound), want_model=False)
+    if cut.outcome is Outcome.UNSAT:
+        return None
+    where = next((f" at {loc}" for _, loc in query.exceeded if loc is not None), "")
+    return f"the loop{where} may run past the unwind bound (--unwind)"
+
+
+def relevance(query: Query, session: Session, var: Variable, cut: str | None,
+              at: tuple[Any, ...] | list[Any] = (), quick_only: bool = False
+              ) -> Any:
+    """(MATTERS with a model of the differing input | DOES_NOT_MATTER | UNDECIDED, model, why).
+
+    With `at` (constraints fixing every input to the counterexample), first
+    checked there; `quick_only` stops after that (None when not decided
+    there).  Then checked for every input.  A bit whose flipping never changes
+    the answer only among inputs that stay within the loop bound is UNDECIDED,
+    never 'does not matter'.
+    """
+    def flipped(t: Any) -> Any:
+        return z3.substitute(t, *var.flip)
+
+    base = [query.within_bound, flipped(query.within_bound), query.differs,
+            z3.Not(flipped(query.differs))] + [flipped(b) for b in query.background]
+    if at:
+        quick = session.check(*base, *at)
+        if quick.outcome is Outcome.SAT:
+            return Relevance.MATTERS, quick.model, ""
+        if quick_only:
             return None
-        assert answer.model is not None
-        cube = [(i, z3.is_true(answer.model.eval(lit, model_completion=True)))
-                for i, (_, lit) in enumerate(variables)]
-        cube, always = _generalise(query, session, variables, cube)
-        (sure if always else maybe).append([(variables[i][0], v) for i, v in cube])
-        blocked.append(z3.Not(_cube_formula(variables, cube)))
-    return None
+    answer = session.check(*base)
+    if answer.outcome is Outcome.SAT:
+        return Relevance.MATTERS, answer.model, ""
+    if answer.outcome is Outcome.UNKNOWN:
+        return Relevance.UNDECIDED, None, f"solver gave up ({answer.reason or 'timeout'})"
+    if cut is not None:
+        return Relevance.UNDECIDED, None, cut
+    return Relevance.DOES_NOT_MATTER, None, ""
 
 
-def _cube_formula(variables: list[tuple[str, z3.BoolRef]],
-                  cube: list[tuple[int, bool]]) -> z3.BoolRef:
-    lits = [variables[i][1] if v else z3.Not(variables[i][1]) for i, v in cube]
+def free_symbols(terms: list[Any]) -> list[Any]:
+    """The uninterpreted constants (inputs) the terms mention, in a stable order."""
+    found: dict[str, Any] = {}
+    seen: set[int] = set()
+    stack = list(terms)
+    while stack:
+        t = stack.pop()
+        if t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            found[str(t)] = t
+            continue
+        stack.extend(t.children())
+    return [found[k] for k in sorted(found)]
+
+
+def fix_to(model: Any, symbols: list[Any]) -> list[Any]:
+    """Constraints fixing each symbol to its value in `model`."""
+    return [s == model.eval(s, model_completion=True) for s in symbols]
+
+
+FLIP = "equiv~flip"  # the one-hot mask of the batched relevance query
+
+
+def _batched(query: Query, session: Session, vars_: list[Variable], cut: str | None
+             ) -> dict[str, tuple[Relevance, Any, str]]:
+    """Relevance of plain flag bits, one query for all that do not matter.
+
+    The query flips one bit chosen by the solver among the candidates: a model
+    names a bit that matters (it is set aside and the query repeated), UNSAT
+    proves that none of the rest does.  UNKNOWN falls back to one query per bit.
+    """
+    flags = query.flags
+    mask = z3.BitVec(FLIP, 64)
+    out: dict[str, tuple[Relevance, Any, str]] = {}
+    left = {v.bit: v for v in vars_}
+    while left:
+        pick = z3.Or(*[mask == z3.BitVecVal(1 << b, 64) for b in sorted(left)])
+
+        def flipped(t: Any) -> Any:
+            return z3.substitute(t, (flags, flags ^ mask))
+
+        answer = session.check(pick, query.within_bound, flipped(query.within_bound),
+                               query.differs, z3.Not(flipped(query.differs)),
+                               *[flipped(b) for b in query.background])
+        if answer.outcome is Outcome.SAT:
+            assert answer.model is not None
+            bit = answer.model.eval(mask, model_completion=True).as_long().bit_length() - 1
+            out[left.pop(bit).name] = (Relevance.MATTERS, answer.model, "")
+            continue
+        for var in left.values():
+            if answer.outcome is Outcome.UNKNOWN:
+                out[var.name] = relevance(query, session, var, cut)
+            elif cut is not None:
+                out[var.name] = (Relevance.UNDECIDED, None, cut)
+            else:
+                out[var.name] = (Relevance.DOES_NOT_MATTER, None, "")
+        break
+    return out
+
+
+def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
+             ) -> tuple[tuple[BitRow, ...], dict[str, Relevance]]:
+    """Relevance of every variable; per-bit rows for the bit variables.
+
+    Each variable is first tried at the counterexample (cheap: every input is
+    fixed); plain flag bits left over are decided together (`_batched`), the
+    rest one by one.
+    """
+    cut = _cut_reason(query, session)
+    at = fix_to(model, free_symbols([query.differs, query.within_bound, *query.background]))
+    found: dict[str, tuple[Relevance, Any, str]] = {}
+    for var in vars_:
+        quick = relevance(query, session, var, cut, at, quick_only=True)
+        if quick is not None:
+            found[var.name] = quick
+    plain = [v for v in vars_ if v.name not in found and v.kind == "bit"
+             and v.word == "flags" and len(v.flip) == 1]
+    found.update(_batched(query, session, plain, cut))
+    for var in vars_:
+        if var.name not in found:
+            found[var.name] = relevance(query, session, var, cut)
+    rows = []
+    for var in vars_:
+        rel, witness, why = found[var.name]
+        if var.kind != "bit":
+            continue
+        differs_at = same_at = None
+        if witness is not None:
+            word = z3.BitVec(var.word, 64)
+            differs_at = witness.eval(word, model_completion=True).as_long()
+            same_at = differs_at ^ (1 << (var.bit or 0))
+        rows.append(BitRow(var.bit or 0, var.name, rel, differs_at, same_at, why, var.word))
+    return tuple(rows), {name: rel for name, (rel, _, _) in found.items()}
+
+
+# ---- the counterexample: which of its inputs matter --------------------------------------
+
+def input_groups(query: Query) -> dict[str, list[Any]]:
+    """Display name -> the symbols that make up that input (both sides).
+
+    Configs, parameters, memory cells and racy flips by their names; the values
+    an opaque function returns as `name()`; the mapped flag word by its name.
+    """
+    groups: dict[str, list[Any]] = {}
+    for side in (query.before, query.after):
+        for name, c in side.configs.items():
+            groups.setdefault(name, []).append(c)
+        for name, sym in side.inputs.items():
+            groups.setdefault(name, []).append(sym)
+        for e in side.events:
+            if e.result is not None:
+                groups.setdefault(f"{e.name}()", []).append(e.result)
+            for path, sym in e.havoc.items():
+                groups.setdefault(f"{path} after {e.name}()", []).append(sym)
+    return groups
+
+
+def inputs_that_matter(query: Query, session: Session, model: Any,
+                       extra: dict[str, list[Any]] | None = None) -> tuple[str, ...]:
+    """The inputs the difference at `model` depends on: freeing one alone can remove it.
+
+    An undecided answer counts as mattering (showing an input is the safe side).
+    """
+    groups = {**input_groups(query), **(extra or {})}
+    every = free_symbols([query.differs, query.within_bound, *query.background])
+    out = []
+    for name, syms in sorted(groups.items()):
+        ids = {s.get_id() for s in syms}
+        if not any(s.get_id() in ids for s in every):
+            continue
+        others = [s for s in every if s.get_id() not in ids]
+        answer = session.check(query.within_bound, z3.Not(query.differs),
+                               *fix_to(model, others), want_model=False)
+        if answer.outcome is not Outcome.UNSAT:
+            out.append(name)
+    return tuple(out)
+
+
+def annotate(cex: Counterexample, matters: tuple[str, ...]) -> Counterexample:
+    """The counterexample with the inputs that matter marked, call results included."""
+    def calls(b: Any) -> Any:
+        return replace(b, calls=tuple(replace(c, result_matters=f"{c.function}()" in matters)
+                                      for c in b.calls))
+
+    return replace(cex, matters=matters, before=calls(cex.before), after=calls(cex.after))
+
+
+# ---- the difference condition ------------------------------------------------------------
+
+Point = dict[int, bool]  # variable index -> value (a cube over the variables)
+
+
+@dataclass
+class _Parts:
+    """The input space split into decided parts (cubes over the variables)."""
+
+    on: list[Point]  # the sides differ for every input here
+    off: list[Point]  # they never differ here
+    maybe: list[Point]  # they differ for some values of the other inputs
+    unknown: str = ""  # the solver gave up
+    nodes: int = 0
+
+
+def _cube_term(vars_: list[Variable], cube: Point) -> Any:
+    lits = [vars_[i].literal if v else z3.Not(vars_[i].literal) for i, v in sorted(cube.items())]
     return z3.And(*lits) if lits else z3.BoolVal(True)
 
 
-def _generalise(query: Query, session: Session, variables: list[tuple[str, z3.BoolRef]],
-                cube: list[tuple[int, bool]]) -> tuple[list[tuple[int, bool]], bool]:
-    """Drop literals while every input in the cube still differs."""
-    def always_differs(c: list[tuple[int, bool]]) -> bool:
-        same = session.check(query.within_bound, z3.Not(query.differs),
-                             _cube_formula(variables, c), want_model=False)
+def _split(query: Query, session: Session, vars_: list[Variable]) -> _Parts | None:
+    """Decide every part of the space; None when more than MAX_SPLIT_NODES parts are needed."""
+    parts = _Parts([], [], [])
+    todo: list[Point] = [{}]
+    while todo:
+        cube = todo.pop()
+        parts.nodes += 1
+        if parts.nodes > MAX_SPLIT_NODES:
+            return None
+        term = _cube_term(vars_, cube)
+        d = session.check(query.within_bound, query.differs, term)
+        s = session.check(query.within_bound, z3.Not(query.differs), term)
+        if Outcome.UNKNOWN in (d.outcome, s.outcome):
+            parts.unknown = (d if d.outcome is Outcome.UNKNOWN else s).reason or "timeout"
+            return parts
+        if d.outcome is Outcome.UNSAT:
+            if s.outcome is Outcome.SAT:
+                parts.off.append(cube)
+            continue  # neither: no valid input here, a don't-care
+        if s.outcome is Outcome.UNSAT:
+            parts.on.append(cube)
+            continue
+        free = [i for i in range(len(vars_)) if i not in cube]
+        if not free:
+            parts.maybe.append(cube)
+            continue
+        pick = _splitting_variable(vars_, free, d, s)
+        todo += [{**cube, pick: True}, {**cube, pick: False}]
+    return parts
+
+
+def _splitting_variable(vars_: list[Variable], free: list[int], d: Answer, s: Answer) -> int:
+    """A free variable on which a differing and an agreeing input disagree, else the first."""
+    assert d.model is not None and s.model is not None
+    for i in free:
+        lit = vars_[i].literal
+        if z3.is_true(d.model.eval(lit, model_completion=True)) != z3.is_true(
+                s.model.eval(lit, model_completion=True)):
+            return i
+    return free[0]
+
+
+def _meets(a: Point, b: Point) -> bool:
+    return all(b.get(i, v) == v for i, v in a.items())
+
+
+def _within(inner: Point, outer: Point) -> bool:
+    return all(inner.get(i) == v for i, v in outer.items())
+
+
+def minimise(cover: list[Point], avoid: list[Point], order: int) -> list[Point]:
+    """A small cover of `cover` by cubes that meet no cube of `avoid` (the rest is free).
+
+    Each cube is grown to a prime implicant (dropping literals while it meets
+    nothing to avoid; unreachable inputs are don't-cares), then a greedy set
+    cover keeps the fewest that contain every original cube.
+    """
+    grown: list[Point] = []
+    for cube in cover:
+        g = dict(cube)
+        for i in range(order):
+            if i not in g:
+                continue
+            trial = {k: v for k, v in g.items() if k != i}
+            if not any(_meets(trial, a) for a in avoid):
+                g = trial
+        if g not in grown:
+            grown.append(g)
+    left = list(range(len(cover)))
+    chosen: list[Point] = []
+    while left:
+        best = max(grown, key=lambda g: (sum(_within(cover[k], g) for k in left), -len(g)))
+        chosen.append(best)
+        left = [k for k in left if not _within(cover[k], best)]
+    return sorted(chosen, key=lambda c: (len(c), sorted((i, not v) for i, v in c.items())))
+
+
+def _literals(vars_: list[Variable], cube: Point) -> Cube:
+    return tuple(Literal(vars_[i].name, vars_[i].kind, v) for i, v in sorted(cube.items()))
+
+
+def difference_condition(query: Query, session: Session, vars_: list[Variable],
+                         relevant: dict[str, Relevance]) -> Condition:
+    """The inputs on which the sides differ, over the variables that may matter."""
+    keep = [v for v in vars_ if relevant.get(v.name) is not Relevance.DOES_NOT_MATTER]
+    bounded = _cut_reason(query, session) is not None
+    parts = _split(query, session, keep) if len(keep) <= MAX_CONDITION_VARS else None
+    if parts is None:
+        return _enumerated(query, session, keep, bounded)
+    if parts.unknown:
+        return Condition(ConditionStatus.UNDECIDED, inputs=len(keep), bounded=bounded,
+                         reason=f"solver gave up ({parts.unknown})")
+    sure = minimise(parts.on, parts.off + parts.maybe, len(keep))
+    maybe = minimise(parts.maybe, parts.off, len(keep))
+    if len(sure) + len(maybe) > MAX_SHOWN_CUBES:
+        return Condition(ConditionStatus.TOO_LARGE, tuple(_literals(keep, c) for c in sure),
+                         tuple(_literals(keep, c) for c in maybe), size=len(sure) + len(maybe),
+                         inputs=len(keep), bounded=bounded)
+    return Condition(ConditionStatus.EXACT, tuple(_literals(keep, c) for c in sure),
+                     tuple(_literals(keep, c) for c in maybe), inputs=len(keep),
+                     bounded=bounded)
+
+
+def _enumerated(query: Query, session: Session, vars_: list[Variable],
+                bounded: bool) -> Condition:
+    """Too many inputs to split: count cubes of a cover (each grown while it surely differs)."""
+    sure: list[Point] = []
+    maybe: list[Point] = []
+    blocked: list[Any] = []
+    complete = False
+    for _ in range(MAX_ENUMERATED_CUBES):
+        answer = session.check(query.within_bound, query.differs, *blocked)
+        if answer.outcome is not Outcome.SAT:
+            complete = answer.outcome is Outcome.UNSAT
+            break
+        assert answer.model is not None
+        cube = {i: z3.is_true(answer.model.eval(v.literal, model_completion=True))
+                for i, v in enumerate(vars_)}
+        cube, always = _grow(query, session, vars_, cube)
+        (sure if always else maybe).append(cube)
+        blocked.append(z3.Not(_cube_term(vars_, cube)))
+    return Condition(ConditionStatus.TOO_LARGE, tuple(_literals(vars_, c) for c in sure),
+                     tuple(_literals(vars_, c) for c in maybe), size=len(sure) + len(maybe),
+                     complete=complete, inputs=len(vars_), bounded=bounded)
+
+
+def _grow(query: Query, session: Session, vars_: list[Variable],
+          cube: Point) -> tuple[Point, bool]:
+    """Drop literals while every input in the cube still differs; (cube, whether it does)."""
+    def always(c: Point) -> bool:
+        same = session.check(query.within_bound, z3.Not(query.differs), _cube_term(vars_, c),
+                             want_model=False)
         return same.outcome is Outcome.UNSAT
 
-    if not always_differs(cube):
+    if not always(cube):
         return cube, False
-    kept = list(cube)
-    for lit in list(cube):
-        trial = [x for x in kept if x != lit]
-        if always_differs(trial):
-            kept = trial
-    return kept, True
-
-
-def _render_cube(cube: list[tuple[str, bool]]) -> str:
-    if not cube:
-        return "always"
-    configs = [f"{n}={'y' if v else 'n'}" for n, v in cube if n.startswith("CONFIG_")]
-    on = [n for n, v in cube if v and not n.startswith("CONFIG_")]
-    off = [n for n, v in cube if not v and not n.startswith("CONFIG_")]
-    parts = []
-    if on:
-        parts.append(f"{on[0]} is set" if len(on) == 1 else f"all of {', '.join(on)} are set")
-    if off:
-        parts.append(f"{off[0]} is clear" if len(off) == 1
-                     else f"none of {', '.join(off)} is set")
-    parts += configs
-    return " and ".join(parts)
-
-
-Cube = list[tuple[str, bool]]
-
-
-def merge_cubes(cubes: list[Cube], order: dict[str, int]) -> list[Cube]:
-    """Join cubes that differ only in one literal's polarity (A∧x ∨ A∧¬x = A)."""
-    work = [sorted(c, key=lambda lit: (order.get(lit[0], 0), lit)) for c in cubes]
-    changed = True
-    while changed:
-        changed = False
-        for i, a in enumerate(work):
-            for j in range(i + 1, len(work)):
-                b = work[j]
-                if len(a) != len(b):
-                    continue
-                diff = [k for k, (x, y) in enumerate(zip(a, b)) if x != y]
-                if len(diff) == 1 and a[diff[0]][0] == b[diff[0]][0]:
-                    work[i] = a[:diff[0]] + a[diff[0] + 1:]
-                    del work[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return work
-
-
-def _render_condition(sure: list[Cube], maybe: list[Cube], order: dict[str, int]) -> str:
-    sure, maybe = merge_cubes(sure, order), merge_cubes(maybe, order)
-
-    def join(cubes: list[Cube]) -> str:
-        if len(cubes) == 1:
-            return _render_cube(cubes[0])
-        return " or ".join(f"({_render_cube(c)})" for c in cubes)
-
-    if not sure:
-        if maybe == [[]]:
-            return "for some values of other inputs, whatever the flag word"
-        return "only for some values of other inputs, when " + join(maybe)
-    text = join(sure)
-    if maybe:
-        text += "; also, for some values of other inputs, when " + join(maybe)
-    return text
+    for i in sorted(cube):
+        trial = {k: v for k, v in cube.items() if k != i}
+        if always(trial):
+            cube = trial
+    return cube, True

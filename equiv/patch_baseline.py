@@ -43,8 +43,10 @@ def difference_text(result: FunctionResult) -> str:
         return "deleted (defined only before)"
     if result.verdict is Verdict.ONLY_AFTER:
         return "added (defined only after)"
-    if result.difference:
-        return result.difference
+    if result.condition is not None:
+        from equiv.report import condition_text
+
+        return condition_text(result.condition)
     cex = result.counterexample
     return f"flags={cex.flags:#x}" if cex is not None else "(undetermined)"
 
@@ -67,10 +69,8 @@ def canonical_difference(result: FunctionResult | str) -> str:
     case normalised.
     """
     if not isinstance(result, str):
-        for attr in ("cubes", "condition"):
-            value = getattr(result, attr, None)
-            if value is not None:
-                return "cubes:" + json.dumps(_sorted_data(value), sort_keys=True)
+        if result.condition is not None:
+            return "condition:" + result.condition.key()
         result = difference_text(result)
     text = " ".join(result.split())
     sure, _, maybe = text.partition("; also, for some values of other inputs, when ")

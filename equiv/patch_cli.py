@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--scope", action="append", default=[], metavar="DIR",
                    help="search only these directories of the tree (repeatable) for callers, "
                         "users and definitions; default: the whole tree")
-    p.add_argument("--format", choices=["text", "json", "sarif", "junit"], default="text")
+    p.add_argument("--format", choices=["text", "json", "sarif", "junit", "email"], default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     p.add_argument("--strict", action="store_true",
                    help="fail on any behaviour change the baseline does not record")
@@ -151,7 +151,12 @@ def run(args: argparse.Namespace) -> int:
                     note += (f"\nequiv patch: not recorded: [{r.patch.index}] "
                              f"{r.patch.subject}: it claims no functional change, and the "
                              f"claim is refuted (fix the claim or the code)")
-        text = render(reports, args.format)
+        if args.format == "email":
+            from equiv.patch_report import probe_premises, render_email
+
+            text = render_email(reports, options, probe_premises(reports, options))
+        else:
+            text = render(reports, args.format)
         if args.output:
             try:
                 Path(args.output).write_text(text, encoding="utf-8")

@@ -7,14 +7,20 @@ relative paths, with the checker's a/ and b/ side prefixes removed.
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 from equiv import __version__
+from equiv.check import CheckOptions
 from equiv.errors import Location
 from equiv.patch_gate import PatchReport, RootCheck, exit_status
-from equiv.report import render_text
-from equiv.results import CheckResult, Verdict
+from equiv.patch_series import Patch
+from equiv.report import condition_text, render_text
+from equiv.results import CheckResult, FunctionResult, Verdict
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 RULES = {
@@ -142,8 +148,8 @@ def render_sarif(reports: list[PatchReport]) -> str:
             else:
                 uri, line = _where(c)
                 text = f"{subject}: {c.function}: {r.reason}"
-                if c.result.difference:
-                    text += f"; differs iff {c.result.difference}"
+                if c.result.condition is not None:
+                    text += f"; differs iff {condition_text(c.result.condition)}"
             results.append({
                 "ruleId": r.outcome.value,
                 "level": _sarif_level(r),
@@ -205,3 +211,244 @@ RENDERERS = {"text": render_text_report, "json": render_json_report,
 def render(reports: list[PatchReport], fmt: str) -> str:
     return RENDERERS[fmt](reports)
 
+
+
+# ---- email --------------------------------------------------------------------------
+
+EMAIL_WIDTH = 72
+MAX_EMAIL_CALLS = 8  # calls listed per side; the rest are elided around the divergence
+SCISSORS = "-- >8 --"
+_CLAIM = re.compile(r"\bno\s+functional\s+changes?\b[^.\n]*\.?|\bNFC\b[^.\n]*\.?", re.IGNORECASE)
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, EMAIL_WIDTH, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+
+def reproduce_command(patch: Patch, opts: CheckOptions, extra_models: tuple[str, ...] = ()
+                      ) -> str:
+    """The `equiv patch` line that checks `patch` again, with the options used."""
+    parts = ["equiv", "patch"]
+    for m in opts.models + extra_models:
+        parts += ["--model", m]
+    if opts.all_models:
+        parts += ["--models", "all"]
+    if opts.arch:
+        parts += ["--arch", opts.arch]
+    for name, on in opts.pins:
+        parts += ["-D", f"{name}={'y' if on else 'n'}"]
+    if opts.unwind != CheckOptions().unwind:
+        parts += ["--unwind", str(opts.unwind)]
+    source = patch.source
+    if re.fullmatch(r"[0-9a-f]{7,40}", source):
+        parts += ["--git", f"{source}^..{source}"]
+    else:
+        parts.append(Path(source.rsplit("#", 1)[0] if "#" in source else source).name)
+    text = " ".join(shlex.quote(p) for p in parts)
+    if "#" in source and not source.endswith("#"):
+        text += f"   # patch {source.rsplit('#', 1)[1]} of the mbox"
+    return text
+
+
+def _email_word(cex: Any) -> str:
+    names = " | ".join(cex.flag_names) if cex.flag_names else "no flag set"
+    return f"{cex.word}={cex.flags:#x}, {names}"
+
+
+def _email_calls(label: str, calls: tuple[Any, ...], at: int | None,
+                 shown: Any, width: int = 0) -> list[str]:
+    if not calls:
+        return [f"  {label}: no calls"]
+    rows = [(c.text(shown(i)), f"{tree_path(c.location.file)}:{c.location.line}"
+             if c.location else "") for i, c in enumerate(calls)]
+    keep = list(range(len(rows)))
+    if len(rows) > MAX_EMAIL_CALLS:
+        centre = at if at is not None else 0
+        lo = max(0, min(centre - MAX_EMAIL_CALLS // 2, len(rows) - MAX_EMAIL_CALLS))
+        keep = list(range(lo, lo + MAX_EMAIL_CALLS))
+    width = max(width, max(len(rows[i][0]) for i in keep))
+    out = [f"  {label}:"]
+    if keep[0] > 0:
+        out.append("    ...")
+    for i in keep:
+        mark = "  <-- first difference" if i == at else ""
+        out.append(f"    {rows[i][0]:<{width}}  {rows[i][1]}{mark}".rstrip())
+    if keep[-1] < len(rows) - 1:
+        out.append("    ...")
+    return out
+
+
+def _email_counterexample(result: FunctionResult) -> list[str]:
+    from equiv.report import _shown_context, shown_inputs
+
+    cex = result.counterexample
+    assert cex is not None
+    what = [_email_word(cex)]
+    what += [f"{n}={'y' if v else 'n'}" for n, v in cex.configs if n in cex.matters]
+    what += shown_inputs(cex)
+    lines = _wrap(f"For {'; '.join(what)}:") + [""]
+    at = cex.first_divergence
+    before_at = at if at is not None and at < len(cex.before.calls) else None
+    after_at = at if at is not None and at < len(cex.after.calls) else None
+    def shown(i: int) -> Any:
+        return _shown_context(cex, i)
+
+    width = max([len(c.text(shown(i))) for b in (cex.before, cex.after)
+                 for i, c in enumerate(b.calls)] + [0])
+    lines += _email_calls("before", cex.before.calls, before_at, shown, width)
+    lines += _email_calls("after", cex.after.calls, after_at, shown, width)
+    if cex.before.ret != cex.after.ret and None not in (cex.before.ret, cex.after.ret):
+        lines.append(f"  returns: before {cex.before.ret}, after {cex.after.ret}")
+    if cex.flags_observable and cex.before.flags != cex.after.flags:
+        lines.append(f"  final flags: before {cex.before.flags:#x}, after {cex.after.flags:#x}")
+    for (path, bv), (_, av) in zip(cex.before.memory, cex.after.memory):
+        if bv != av:
+            lines.append(f"  final {path}: before {bv}, after {av}")
+    return lines
+
+
+def _condition_sentence(cond: Any, text: str) -> str:
+    """The exact condition as a sentence of the reply."""
+    from equiv.results import ConditionStatus
+
+    if cond.status is ConditionStatus.EXACT and cond.sure == ((),) and not cond.bounded:
+        return "It differs for every flag word and configuration."
+    if cond.status is ConditionStatus.EXACT and cond.sure and cond.sure != ((),):
+        return f"It differs exactly when {text}."
+    return f"Where it differs: {text}."
+
+
+def _premise_text(need: Any) -> str:
+    p = need.premise
+    if p.kind == "model":
+        model = _model_follows(p.key)
+        return f"{p.description} (equiv's model \"{p.key}\"{model})"
+    return f"the assumption {p.description} holds"
+
+
+def _model_follows(name: str) -> str:
+    from equiv.model_library import catalogue
+
+    m = catalogue().get(name)
+    return f", after {m.follows}" if m is not None and m.follows else ""
+
+
+def _email_finding(report: PatchReport, c: RootCheck, probe: Any,
+                   opts: CheckOptions) -> list[str]:
+    """One root's paragraph: the verdict on the claim, the counterexample, what a proof needs."""
+    from equiv.report import condition_text
+
+    fn = f"{c.function}()"
+    r = c.result
+    lines: list[str] = []
+    if r.verdict is Verdict.NOT_EQUIVALENT:
+        if report.patch.claims_no_change:
+            lines += _wrap(f"This does not hold as written: {fn} behaves differently before "
+                           f"and after the patch.")
+        else:
+            lines += _wrap(f"This patch changes the behaviour of {fn}; the changelog does not "
+                           f"claim otherwise, so this is for the record.")
+        if c.baselined:
+            lines += _wrap("(The difference is recorded in the tree's .equiv-baseline.)")
+        lines.append("")
+        lines += _email_counterexample(r)
+        lines.append("")
+        if r.condition is not None:
+            lines += _wrap(_condition_sentence(r.condition, condition_text(r.condition)))
+        if probe is not None and probe.proved and probe.needed:
+            premises = "; and ".join(_premise_text(n) for n in probe.needed)
+            these = "that premise" if len(probe.needed) == 1 else "those premises"
+            lines.append("")
+            if report.patch.claims_no_change:
+                lines += _wrap(f"The claim holds only if {premises}: under {these} equiv "
+                               f"proves {fn} unchanged. If that is the argument, could the "
+                               f"changelog state it?")
+            else:
+                lines += _wrap(f"{fn} is unchanged only if {premises}: under {these} equiv "
+                               f"proves it.")
+        elif probe is not None:
+            lines.append("")
+            lines += _wrap(f"Even with equiv's models of {', '.join(probe.models)} the "
+                           f"difference remains.")
+    elif r.verdict is Verdict.EQUIVALENT:
+        text = f"equiv proves {fn} unchanged for every flag word and input"
+        if r.needed:
+            text += ", given that " + "; and ".join(_premise_text(n) for n in r.needed)
+        lines += _wrap(text + ".")
+    elif r.verdict is Verdict.UNKNOWN:
+        lines += _wrap(f"equiv could not decide {fn}: {r.reason or 'unknown'}.")
+    else:
+        lines += _wrap(f"{fn} is defined only {'before' if r.verdict is Verdict.ONLY_BEFORE else 'after'} "
+                       f"the patch; equiv did not compare it.")
+    return lines
+
+
+def _claim_line(message: str) -> str | None:
+    """The changelog line that makes the claim, preferring one that is only the claim."""
+    found = [line.strip() for line in message.splitlines() if _CLAIM.search(line)]
+    if not found:
+        return None
+    return min(found, key=lambda line: len(re.sub(r"\bno\s+functional\s+changes?\b|\bNFC\b|"
+                                                  r"\bintended\b|[.\s]", "", line, flags=re.IGNORECASE)))
+
+
+def _email_one(report: PatchReport, probes: dict[tuple[int, str], Any],
+               opts: CheckOptions) -> list[str]:
+    patch = report.patch
+    tags = patch.tags or "[PATCH]"
+    lines = [f"Subject: Re: {tags} {patch.subject}", ""]
+    claim = _claim_line(patch.message) if patch.claims_no_change else None
+    if claim is not None:
+        lines += [f"> {claim}", ""]
+    if report.outcome.value == "trouble":
+        lines += _wrap(f"equiv could not check this patch: {report.reason}.")
+    else:
+        for k, c in enumerate(report.checks):
+            if k:
+                lines.append("")
+            lines += _email_finding(report, c, probes.get((patch.index, c.function)), opts)
+    lines += ["", "To reproduce, from the tree the series applies to:", ""]
+    lines.append("  " + reproduce_command(patch, opts))
+    extra = sorted({n.premise.key for (i, _), p in probes.items() if i == patch.index
+                    and p is not None and p.proved for n in p.needed
+                    if n.premise.kind == "model"})
+    if extra:
+        lines.append("  " + reproduce_command(patch, opts, tuple(extra)))
+    return lines
+
+
+def render_email(reports: list[PatchReport], options: Any,
+                 probes: dict[tuple[int, str], Any] | None = None) -> str:
+    """A plain-text reply per checked patch, to paste under it on the list.
+
+    Kernel review conventions: `Re: [PATCH ...]` subject, the claim quoted,
+    the verdict on it, a counterexample as flags and call sequences with
+    file:line, the exact condition, the premises a proof needs (`probes`:
+    see equiv.patch_premises), and the command that reproduces it.  Replies
+    are separated by a scissors line; patches with nothing to check are left out.
+    """
+    opts = options.check
+    out: list[str] = []
+    for r in reports:
+        if r.outcome.value == "skipped":
+            continue
+        if out:
+            out += ["", SCISSORS, ""]
+        out += _email_one(r, probes or {}, opts)
+    if not out:
+        out = ["equiv: no patch with C code to reply to"]
+    return "\n".join(out) + "\n"
+
+
+def probe_premises(reports: list[PatchReport], options: Any) -> dict[tuple[int, str], Any]:
+    """For each differing root of a patch, the check again under the models it may need."""
+    from equiv.patch_premises import probe
+
+    out = {}
+    for r in reports:
+        for c in r.checks:
+            found = probe(c, options)
+            if found is not None:
+                out[(r.patch.index, c.function)] = found
+    return out

@@ -39,6 +39,7 @@ class Patch:
     diff: str  # the unified diff, as `git apply` takes it
     source: str  # where it came from: file name, mbox#N, or a commit id
     patch_id: str = ""  # `git patch-id --stable` of the diff: the same across rebases
+    tags: str = ""  # the subject's tags as mailed, `[PATCH v16 11/18]` (for replies)
 
     @property
     def files(self) -> tuple[tuple[str, str], ...]:
@@ -73,7 +74,10 @@ def _split_mbox(text: str) -> list[str]:
 def parse_message(text: str, source: str, index: int) -> Patch:
     """One mail (or bare diff) as a Patch; an input with no diff is an error."""
     msg = email.message_from_string(text, policy=email.policy.compat32)
-    subject = strip_tags(str(msg.get("Subject", "") or ""))
+    raw = " ".join(str(msg.get("Subject", "") or "").split())
+    subject = strip_tags(raw)
+    tagged = _SUBJECT_TAG.match(raw)
+    tags = " ".join(tagged.group(0).split()) if tagged else ""
     body = msg.get_payload(decode=False) if msg.keys() else text
     if not isinstance(body, str):
         raise InputError(None, f"{source}: multipart mail is not supported; "
@@ -87,7 +91,7 @@ def parse_message(text: str, source: str, index: int) -> Patch:
     diff = re.sub(r"\n-- \n[^\n]*\n*\Z", "\n", diff)  # the format-patch signature
     if not subject:
         subject = message.splitlines()[0] if message else Path(source).name
-    return Patch(index, subject, message, diff, source, patch_id(diff))
+    return Patch(index, subject, message, diff, source, patch_id(diff), tags)
 
 
 def patch_id(diff: str) -> str:

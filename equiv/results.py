@@ -39,10 +39,13 @@ class Call:
     result: str | None
     location: Location | None
     context: tuple[tuple[str, str], ...] = ()  # flag word / written memory the callee sees
+    result_matters: bool = False  # the difference depends on the value this call returned
 
-    def text(self) -> str:
-        seen = "".join(f" [{n}={v}]" for n, v in self.context)
-        return f"{self.function}({', '.join(self.args)}){seen}"
+    def text(self, shown: tuple[str, ...] | None = None) -> str:
+        """`f(a, b) = result [ctx=v]`: the result only where it matters; `shown` context names."""
+        seen = "".join(f" [{n}={v}]" for n, v in self.context if shown is None or n in shown)
+        ret = f" = {self.result}" if self.result_matters and self.result is not None else ""
+        return f"{self.function}({', '.join(self.args)}){ret}{seen}"
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,86 @@ class Counterexample:
     after: Behaviour
     first_divergence: int | None  # index of the first differing call, None if calls agree
     flags_observable: bool = False  # some side writes the flag word
+    # The inputs (config, input and `name()` call-result names) the difference at this
+    # counterexample depends on: changing one of them alone can make the sides agree.
+    matters: tuple[str, ...] = ()
+    word: str = "flags"  # the parameter (or accessor) taken as the flag word
+    mapped: tuple[int, tuple[str, ...]] | None = None  # --flag-map: the after word and its names
+
+
+class Relevance(enum.Enum):
+    """Whether the difference depends on one input (a flag bit, a config switch)."""
+
+    MATTERS = "matters"  # two inputs differing only here: one differs, the other does not
+    DOES_NOT_MATTER = "does-not-matter"  # proved: flipping it never changes whether they differ
+    UNDECIDED = "undecided"  # not decided: the solver gave up, or a loop bound cut it off
 
 
 @dataclass(frozen=True)
 class BitRow:
-    """Per-bit view: does behaviour differ for some flag word with this bit set?"""
+    """Per-bit view: does whether the sides differ depend on this bit?"""
 
     bit: int
     name: str
-    differs: bool | None  # None: could not be decided
-    example: int | None
+    relevance: Relevance
+    differs_at: int | None = None  # MATTERS: a word on which the sides differ...
+    same_at: int | None = None  # ...and the same word with this bit flipped, where they agree
+    why: str = ""  # UNDECIDED: the reason
+    word: str = "flags"  # the word the bit belongs to ("flags", or the --flag-map word)
+
+
+@dataclass(frozen=True)
+class Literal:
+    """One input of a difference condition at one value: a flag bit set/clear, a config y/n."""
+
+    name: str  # `_TIF_SYSCALL_AUDIT`, `bit 40`, `SYSCALL_WORK_SYSCALL_EMU`, `CONFIG_X`
+    kind: str  # "bit" or "config"
+    value: bool  # set / y
+
+    def key(self) -> str:
+        return ("" if self.value else "!") + self.name
+
+
+Cube = tuple[Literal, ...]  # a conjunction; () is "every input"
+
+
+class ConditionStatus(enum.Enum):
+    """How complete a difference condition is."""
+
+    EXACT = "exact"  # `sure` and `maybe` are exactly the differing inputs
+    TOO_LARGE = "too-large"  # more cubes than a report shows: `size` and a prefix
+    UNDECIDED = "undecided"  # the solver could not compute it: `reason`
+
+
+@dataclass(frozen=True)
+class Condition:
+    """The inputs on which the sides differ, over flag bits and config switches (data).
+
+    `sure` cubes: the sides differ for every value of the other inputs.
+    `maybe` cubes: they differ only for some values of other inputs (opaque
+    call results, memory).  Both empty: never.  `sure == ((),)`: always.
+    """
+
+    status: ConditionStatus
+    sure: tuple[Cube, ...] = ()
+    maybe: tuple[Cube, ...] = ()
+    size: int = 0  # TOO_LARGE: the number of cubes found
+    complete: bool = True  # TOO_LARGE: False when `size` is only a lower bound
+    inputs: int = 0  # how many bits and switches the condition ranges over
+    bounded: bool = False  # holds for inputs on which every loop stays within --unwind
+    reason: str = ""
+
+    def key(self) -> str:
+        """A canonical data form (for baselines and comparison), never prose."""
+        def cubes(cs: tuple[Cube, ...]) -> str:
+            return " | ".join("&".join(lit.key() for lit in c) or "1" for c in cs) or "0"
+
+        if self.status is not ConditionStatus.EXACT:
+            return f"{self.status.value}:{self.size}:{cubes(self.sure)}"
+        text = cubes(self.sure)
+        if self.maybe:
+            text += " ; some: " + cubes(self.maybe)
+        return text
 
 
 @dataclass(frozen=True)
@@ -119,8 +192,10 @@ class FunctionResult:
     verdict: Verdict
     reason: str | None = None
     counterexample: Counterexample | None = None
-    difference: str | None = None  # the exact set of differing inputs, as a condition
+    condition: Condition | None = None  # the exact set of differing inputs
     bits: tuple[BitRow, ...] = ()
+    opaque: tuple[str, ...] = ()  # external functions with no model (both sides)
+    word_notes: tuple[str, ...] = ()  # which parameter was taken as the flag word, and why
     masks: tuple[MaskRow, ...] = ()
     premises: tuple[Premise, ...] = ()  # in force
     needed: tuple[NeededPremise, ...] = ()  # for a proof: an irreducible set it rests on
