@@ -123,14 +123,16 @@ class FastOracle:
         if proc.returncode != 0:
             raise oracle.OracleError(proc.stderr)
 
-    def build(self, fragment: Path, root: str, workdir: Path, inputs: Iterable[str]) -> tuple[oracle.FragmentInfo, oracle.Executable]:
+    def build(self, fragment: Path, root: str, workdir: Path, inputs: Iterable[str],
+              caller: oracle.CallerView | None = None) -> tuple[oracle.FragmentInfo, oracle.Executable]:
         """``oracle.build`` with the prebuilt runtime and one compile-and-link."""
         info, seen = oracle._analyse(fragment, root, workdir)
-        slots = oracle.input_slots(info, inputs)
+        caller = caller or oracle.caller_view(info)
+        slots = oracle.input_slots(info, inputs, caller)
         prefix, suffix, unit = workdir / "prefix.h", workdir / "suffix.c", workdir / "unit.c"
         info.ws.renames.write_text("".join(f"#define {n} __oracle_prelude_{n}\n" for n in info.overridden))
         prefix.write_text(oracle.prefix_c(info))
-        suffix.write_text(oracle.suffix_c(info, seen, slots))
+        suffix.write_text(oracle.suffix_c(info, seen, slots, caller))
         unit.write_text(oracle._wrapper(info.ws, prefix, suffix))
         exe = workdir / "side"
         oracle._compile(info.ws, [*oracle._include_args(info.ws), str(unit), str(self.runtime_o), "-o", str(exe)])
@@ -142,22 +144,22 @@ class FastOracle:
         ``enumerate_pair`` does, at most 12) in both stub modes, and the
         replay of ``cex``."""
         inputs = dict((cex or {}).get("inputs") or {})
-        (info_b, exe_b), (info_a, exe_a) = (
-            self.build(path, function, workdir / label, inputs) for path, label in ((before, "before"), (after, "after"))
-        )
+        info_b, exe_b = self.build(before, function, workdir / "before", inputs)
+        caller = oracle.caller_view(info_b)  # the caller was written against the before side
+        info_a, exe_a = self.build(after, function, workdir / "after", inputs, caller)
         chosen = tuple(sorted(set(bits) if bits is not None else oracle._mined(info_b, info_a, True)))
         configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
         if len(chosen) > 12 or len(configs) > 8:
             raise oracle.TooManyBits(f"{len(chosen)} flag bits, {len(configs)} CONFIG switches")
-        runs = [RunInput(flags, cfg, {}, mode) for flags in oracle._flag_words(chosen)
-                for cfg in oracle._config_choices(configs) for mode in STUB_MODES]
+        runs = oracle.enumeration_runs(caller, (info_b, info_a), chosen, configs, STUB_MODES)
         verdict = oracle._verdict(runs, oracle.execute(exe_b, runs), oracle.execute(exe_a, runs), chosen, configs)
         replayed = None
         if cex is not None:
             flags = oracle._parse_int(cex["flags"])
             cfg = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
             values = {name: oracle._parse_int(v) for name, v in inputs.items()}
-            tb, ta = (oracle.execute(exe, [RunInput(flags, cfg, values, StubResults.REPLAY, oracle._side_results(cex.get(label)))])[0]
+            args = oracle.caller_args(caller, max(len(info_b.params), len(info_a.params)), flags, values, (info_b, info_a))
+            tb, ta = (oracle.execute(exe, [RunInput(flags, cfg, values, StubResults.REPLAY, oracle._side_results(cex.get(label)), args)])[0]
                       for exe, label in ((exe_b, "before"), (exe_a, "after")))
             status = oracle._pair_status(tb, ta)
             replayed = oracle.ReplayResult(status, status is OracleStatus.DIFFERS, tb, ta)

@@ -262,10 +262,10 @@ def _preprocess(ws: Workspace) -> str:
 class ParamKind(Enum):
     """How the harness supplies one parameter of the root."""
 
-    FLAG = "flag"  # named flags/ti_work/work: receives the flag word
+    FLAG = "flag"  # named flags/ti_work/work: an integer; its position is the flag word's
     OBJECT = "object"  # pointer to a struct the fragment defines: zeroed object
     BUFFER = "buffer"  # any other pointer or array: zeroed 4 KiB buffer
-    SCALAR = "scalar"  # integer: 0 unless an input names it
+    SCALAR = "scalar"  # integer: the caller's argument at its position
 
 
 @dataclass(frozen=True)
@@ -714,31 +714,100 @@ class InputSlot:
 _FIELD_INPUT_RE = re.compile(r"^(\w+)->(\w+)(?:\[(\d+)\])?$")
 
 
-def input_slots(info: FragmentInfo, names: Iterable[str]) -> tuple[InputSlot, ...]:
-    """The inputs among ``names`` this side can set: scalar root parameters
-    (``syscall``) and scalar fields of defined structs (``regs->syscallno``,
-    ``regs->regs[0]``).  Other names are ignored."""
-    params = {p.name: p for p in info.params}
+@dataclass(frozen=True)
+class CallerView:
+    """How the caller of the root sees its parameters: by position.
+
+    C binds arguments to parameters by position (C11 6.5.2.2p4, 6.9.1p10):
+    both sides of a pair are called with the same argument list, whatever
+    their parameters are named.  ``names`` are the parameter names of the
+    side the caller was written against (the before side); they name the
+    inputs of a counterexample and the objects behind pointer arguments.
+    ``flag_position`` is the argument that carries the flag word (the first
+    parameter of that side named flags/ti_work/work), or None."""
+
+    names: tuple[str, ...]
+    flag_position: int | None
+
+    def position(self, name: str, own: FragmentInfo) -> int | None:
+        """The argument position of input ``name``: the caller's parameter of
+        that name, else this side's own (a name only the other side has)."""
+        if name in self.names:
+            return self.names.index(name)
+        own_names = [p.name for p in own.params]
+        return own_names.index(name) if name in own_names else None
+
+    def label(self, position: int, own: FragmentInfo) -> str:
+        """How a pointer argument at ``position`` is rendered in call logs."""
+        return self.names[position] if position < len(self.names) else own.params[position].name
+
+
+def caller_view(info: FragmentInfo) -> CallerView:
+    """The view of a caller written against ``info``'s signature."""
+    names = tuple(p.name for p in info.params)
+    flag = next((i for i, p in enumerate(info.params) if p.kind is ParamKind.FLAG), None)
+    return CallerView(names, flag)
+
+
+def caller_args(caller: CallerView, positions: int, flags: int, inputs: Mapping[str, int],
+                infos: Sequence[FragmentInfo], base: Sequence[int] = ()) -> tuple[int, ...]:
+    """The argument list of one run: ``base`` (zeros past its end), the flag
+    word at the flag position, and each scalar input at its position."""
+    args = [base[i] if i < len(base) else 0 for i in range(positions)]
+    for name, value in inputs.items():
+        for info in infos:
+            pos = caller.position(name, info)
+            if pos is not None and pos < positions:
+                args[pos] = value & _U64
+                break
+    if caller.flag_position is not None and caller.flag_position < positions:
+        args[caller.flag_position] = flags & _U64
+    return tuple(args)
+
+
+def scalar_vectors(caller: CallerView, infos: Sequence[FragmentInfo]) -> list[tuple[int, ...]]:
+    """Base argument lists an enumeration tries: all zero and, when some
+    side has an integer parameter besides the flag word, distinct positive
+    and distinct negative values per position (so swapped or renamed
+    parameters show)."""
+    positions = max((len(info.params) for info in infos), default=0)
+    scalar = [
+        i for i in range(positions) if i != caller.flag_position
+        and any(i < len(info.params) and info.params[i].kind in (ParamKind.SCALAR, ParamKind.FLAG) for info in infos)
+    ]
+    vectors = [tuple([0] * positions)]
+    if scalar:
+        vectors.append(tuple(i + 2 if i in scalar else 0 for i in range(positions)))
+        vectors.append(tuple(-(i + 2) & _U64 if i in scalar else 0 for i in range(positions)))
+    return vectors
+
+
+def input_slots(info: FragmentInfo, names: Iterable[str], caller: CallerView | None = None) -> tuple[InputSlot, ...]:
+    """The field inputs among ``names`` this side can set: scalar fields of a
+    defined struct behind a pointer argument (``regs->syscallno``,
+    ``regs->regs[0]``), the pointer found by position.  Scalar arguments are
+    not slots: they travel in :attr:`RunInput.args`.  Other names are ignored."""
+    caller = caller or caller_view(info)
     slots = []
     for name in sorted(names):
-        lvalue = _input_lvalue(params, name)
+        lvalue = _input_lvalue(info, caller, name)
         if lvalue is not None:
             slots.append(InputSlot(name, lvalue))
     return tuple(slots)
 
 
-def _input_lvalue(params: Mapping[str, Param], name: str) -> str | None:
-    param = params.get(name)
-    if param is not None:
-        return f"__oracle_p_{name}" if param.kind is ParamKind.SCALAR else None
+def _input_lvalue(info: FragmentInfo, caller: CallerView, name: str) -> str | None:
     match = _FIELD_INPUT_RE.match(name)
-    if not match or match[1] not in params:
+    if not match:
         return None
-    param, field_name, index = params[match[1]], match[2], match[3]
+    pos = caller.position(match[1], info)
+    if pos is None or pos >= len(info.params):
+        return None
+    param, field_name, index = info.params[pos], match[2], match[3]
     is_array = dict(param.fields).get(field_name)
     if param.kind is not ParamKind.OBJECT or is_array is None or is_array != (index is not None):
         return None
-    return f"__oracle_obj_{param.name}.{field_name}" + (f"[{index}]" if index else "")
+    return f"__oracle_obj_{pos}.{field_name}" + (f"[{index}]" if index else "")
 
 
 def _call_expr(name: str, args: Sequence[str]) -> str:
@@ -799,6 +868,7 @@ def _stubs_c(info: FragmentInfo, seen: _Collector) -> str:
 RUNTIME_DECLS = """\
 extern unsigned long long __oracle_flags;
 extern long long __oracle_cfg[], __oracle_in[];
+extern unsigned long long __oracle_args[];
 void __oracle_return(int, ...);
 void __oracle_return_void(void);
 void __oracle_final(unsigned long long);
@@ -812,35 +882,35 @@ struct task_struct *__equiv_current(void) { return (struct task_struct *)(void *
 """
 
 
-def _param_storage(param: Param) -> str:
+def _param_storage(position: int, param: Param) -> str:
     if param.kind is ParamKind.OBJECT:
-        return f"static {param.pointee} __oracle_obj_{param.name};\n"
+        return f"static {param.pointee} __oracle_obj_{position};\n"
     if param.kind is ParamKind.BUFFER:
-        return f"static _Alignas(64) unsigned char __oracle_obj_{param.name}[{PTR_BUFFER_BYTES}];\n"
-    if param.kind is ParamKind.SCALAR:
-        return f"static long long __oracle_p_{param.name};\n"
+        return f"static _Alignas(64) unsigned char __oracle_obj_{position}[{PTR_BUFFER_BYTES}];\n"
     return ""
 
 
-def _param_arg(param: Param) -> str:
-    return {
-        ParamKind.FLAG: "__oracle_flags",
-        ParamKind.OBJECT: f"&__oracle_obj_{param.name}",
-        ParamKind.BUFFER: f"(void *)__oracle_obj_{param.name}",
-        ParamKind.SCALAR: f"__oracle_p_{param.name}",
-    }[param.kind]
+def _param_arg(position: int, param: Param) -> str:
+    """The argument at ``position``: an integer parameter (the flag word's
+    included) takes the caller's value there, converted as by assignment."""
+    if param.kind is ParamKind.OBJECT:
+        return f"&__oracle_obj_{position}"
+    if param.kind is ParamKind.BUFFER:
+        return f"(void *)__oracle_obj_{position}"
+    return f"__oracle_args[{position}]"
 
 
-def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot]) -> str:
+def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot], caller: CallerView) -> str:
     lines = ["\t__oracle_ti.flags = __oracle_flags;"]
     lines += [f"\t{name} = (int)__oracle_cfg[{i}];" for i, name in enumerate(info.configs)]
     lines += [f"\t{slot.lvalue} = __oracle_in[{i}];" for i, slot in enumerate(slots)]
     lines.append('\t__oracle_name_ptr("current", __oracle_task, sizeof __oracle_task);')
     lines.append('\t__oracle_name_ptr("current_thread_info()", &__oracle_ti, sizeof __oracle_ti);')
-    for p in info.params:
+    for i, p in enumerate(info.params):
         if p.kind in (ParamKind.OBJECT, ParamKind.BUFFER):
-            lines.append(f'\t__oracle_name_ptr("{p.name}", &__oracle_obj_{p.name}, sizeof __oracle_obj_{p.name});')
-    call = f"{info.root}({', '.join(_param_arg(p) for p in info.params)})"
+            label = caller.label(i, info)
+            lines.append(f'\t__oracle_name_ptr("{label}", &__oracle_obj_{i}, sizeof __oracle_obj_{i});')
+    call = f"{info.root}({', '.join(_param_arg(i, p) for i, p in enumerate(info.params))})"
     if info.returns_void:
         lines += [f"\t{call};", "\t__oracle_return_void();"]
     else:
@@ -849,7 +919,7 @@ def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot]) -> str:
     return "void __oracle_run_one(void)\n{\n" + "\n".join(lines) + "\n}\n"
 
 
-def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -> str:
+def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], caller: CallerView | None = None) -> str:
     """C placed after the fragment: intrinsics, stubs, zeroed definitions of
     extern objects, parameter storage and ``__oracle_run_one``."""
     gen = c_generator.CGenerator()
@@ -865,8 +935,8 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -
             RUNTIME_DECLS,
             _stubs_c(info, seen),
             *objects,
-            *(_param_storage(p) for p in info.params),
-            _run_one_c(info, slots),
+            *(_param_storage(i, p) for i, p in enumerate(info.params)),
+            _run_one_c(info, slots, caller or caller_view(info)),
         ]
     )
 
@@ -874,7 +944,7 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -
 # The driver, compiled as its own translation unit with the system headers
 # (the fragment's unit cannot include them: the prelude redefines keywords).
 # Protocol: one run per stdin line,
-#   flags mode cfg[ncfg] in[nin] nresults result[nresults]
+#   flags mode cfg[ncfg] in[nin] nargs arg[nargs] nresults result[nresults]
 # and per run on stdout: "B i", then "C result<TAB>name<TAB>arg..." per call,
 # "R value" or "R -", "F 0xflags" from the child, then "E outcome".
 RUNTIME_C = r"""
@@ -889,6 +959,7 @@ RUNTIME_C = r"""
 #define MAX_SLOTS 4096
 #define MAX_CALLS @MAX_CALLS@
 #define MAX_NAMES 64
+#define MAX_ARGS 64
 #define ARG_CHARS 64
 
 extern const int __oracle_ncfg, __oracle_nin;
@@ -896,6 +967,7 @@ void __oracle_run_one(void);
 
 unsigned long long __oracle_flags;
 long long __oracle_cfg[MAX_SLOTS], __oracle_in[MAX_SLOTS];
+unsigned long long __oracle_args[MAX_ARGS];
 
 enum { MODE_ZERO, MODE_HASH, MODE_REPLAY };
 static int mode;
@@ -1039,7 +1111,7 @@ static int read_word(unsigned long long *value)
 
 static int read_run(void)
 {
-	unsigned long long v;
+	unsigned long long v, n;
 	int i;
 
 	if (!read_word(&__oracle_flags) || !read_word(&v))
@@ -1049,6 +1121,10 @@ static int read_run(void)
 		read_word((unsigned long long *)&__oracle_cfg[i]);
 	for (i = 0; i < __oracle_nin; i++)
 		read_word((unsigned long long *)&__oracle_in[i]);
+	memset(__oracle_args, 0, sizeof __oracle_args);
+	read_word(&n);
+	for (i = 0; i < (long)n; i++)
+		read_word(i < MAX_ARGS ? &__oracle_args[i] : &v);
 	read_word(&v);
 	nresults = v < MAX_SLOTS ? (long)v : MAX_SLOTS;
 	for (i = 0; i < (long)v; i++)
@@ -1114,17 +1190,21 @@ class RunInput:
     inputs: Mapping[str, int]
     mode: StubResults
     results: tuple[int, ...] = ()
+    args: tuple[int, ...] = ()  # the root's arguments by position (see CallerView)
 
 
-def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = ()) -> tuple[FragmentInfo, Executable]:
+def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
+          caller: CallerView | None = None) -> tuple[FragmentInfo, Executable]:
     """Analyse and compile one side in ``workdir``; ``inputs`` are the input
-    names the executable must accept (unsettable ones are dropped)."""
+    names the executable must accept (unsettable ones are dropped), found by
+    position through ``caller`` (default: this side's own signature)."""
     info, seen = _analyse(fragment, root, workdir)
-    slots = input_slots(info, inputs)
+    caller = caller or caller_view(info)
+    slots = input_slots(info, inputs, caller)
     prefix, suffix = workdir / "prefix.h", workdir / "suffix.c"
     info.ws.renames.write_text("".join(f"#define {n} __oracle_prelude_{n}\n" for n in info.overridden))
     prefix.write_text(prefix_c(info))
-    suffix.write_text(suffix_c(info, seen, slots))
+    suffix.write_text(suffix_c(info, seen, slots, caller))
     unit, runtime = workdir / "unit.c", workdir / "runtime.c"
     unit.write_text(_wrapper(info.ws, prefix, suffix))
     runtime.write_text(RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)))
@@ -1145,6 +1225,7 @@ def _encode(exe: Executable, run: RunInput) -> str:
     words = [hex(run.flags), str(run.mode.value)]
     words += [str(int(bool(run.configs.get(name, False)))) for name in exe.configs]
     words += [str(run.inputs.get(slot.name, 0)) for slot in exe.slots]
+    words += [str(len(run.args)), *map(str, run.args)]
     words += [str(len(run.results)), *map(str, run.results)]
     return " ".join(words)
 
@@ -1238,6 +1319,7 @@ def _example(run: RunInput, before: Trace, after: Trace) -> dict:
         "flags": run.flags,
         "flags_hex": hex(run.flags),
         "configs": dict(run.configs),
+        "args": [hex(a) for a in run.args],
         "stub_results": run.mode.name.lower(),
         "before": before.to_dict(),
         "after": after.to_dict(),
@@ -1265,8 +1347,9 @@ def enumerate_pair(
     switches) would be enumerated, OracleError when a side cannot be built.
     """
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
+        caller = caller_view(analyse(before, function, Path(tmp, "caller")))
         (info_b, exe_b), (info_a, exe_a) = _both(
-            lambda side: build(Path(side[0]), function, Path(tmp, side[1])),
+            lambda side: build(Path(side[0]), function, Path(tmp, side[1]), (), caller),
             (before, "before"),
             (after, "after"),
         )
@@ -1276,14 +1359,23 @@ def enumerate_pair(
             raise TooManyBits(f"{len(chosen)} flag bits {list(chosen)} exceed max_bits={max_bits}; pass bits=")
         if len(configs) > max_configs:
             raise TooManyBits(f"{len(configs)} CONFIG switches exceed max_configs={max_configs}")
-        runs = [
-            RunInput(flags, cfg, {}, mode)
-            for flags in _flag_words(chosen)
-            for cfg in _config_choices(configs)
-            for mode in stub_results
-        ]
+        runs = enumeration_runs(caller, (info_b, info_a), chosen, configs, stub_results)
         traces_b, traces_a = _both(lambda exe: execute(exe, runs, timeout_s), exe_b, exe_a)
     return _verdict(runs, traces_b, traces_a, chosen, configs)
+
+
+def enumeration_runs(caller: CallerView, infos: Sequence[FragmentInfo], bits: Sequence[int],
+                     configs: Sequence[str], modes: Sequence[StubResults]) -> list[RunInput]:
+    """Every flag word over ``bits`` x config valuation x base argument list
+    x stub mode, fewest flag bits first."""
+    positions = max(len(info.params) for info in infos)
+    return [
+        RunInput(flags, cfg, {}, mode, (), caller_args(caller, positions, flags, {}, infos, base))
+        for flags in _flag_words(bits)
+        for cfg in _config_choices(configs)
+        for base in scalar_vectors(caller, infos)
+        for mode in modes
+    ]
 
 
 def _mined(before: FragmentInfo, after: FragmentInfo, boundary_bits: bool) -> frozenset[int]:
@@ -1331,13 +1423,18 @@ def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: in
     configs = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
     inputs = {name: _parse_int(v) for name, v in (cex.get("inputs") or {}).items()}
 
-    def run_side(side: tuple[Path, str]) -> Trace:
-        path, name = side
-        _, exe = build(Path(path), function, Path(tmp, name), inputs)
-        run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)))
-        return execute(exe, [run], timeout_s)[0]
-
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        traces = _both(run_side, (before, "before"), (after, "after"))
+        caller = caller_view(analyse(before, function, Path(tmp, "caller")))
+        built = _both(lambda side: build(Path(side[0]), function, Path(tmp, side[1]), inputs, caller),
+                      (before, "before"), (after, "after"))
+        infos = [info for info, _ in built]
+        args = caller_args(caller, max(len(i.params) for i in infos), flags, inputs, infos)
+
+        def run_side(side: tuple[Executable, str]) -> Trace:
+            exe, name = side
+            run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)), args)
+            return execute(exe, [run], timeout_s)[0]
+
+        traces = _both(run_side, (built[0][1], "before"), (built[1][1], "after"))
     status = _pair_status(*traces)
     return ReplayResult(status, status is OracleStatus.DIFFERS, traces[0], traces[1])
