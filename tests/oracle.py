@@ -23,6 +23,7 @@ import copy
 import concurrent.futures
 import itertools
 import re
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -39,7 +40,13 @@ MODEL_INCLUDE = REPO / "models" / "include"
 CC = "gcc"
 # The kernel's code-generation options that change behaviour: wrapping signed
 # arithmetic and no type-based alias assumptions.  -w: fragments are sloppy C.
-CFLAGS = ("-O0", "-fwrapv", "-fno-strict-aliasing", "-w")
+# Undefined behaviour the kernel does not define away: a shift count that is
+# negative or not below the width (C11 6.5.7p3) traps (SIGILL) instead of
+# giving whatever the machine's shift does; such a run is UNDEFINED, never a
+# difference.  (Signed overflow wraps under -fwrapv, as in the kernel.)
+CFLAGS = ("-O0", "-fwrapv", "-fno-strict-aliasing", "-w",
+          "-fsanitize=shift-exponent", "-fsanitize-undefined-trap-on-error")
+UB_OUTCOME = "undefined"
 FLAG_PARAMS = frozenset({"flags", "ti_work", "work"})
 # Prelude intrinsics the harness itself defines; never logged as externals.
 INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_enabled"})
@@ -81,6 +88,7 @@ class OracleStatus(Enum):
     """Overall answer of the oracle; ordered from most to least conclusive."""
 
     DIFFERS = "differs"  # a run ended normally on both sides with different traces
+    UNDEFINED = "undefined"  # a difference only where a side has undefined behaviour
     CRASH = "crash"  # the only differences involve a side killed by a signal
     TIMEOUT = "timeout"  # a run did not finish in time: nothing is proven
     SAME = "same"  # every run produced identical traces on both sides
@@ -94,6 +102,9 @@ class Call:
     args: tuple[str, ...]
     result: int = field(default=0, compare=False)  # what the stub returned
     flags_at: int | None = None  # the flag word the callee could read
+    # FNV-1a of the bytes a callee could read: the task, current_thread_info()
+    # and every object behind a pointer argument of the root
+    memory: int | None = None
 
     def __str__(self) -> str:
         return f"{self.name}({', '.join(self.args)})"
@@ -122,6 +133,7 @@ class Trace:
         return {
             "calls": self.call_strings,
             "results": [call.result for call in self.calls],
+            "memory": [None if call.memory is None else hex(call.memory) for call in self.calls],
             "return": self.ret,
             "flags": None if self.flags is None else hex(self.flags),
             "outcome": self.outcome,
@@ -178,6 +190,7 @@ class Workspace:
 
     fragment: Path
     root: Path
+    source_dir: Path | None = None  # where quoted includes resolve, when ``fragment`` is a copy
 
     @property
     def stubs(self) -> Path:
@@ -221,7 +234,8 @@ def _stub_header(ws: Workspace, name: str) -> None:
 
 
 def _include_args(ws: Workspace) -> list[str]:
-    return ["-nostdinc", "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
+    source_dir = ws.source_dir or ws.fragment.parent
+    return ["-nostdinc", "-iquote", str(source_dir), "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
 
 
 def _wrapper(ws: Workspace, prefix: Path | None = None, suffix: Path | None = None) -> str:
@@ -277,6 +291,8 @@ class Param:
     kind: ParamKind
     pointee: str | None = None
     fields: tuple[tuple[str, bool], ...] = ()
+    # members a filled run writes: (name, is a bit-field); pointers left out
+    fill: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -513,11 +529,30 @@ def _classify_param(name: str, type_: c_ast.Node, seen: _Collector) -> Param:
     if isinstance(type_, c_ast.PtrDecl):
         agg = _struct_of(type_.type, seen)
         if agg is not None and agg.decls is not None:
-            return Param(name, ParamKind.OBJECT, _type_text(type_.type), _fields(agg, seen))
+            return Param(name, ParamKind.OBJECT, _type_text(type_.type), _fields(agg, seen), _fill_members(agg, seen))
         return Param(name, ParamKind.BUFFER)
     if _struct_of(type_, seen) is not None:
         raise OracleError(f"root parameter {name!r}: struct by value is not supported")
     return Param(name, ParamKind.SCALAR)
+
+
+def _holds_pointer(type_: c_ast.Node, seen: _Collector) -> bool:
+    """A pointer, an array of them, or an aggregate with one inside."""
+    type_ = _resolve(type_, seen)
+    if isinstance(type_, c_ast.PtrDecl):
+        return True
+    if isinstance(type_, c_ast.ArrayDecl):
+        return _holds_pointer(type_.type, seen)
+    agg = _struct_of(type_, seen)
+    return agg is not None and any(_holds_pointer(m.type, seen) for m in agg.decls or [])
+
+
+def _fill_members(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[str, bool], ...]:
+    """Named members a filled run gives nonzero contents: every one that
+    holds no pointer (a garbage pointer would only crash the run)."""
+    return tuple(
+        (m.name, m.bitsize is not None) for m in agg.decls or [] if m.name and not _holds_pointer(m.type, seen)
+    )
 
 
 def _fields(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[str, bool], ...]:
@@ -629,19 +664,20 @@ class _BitMiner(c_ast.NodeVisitor):
     of ``>>`` (n and n+1), and constant arguments for parameters named
     flag/nr/bit."""
 
-    def __init__(self, seen: _Collector) -> None:
+    def __init__(self, seen: _Collector, constants: Mapping[str, int] = {}) -> None:
         self.seen = seen
+        self.values = {**seen.enums, **constants}
         self.bits: set[int] = set()
 
     def _mask(self, node: c_ast.Node) -> None:
         if isinstance(node, c_ast.UnaryOp) and node.op == "~":
             node = node.expr
-        self.bits |= _bits_of(_fold(node, self.seen.enums))
+        self.bits |= _bits_of(_fold(node, self.values))
 
     def _number(self, node: c_ast.Node, above: bool = False) -> None:
         """Bit ``node``; with ``above`` also the next one, which a shifted
         value compared as a whole (``(flags >> n) > 0``) also sees."""
-        value = _fold(node, self.seen.enums)
+        value = _fold(node, self.values)
         if value is not None and 0 <= value < 64:
             self.bits.add(value)
             if above and value < 63:
@@ -679,10 +715,23 @@ class _BitMiner(c_ast.NodeVisitor):
         return [getattr(p, "name", None) for p in (decl.type.args.params if decl.type.args else [])]
 
 
+def _file_scope_constants(ast: c_ast.FileAST, enums: Mapping[str, int]) -> dict[str, int]:
+    """File-scope integer objects with a constant initializer, by name: a
+    mask held in ``static const unsigned long mask = 0x3;`` is read like a
+    constant (the miner then sees its bits)."""
+    out: dict[str, int] = {}
+    for node in ast.ext:
+        if isinstance(node, c_ast.Decl) and node.name and isinstance(node.type, c_ast.TypeDecl) and node.init is not None:
+            value = _fold(node.init, {**enums, **out})
+            if value is not None:
+                out[node.name] = value
+    return out
+
+
 def _referenced_bits(ws: Workspace, ast: c_ast.FileAST, seen: _Collector) -> set[int]:
     """Bits mined from the fragment's own code (not the prelude's)."""
     tooling = {str(PRELUDE), str(ws.header)}
-    miner = _BitMiner(seen)
+    miner = _BitMiner(seen, _file_scope_constants(ast, seen.enums))
     for node in ast.ext:
         file = node.coord.file if node.coord else None
         if file not in tooling:
@@ -700,6 +749,22 @@ KIND_MACRO = (
     "#define __ORACLE_KIND(x) _Generic(1 ? (x) : (x), int: 1, unsigned int: 2, "
     "long: 3, unsigned long: 4, long long: 5, unsigned long long: 6, "
     "float: 7, double: 7, long double: 9, default: 8)\n"
+)
+# A call of a variadic external with up to 8 arguments, each as kind, value.
+VCALL_MACROS = (
+    "#define __ORACLE_NARG(...) __ORACLE_NARG_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)\n"
+    "#define __ORACLE_NARG_(a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n\n"
+    "#define __ORACLE_CAT(a, b) __ORACLE_CAT_(a, b)\n"
+    "#define __ORACLE_CAT_(a, b) a##b\n"
+    # kind + 16, value, size: a struct or union (GCC's type classes 12, 13)
+    # passes its bytes, through a one-element compound literal
+    "#define __ORACLE_AGG(a) (__builtin_classify_type(a) == 12 || __builtin_classify_type(a) == 13)\n"
+    "#define __ORACLE_VA(a) __builtin_choose_expr(__ORACLE_AGG(a), 26, 16 + __ORACLE_KIND(a)), "
+    "__builtin_choose_expr(__ORACLE_AGG(a), (const void *)(__typeof__(a)[1]){a}, (a)), (unsigned long)sizeof(a)\n"
+    "#define __ORACLE_KA1(a) __ORACLE_VA(a)\n"
+    + "".join(f"#define __ORACLE_KA{n}(a, ...) __ORACLE_VA(a), __ORACLE_KA{n - 1}(__VA_ARGS__)\n" for n in range(2, 9))
+    + "#define __ORACLE_VCALL(name, ...) __oracle_call(name, __ORACLE_NARG(__VA_ARGS__), "
+    "__ORACLE_CAT(__ORACLE_KA, __ORACLE_NARG(__VA_ARGS__))(__VA_ARGS__))\n"
 )
 
 
@@ -765,6 +830,17 @@ def caller_args(caller: CallerView, positions: int, flags: int, inputs: Mapping[
     return tuple(args)
 
 
+def field_inputs(caller: CallerView, infos: Sequence[FragmentInfo]) -> tuple[str, ...]:
+    """Input names of the settable fields of every object the caller passes
+    (``regs->syscallno``, ``regs->regs[0]``), sorted."""
+    names = set()
+    for info in infos:
+        for pos, param in enumerate(info.params[: len(caller.names)]):
+            if param.kind is ParamKind.OBJECT:
+                names |= {f"{caller.names[pos]}->{f}" + ("[0]" if is_array else "") for f, is_array in param.fields}
+    return tuple(sorted(names))
+
+
 def scalar_vectors(caller: CallerView, infos: Sequence[FragmentInfo]) -> list[tuple[int, ...]]:
     """Base argument lists an enumeration tries: all zero and, when some
     side has an integer parameter besides the flag word, distinct positive
@@ -823,7 +899,7 @@ def prefix_c(info: FragmentInfo) -> str:
     CONFIG switches, and macros standing for undeclared externals (so their
     arguments keep their promoted types, and the call returns long)."""
     out = [f"#undef {name}\n" for name in info.overridden]
-    out += [KIND_MACRO, "long long __oracle_call(const char *, int, ...);\n"]
+    out += [KIND_MACRO, VCALL_MACROS, "long long __oracle_call(const char *, int, ...);\n"]
     out += [f"int {name};\n" for name in info.configs]
     for ext in info.externals:
         if ext.prototype is None:
@@ -851,10 +927,56 @@ def _stub_c(ext: External, returns_void: bool, is_pointer: bool) -> str:
     return f"{head}\n{{\n{body}}}\n"
 
 
+def _is_variadic(decl: c_ast.Decl | None) -> bool:
+    func = decl.type if decl is not None else None
+    return isinstance(func, c_ast.FuncDecl) and any(
+        isinstance(p, c_ast.EllipsisParam) for p in (func.args.params if func.args else [])
+    )
+
+
+def _variadic_macro(ext: External, seen: _Collector) -> str:
+    """``#define name(...)`` logging a call of a variadic external: the stub
+    cannot know the types behind ``...``, the call site can (each argument
+    after the default argument promotions, C11 6.5.2.2p6-7)."""
+    assert ext.prototype is not None
+    ret = ext.prototype.type.type
+    call = f'__ORACLE_VCALL("{ext.name}", __VA_ARGS__)'
+    if _is_void(ret, seen):
+        return f"#define {ext.name}(...) ((void){call})\n"
+    if isinstance(_resolve(ret, seen), c_ast.PtrDecl) or _struct_of(ret, seen) is not None:
+        raise OracleError(f"{ext.name}: a variadic external returning a pointer or struct is not supported")
+    return f"#define {ext.name}(...) (({_type_text(ret)}){call})\n"
+
+
+def harness_workspace(info: FragmentInfo, seen: _Collector) -> Workspace:
+    """The workspace the harness compiles: ``info.ws``, or, when the fragment
+    declares variadic externals, a copy of the fragment with a logging macro
+    after each such declaration (quoted includes still resolve next to the
+    original).  A variadic prototype outside the fragment is refused."""
+    variadic = [ext for ext in info.externals if _is_variadic(ext.prototype)]
+    if not variadic:
+        return info.ws
+    lines = info.ws.fragment.read_text().splitlines(keepends=True)
+    inserts: dict[int, str] = {}
+    for ext in variadic:
+        coord = ext.prototype.coord if ext.prototype is not None else None
+        if coord is None or Path(coord.file).resolve() != info.ws.fragment:
+            raise OracleError(f"{ext.name}: a variadic external declared outside the fragment is not supported")
+        end = coord.line - 1
+        while end < len(lines) and ";" not in lines[end]:
+            end += 1
+        inserts[end] = inserts.get(end, "") + _variadic_macro(ext, seen)
+    text = "".join(line + (("\n" if not line.endswith("\n") else "") + inserts[i] if i in inserts else "")
+                   for i, line in enumerate(lines))
+    copy_path = info.ws.root / "fragment.c"
+    copy_path.write_text(text)
+    return Workspace(copy_path, info.ws.root, info.ws.fragment.parent)
+
+
 def _stubs_c(info: FragmentInfo, seen: _Collector) -> str:
     out = []
     for ext in info.externals:
-        if ext.prototype is None:
+        if ext.prototype is None or _is_variadic(ext.prototype):
             continue
         func = ext.prototype.type
         for param in _param_decls(func):
@@ -868,7 +990,8 @@ def _stubs_c(info: FragmentInfo, seen: _Collector) -> str:
 RUNTIME_DECLS = """\
 extern unsigned long long __oracle_flags;
 extern long long __oracle_cfg[], __oracle_in[];
-extern unsigned long long __oracle_args[];
+extern unsigned long long __oracle_args[], __oracle_fill;
+void __oracle_fill_bytes(void *, unsigned long, unsigned long);
 void __oracle_return(int, ...);
 void __oracle_return_void(void);
 void __oracle_final(unsigned long long);
@@ -900,9 +1023,26 @@ def _param_arg(position: int, param: Param) -> str:
     return f"__oracle_args[{position}]"
 
 
+def _fill_c(info: FragmentInfo) -> list[str]:
+    """Statements giving each object's pointer-free members distinct nonzero
+    contents when the run asks for it (a bit-field gets the value, reduced
+    modulo its width as GCC does)."""
+    lines = []
+    for pos, param in enumerate(info.params):
+        for j, (member, is_bitfield) in enumerate(param.fill):
+            seed = f"__oracle_fill * 64 + {pos * 8 + j}"
+            obj = f"__oracle_obj_{pos}.{member}"
+            if is_bitfield:
+                lines.append(f"\tif (__oracle_fill) {obj} = {seed} * 37 + 1;")
+            else:
+                lines.append(f"\tif (__oracle_fill) __oracle_fill_bytes(&{obj}, sizeof {obj}, {seed});")
+    return lines
+
+
 def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot], caller: CallerView) -> str:
     lines = ["\t__oracle_ti.flags = __oracle_flags;"]
     lines += [f"\t{name} = (int)__oracle_cfg[{i}];" for i, name in enumerate(info.configs)]
+    lines += _fill_c(info)
     lines += [f"\t{slot.lvalue} = __oracle_in[{i}];" for i, slot in enumerate(slots)]
     lines.append('\t__oracle_name_ptr("current", __oracle_task, sizeof __oracle_task);')
     lines.append('\t__oracle_name_ptr("current_thread_info()", &__oracle_ti, sizeof __oracle_ti);')
@@ -944,7 +1084,7 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], c
 # The driver, compiled as its own translation unit with the system headers
 # (the fragment's unit cannot include them: the prelude redefines keywords).
 # Protocol: one run per stdin line,
-#   flags mode cfg[ncfg] in[nin] nargs arg[nargs] nresults result[nresults]
+#   flags mode fill cfg[ncfg] in[nin] nargs arg[nargs] nresults result[nresults]
 # and per run on stdout: "B i", then "C result<TAB>name<TAB>arg..." per call,
 # "R value" or "R -", "F 0xflags" from the child, then "E outcome".
 RUNTIME_C = r"""
@@ -968,6 +1108,16 @@ void __oracle_run_one(void);
 unsigned long long __oracle_flags;
 long long __oracle_cfg[MAX_SLOTS], __oracle_in[MAX_SLOTS];
 unsigned long long __oracle_args[MAX_ARGS];
+unsigned long long __oracle_fill;
+
+void __oracle_fill_bytes(void *p, unsigned long size, unsigned long seed)
+{
+	unsigned char *b = p;
+	unsigned long k;
+
+	for (k = 0; k < size; k++)
+		b[k] = (unsigned char)(seed * 37 + k * 13 + 1);
+}
 
 enum { MODE_ZERO, MODE_HASH, MODE_REPLAY };
 static int mode;
@@ -1014,8 +1164,30 @@ static void render_ptr(const char *p, char *out)
 	snprintf(out, ARG_CHARS, "<ptr>");
 }
 
+static void render_bytes(const unsigned char *p, unsigned long size, char *out)
+{
+	int n = 0;
+	unsigned long k;
+
+	n += snprintf(out, ARG_CHARS, "{");
+	for (k = 0; k < size && n < ARG_CHARS - 4; k++)
+		n += snprintf(out + n, ARG_CHARS - n, "%02x", p[k]);
+	snprintf(out + n, ARG_CHARS - n, "}");
+}
+
 static void render(int kind, va_list *ap, char *out)
 {
+	if (kind == 26) {	/* a struct or union through `...`: its bytes, then its size */
+		const unsigned char *bytes = va_arg(*ap, const unsigned char *);
+
+		render_bytes(bytes, va_arg(*ap, unsigned long), out);
+		return;
+	}
+	if (kind >= 16) {	/* a scalar through `...`: its value, then its size */
+		render(kind - 16, ap, out);
+		(void)va_arg(*ap, unsigned long);
+		return;
+	}
 	switch (kind) {
 	case 1: snprintf(out, ARG_CHARS, "%d", va_arg(*ap, int)); break;
 	case 2: snprintf(out, ARG_CHARS, "%u", va_arg(*ap, unsigned int)); break;
@@ -1047,6 +1219,18 @@ static long long stub_result(unsigned long long hash)
 
 extern unsigned long *__oracle_flag_word;
 
+static unsigned long long memory_hash(void)
+{
+	unsigned long long h = 14695981039346656037ULL;
+	unsigned long k;
+	int i;
+
+	for (i = 0; i < nnames; i++)
+		for (k = 0; k < names[i].size; k++)
+			h = (h ^ (unsigned char)names[i].base[k]) * 1099511628211ULL;
+	return h;
+}
+
 long long __oracle_call(const char *name, int nargs, ...)
 {
 	char args[16][ARG_CHARS], index[32];
@@ -1068,8 +1252,9 @@ long long __oracle_call(const char *name, int nargs, ...)
 		fflush(stdout);
 		raise(SIGALRM);	/* reported like a timeout */
 	}
-	/* A callee can read the flag word: log it with every call. */
+	/* A callee can read the flag word and the harness's objects: log them. */
 	printf("W %lx\n", *__oracle_flag_word);
+	printf("M %llx\n", memory_hash());
 	printf("C %lld\t%s", result, name);
 	for (i = 0; i < nargs && i < 16; i++)
 		printf("\t%s", args[i]);
@@ -1114,7 +1299,7 @@ static int read_run(void)
 	unsigned long long v, n;
 	int i;
 
-	if (!read_word(&__oracle_flags) || !read_word(&v))
+	if (!read_word(&__oracle_flags) || !read_word(&v) || !read_word(&__oracle_fill))
 		return 0;
 	mode = (int)v;
 	for (i = 0; i < __oracle_ncfg; i++)
@@ -1191,6 +1376,7 @@ class RunInput:
     mode: StubResults
     results: tuple[int, ...] = ()
     args: tuple[int, ...] = ()  # the root's arguments by position (see CallerView)
+    fill: int = 0  # nonzero: the seed of the bytes written to objects' members first
 
 
 def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
@@ -1206,7 +1392,7 @@ def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
     prefix.write_text(prefix_c(info))
     suffix.write_text(suffix_c(info, seen, slots, caller))
     unit, runtime = workdir / "unit.c", workdir / "runtime.c"
-    unit.write_text(_wrapper(info.ws, prefix, suffix))
+    unit.write_text(_wrapper(harness_workspace(info, seen), prefix, suffix))
     runtime.write_text(RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)))
     exe = workdir / "side"
     _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
@@ -1222,7 +1408,7 @@ def _compile(ws: Workspace, args: Sequence[str]) -> None:
 
 
 def _encode(exe: Executable, run: RunInput) -> str:
-    words = [hex(run.flags), str(run.mode.value)]
+    words = [hex(run.flags), str(run.mode.value), str(run.fill)]
     words += [str(int(bool(run.configs.get(name, False)))) for name in exe.configs]
     words += [str(run.inputs.get(slot.name, 0)) for slot in exe.slots]
     words += [str(len(run.args)), *map(str, run.args)]
@@ -1250,6 +1436,7 @@ def _parse_traces(output: str) -> Iterator[Trace]:
     ret: str | None = None
     flags: int | None = None
     seen: int | None = None
+    memory: int | None = None
     for line in output.splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "B":
@@ -1258,14 +1445,17 @@ def _parse_traces(output: str) -> Iterator[Trace]:
             seen = int(rest, 16)
         elif tag == "C":
             result, name, *args = rest.split("\t")
-            calls.append(Call(name, tuple(args), int(result), seen))
+            calls.append(Call(name, tuple(args), int(result), seen, memory))
         elif tag == "R":
             ret = None if rest == "-" else rest
         elif tag == "F":
             flags = int(rest, 16)
+        elif tag == "M":
+            memory = int(rest, 16)
         elif tag == "E":
             ok = rest == "ok"
-            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, rest)
+            outcome = UB_OUTCOME if rest == f"signal {signal.SIGILL}" else rest
+            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, outcome)
 
 
 # --------------------------------------------------------------------------
@@ -1293,11 +1483,13 @@ def _pair_status(before: Trace, after: Trace) -> OracleStatus:
         return OracleStatus.SAME
     if before.outcome == after.outcome == "ok":
         return OracleStatus.DIFFERS
+    if UB_OUTCOME in (before.outcome, after.outcome):
+        return OracleStatus.UNDEFINED
     return OracleStatus.CRASH
 
 
 def _combine(statuses: Iterable[OracleStatus]) -> OracleStatus:
-    """Most conclusive status among runs (DIFFERS > CRASH > TIMEOUT > SAME)."""
+    """Most conclusive status among runs (DIFFERS > UNDEFINED > CRASH > TIMEOUT > SAME)."""
     order = list(OracleStatus)
     return min(statuses, key=order.index, default=OracleStatus.SAME)
 
@@ -1320,6 +1512,7 @@ def _example(run: RunInput, before: Trace, after: Trace) -> dict:
         "flags_hex": hex(run.flags),
         "configs": dict(run.configs),
         "args": [hex(a) for a in run.args],
+        "inputs": dict(run.inputs),
         "stub_results": run.mode.name.lower(),
         "before": before.to_dict(),
         "after": after.to_dict(),
@@ -1347,9 +1540,12 @@ def enumerate_pair(
     switches) would be enumerated, OracleError when a side cannot be built.
     """
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        caller = caller_view(analyse(before, function, Path(tmp, "caller")))
+        seen_b, seen_a = _both(lambda side: analyse(Path(side[0]), function, Path(tmp, side[1])),
+                               (before, "caller-b"), (after, "caller-a"))
+        caller = caller_view(seen_b)
+        fields = field_inputs(caller, (seen_b, seen_a))
         (info_b, exe_b), (info_a, exe_a) = _both(
-            lambda side: build(Path(side[0]), function, Path(tmp, side[1]), (), caller),
+            lambda side: build(Path(side[0]), function, Path(tmp, side[1]), fields, caller),
             (before, "before"),
             (after, "after"),
         )
@@ -1366,14 +1562,21 @@ def enumerate_pair(
 
 def enumeration_runs(caller: CallerView, infos: Sequence[FragmentInfo], bits: Sequence[int],
                      configs: Sequence[str], modes: Sequence[StubResults]) -> list[RunInput]:
-    """Every flag word over ``bits`` x config valuation x base argument list
-    x stub mode, fewest flag bits first."""
+    """Every flag word over ``bits`` x config valuation x base input x stub
+    mode, fewest flag bits first.  The base inputs: everything zero, then
+    (when there are integer arguments or object fields to set) distinct
+    positive and distinct negative values for each of them."""
     positions = max(len(info.params) for info in infos)
+    fields = field_inputs(caller, infos)
+    bases = scalar_vectors(caller, infos)
+    if any(p.fill for info in infos for p in info.params) and len(bases) == 1:
+        bases = bases * 3
+    field_values = [{name: sign * (j + 2) for j, name in enumerate(fields)} for sign in (0, 1, -1)]
     return [
-        RunInput(flags, cfg, {}, mode, (), caller_args(caller, positions, flags, {}, infos, base))
+        RunInput(flags, cfg, field_values[k], mode, (), caller_args(caller, positions, flags, {}, infos, base), k)
         for flags in _flag_words(bits)
         for cfg in _config_choices(configs)
-        for base in scalar_vectors(caller, infos)
+        for k, base in enumerate(bases)
         for mode in modes
     ]
 
