@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import concurrent.futures
+import dataclasses
 import itertools
 import re
 import signal
@@ -36,6 +37,8 @@ from pycparser import c_ast, c_generator, c_parser
 REPO = Path(__file__).resolve().parent.parent
 PRELUDE = REPO / "models" / "prelude.h"
 MODEL_INCLUDE = REPO / "models" / "include"
+MODEL_FUNCTIONS = REPO / "models" / "functions"
+MODEL_ARCH = REPO / "models" / "arch"
 
 CC = "gcc"
 # The kernel's code-generation options that change behaviour: wrapping signed
@@ -47,9 +50,13 @@ CC = "gcc"
 CFLAGS = ("-O0", "-fwrapv", "-fno-strict-aliasing", "-w",
           "-fsanitize=shift-exponent", "-fsanitize-undefined-trap-on-error")
 UB_OUTCOME = "undefined"
+# A run whose inputs break an assumption (--assume, a model's) exits with this
+# status; it is left out of the comparison.
+EXCLUDED_STATUS = 77
+EXCLUDED_OUTCOME = "excluded"
 FLAG_PARAMS = frozenset({"flags", "ti_work", "work"})
 # Prelude intrinsics the harness itself defines; never logged as externals.
-INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_enabled"})
+INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_enabled", "__equiv_emit"})
 # A constant passed for a parameter with one of these names is a flag bit number
 # (test_thread_flag(int flag), test_bit(long nr, ...)).
 BIT_NUMBER_PARAMS = frozenset({"flag", "nr", "bit"})
@@ -168,6 +175,88 @@ class ReplayResult:
 
 
 # --------------------------------------------------------------------------
+# Premises: what equiv's command line adds to C
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Premises:
+    """The parts of an ``equiv check`` command line that change what the
+    sides mean, read from the README's account of them (not from equiv):
+
+    * ``models``: C files of ``models/functions/`` compiled after the
+      fragment; ``__equiv_emit("name", args...)`` is a logged call
+      ``name(args)``; a fragment's own definition of a function wins;
+    * ``arch``: ``models/arch/<arch>.h`` included before the fragment (the
+      fragment's own macros win);
+    * ``pins``: ``-D CONFIG_X=y`` defines CONFIG_X as 1, ``=n`` leaves it
+      undefined and holds its switch at 0;
+    * ``assumes``: C expressions over ``flags`` (the flag word on entry) and
+      the fragment's macros; a run where one is false on either side is
+      left out, as are runs where a model's ``__equiv_assume_*()`` is false.
+    """
+
+    models: tuple[str, ...] = ()
+    arch: str | None = None
+    pins: tuple[tuple[str, bool], ...] = ()
+    assumes: tuple[str, ...] = ()
+
+    @property
+    def model_files(self) -> tuple[Path, ...]:
+        return tuple(MODEL_FUNCTIONS / f"{name}.c" for name in self.models)
+
+    @property
+    def arch_header(self) -> Path | None:
+        return MODEL_ARCH / f"{self.arch}.h" if self.arch else None
+
+    @property
+    def defines(self) -> tuple[str, ...]:
+        return tuple(f"-D{name}=1" for name, on in self.pins if on)
+
+    @property
+    def pinned(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.pins)
+
+
+NO_PREMISES = Premises()
+_PIN_RE = re.compile(r"^(CONFIG_\w+)=(y|n)$")
+
+
+def premises_from_args(args: Sequence[str]) -> Premises:
+    """The premises of an equiv command line's options (a fixture's ARGS).
+    Raises OracleError for an option the oracle cannot model (--racy-flags,
+    --flag-map, --flags-param, --model-dir) or a malformed one."""
+    models: list[str] = []
+    arch, pins, assumes = None, [], []
+    words = list(args)
+    while words:
+        word = words.pop(0)
+        if word in ("--unwind", "--timeout", "--jobs", "-j"):
+            words.pop(0) if words else None
+            continue
+        value = words.pop(0) if word in ("--model", "--models", "--arch", "-D", "--assume") and words else None
+        if word == "--model" and value:
+            models.append(value)
+        elif word == "--models" and value == "all":
+            models += sorted(p.stem for p in MODEL_FUNCTIONS.glob("*.c"))
+        elif word == "--arch" and value:
+            arch = value
+        elif word == "-D" and value and _PIN_RE.match(value):
+            match = _PIN_RE.match(value)
+            assert match is not None
+            pins.append((match[1], match[2] == "y"))
+        elif word == "--assume" and value:
+            assumes.append(value)
+        else:
+            raise OracleError(f"the oracle does not model the option {word!r}")
+    premises = Premises(tuple(dict.fromkeys(models)), arch, tuple(pins), tuple(assumes))
+    for path in (*premises.model_files, premises.arch_header):
+        if path is not None and not path.is_file():
+            raise OracleError(f"no such model: {path.relative_to(REPO)}")
+    return premises
+
+
+# --------------------------------------------------------------------------
 # Preprocessing: stub headers, gcc -E
 # --------------------------------------------------------------------------
 
@@ -191,6 +280,9 @@ class Workspace:
     fragment: Path
     root: Path
     source_dir: Path | None = None  # where quoted includes resolve, when ``fragment`` is a copy
+    premises: Premises = NO_PREMISES
+    # functions both the fragment and a model define: the model's copy is renamed
+    model_overridden: tuple[str, ...] = ()
 
     @property
     def stubs(self) -> Path:
@@ -205,14 +297,14 @@ class Workspace:
         return self.root / "renames.h"
 
 
-def _make_workspace(fragment: Path, root: Path) -> Workspace:
+def _make_workspace(fragment: Path, root: Path, premises: Premises = NO_PREMISES) -> Workspace:
     """Create ``root`` with the oracle header and empty stubs for every
     header the fragment names (the models tree and the fragment's own
     directory are searched first, so real headers still win)."""
     fragment = fragment.resolve()
     if not fragment.is_file():
         raise OracleError(f"{fragment}: no such file")
-    ws = Workspace(fragment, root)
+    ws = Workspace(fragment, root, premises=premises)
     ws.stubs.mkdir(parents=True, exist_ok=True)
     text = fragment.read_text()
     header = ORACLE_HEADER
@@ -235,15 +327,21 @@ def _stub_header(ws: Workspace, name: str) -> None:
 
 def _include_args(ws: Workspace) -> list[str]:
     source_dir = ws.source_dir or ws.fragment.parent
-    return ["-nostdinc", "-iquote", str(source_dir), "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
+    return ["-nostdinc", *ws.premises.defines, "-iquote", str(source_dir), "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
 
 
 def _wrapper(ws: Workspace, prefix: Path | None = None, suffix: Path | None = None) -> str:
-    """The translation unit: oracle header, [renames], prelude, [prefix],
-    fragment, [suffix].  The bracketed parts exist only when building."""
+    """The translation unit: oracle header, [renames], prelude, arch layout,
+    [prefix], fragment, models, [suffix].  The bracketed parts exist only
+    when building."""
     renames = ws.renames if prefix is not None else None
-    parts = [ws.header, renames, PRELUDE, prefix, ws.fragment, suffix]
-    return "".join(f'#include "{p}"\n' for p in parts if p is not None)
+    parts = [ws.header, renames, PRELUDE, ws.premises.arch_header, prefix, ws.fragment]
+    text = "".join(f'#include "{p}"\n' for p in parts if p is not None)
+    for model in ws.premises.model_files:
+        text += "".join(f"#define {n} __oracle_model_{n}\n" for n in ws.model_overridden)
+        text += f'#include "{model}"\n'
+        text += "".join(f"#undef {n}\n" for n in ws.model_overridden)
+    return text + (f'#include "{suffix}"\n' if suffix is not None else "")
 
 
 def _gcc(ws: Workspace, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -321,6 +419,7 @@ class FragmentInfo:
     extern_objects: tuple[c_ast.Decl, ...]
     bits: frozenset[int]
     overridden: tuple[str, ...]  # prelude functions the fragment redefines
+    assumptions: tuple[str, ...] = ()  # the models' __equiv_assume_* functions
 
 
 def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
@@ -333,7 +432,10 @@ def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
 class _Collector(c_ast.NodeVisitor):
     """One walk over the translation unit gathering names and structures."""
 
-    def __init__(self) -> None:
+    def __init__(self, model_files: set[str] | None = None) -> None:
+        self.model_files = model_files or set()
+        self.model_overridden: set[str] = set()  # defined by the fragment and a model
+        self.assumptions: list[str] = []  # models' __equiv_assume_* functions
         self.defined: dict[str, c_ast.FuncDef] = {}
         self.prelude_defined: set[str] = set()
         self.prototypes: dict[str, c_ast.Decl] = {}
@@ -347,9 +449,16 @@ class _Collector(c_ast.NodeVisitor):
         self._aggregate_depth = 0  # > 0 while visiting struct/union members
 
     def visit_FuncDef(self, node: c_ast.FuncDef) -> None:
+        name = node.decl.name
         if node.coord and node.coord.file == str(PRELUDE):
-            self.prelude_defined.add(node.decl.name)
-        self.defined[node.decl.name] = node
+            self.prelude_defined.add(name)
+        if node.coord and node.coord.file in self.model_files:
+            if name.startswith("__equiv_assume_"):
+                self.assumptions.append(name)
+            if name in self.defined:  # the fragment's own definition wins
+                self.model_overridden.add(name)
+                return
+        self.defined[name] = node
         self.generic_visit(node)
 
     def visit_Decl(self, node: c_ast.Decl) -> None:
@@ -397,18 +506,21 @@ class _Collector(c_ast.NodeVisitor):
             self.configs.add(node.name)
 
 
-def analyse(fragment: Path, root: str, workdir: Path) -> FragmentInfo:
+def analyse(fragment: Path, root: str, workdir: Path, premises: Premises = NO_PREMISES) -> FragmentInfo:
     """Preprocess and parse ``fragment`` in ``workdir`` and describe the
     harness it needs for checking ``root``.  Raises OracleError when the
     fragment cannot be compiled or uses something the harness cannot stub."""
-    return _analyse(fragment, root, workdir)[0]
+    return _analyse(fragment, root, workdir, premises)[0]
 
 
-def _analyse(fragment: Path, root: str, workdir: Path) -> tuple[FragmentInfo, _Collector]:
-    ws = _make_workspace(fragment, workdir)
+def _analyse(fragment: Path, root: str, workdir: Path,
+             premises: Premises = NO_PREMISES) -> tuple[FragmentInfo, _Collector]:
+    ws = _make_workspace(fragment, workdir, premises)
     ast = _parse(ws, _preprocess(ws))
-    seen = _Collector()
+    seen = _Collector({str(path) for path in premises.model_files})
     seen.visit(ast)
+    if seen.model_overridden:
+        ws = dataclasses.replace(ws, model_overridden=tuple(sorted(seen.model_overridden)))
     if root not in seen.defined:
         raise OracleError(f"{fragment}: function {root!r} is not defined")
     decl = seen.defined[root].decl
@@ -422,6 +534,7 @@ def _analyse(fragment: Path, root: str, workdir: Path) -> tuple[FragmentInfo, _C
         extern_objects=_extern_objects(ast),
         bits=frozenset(_referenced_bits(ws, ast, seen)),
         overridden=_overridden(seen),
+        assumptions=tuple(seen.assumptions),
     )
     return info, seen
 
@@ -900,6 +1013,7 @@ def prefix_c(info: FragmentInfo) -> str:
     arguments keep their promoted types, and the call returns long)."""
     out = [f"#undef {name}\n" for name in info.overridden]
     out += [KIND_MACRO, VCALL_MACROS, "long long __oracle_call(const char *, int, ...);\n"]
+    out.append("#define __equiv_emit(name, ...) ((void)__ORACLE_VCALL(name, __VA_ARGS__))\n")
     out += [f"int {name};\n" for name in info.configs]
     for ext in info.externals:
         if ext.prototype is None:
@@ -992,6 +1106,7 @@ extern unsigned long long __oracle_flags;
 extern long long __oracle_cfg[], __oracle_in[];
 extern unsigned long long __oracle_args[], __oracle_fill;
 void __oracle_fill_bytes(void *, unsigned long, unsigned long);
+void __oracle_excluded(void);
 void __oracle_return(int, ...);
 void __oracle_return_void(void);
 void __oracle_final(unsigned long long);
@@ -1023,6 +1138,14 @@ def _param_arg(position: int, param: Param) -> str:
     return f"__oracle_args[{position}]"
 
 
+def _assume_c(info: FragmentInfo) -> str:
+    """``__oracle_assume(flags)``: every --assume expression over the entry
+    flag word (and the fragment's macros) and every model assumption."""
+    terms = [f"({expr})" for expr in info.ws.premises.assumes] + [f"{name}()" for name in info.assumptions]
+    body = " && ".join(terms) or "1"
+    return f"static int __oracle_assume(unsigned long flags)\n{{\n\t(void)flags;\n\treturn {body};\n}}\n"
+
+
 def _fill_c(info: FragmentInfo) -> list[str]:
     """Statements giving each object's pointer-free members distinct nonzero
     contents when the run asks for it (a bit-field gets the value, reduced
@@ -1044,6 +1167,7 @@ def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot], caller: CallerVie
     lines += [f"\t{name} = (int)__oracle_cfg[{i}];" for i, name in enumerate(info.configs)]
     lines += _fill_c(info)
     lines += [f"\t{slot.lvalue} = __oracle_in[{i}];" for i, slot in enumerate(slots)]
+    lines.append("\tif (!__oracle_assume(__oracle_flags))\n\t\t__oracle_excluded();")
     lines.append('\t__oracle_name_ptr("current", __oracle_task, sizeof __oracle_task);')
     lines.append('\t__oracle_name_ptr("current_thread_info()", &__oracle_ti, sizeof __oracle_ti);')
     for i, p in enumerate(info.params):
@@ -1076,6 +1200,7 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], c
             _stubs_c(info, seen),
             *objects,
             *(_param_storage(i, p) for i, p in enumerate(info.params)),
+            _assume_c(info),
             _run_one_c(info, slots, caller or caller_view(info)),
         ]
     )
@@ -1098,6 +1223,7 @@ RUNTIME_C = r"""
 
 #define MAX_SLOTS 4096
 #define MAX_CALLS @MAX_CALLS@
+#define EXCLUDED @EXCLUDED@
 #define MAX_NAMES 64
 #define MAX_ARGS 64
 #define ARG_CHARS 64
@@ -1274,6 +1400,12 @@ void __oracle_return(int kind, ...)
 	printf("R %s\n", text);
 }
 
+void __oracle_excluded(void)
+{
+	fflush(stdout);
+	_exit(EXCLUDED);
+}
+
 void __oracle_return_void(void)
 {
 	printf("R -\n");
@@ -1352,6 +1484,11 @@ int main(int argc, char **argv)
 """
 
 
+def runtime_c() -> str:
+    """The driver's C text with its limits filled in."""
+    return RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)).replace("@EXCLUDED@", str(EXCLUDED_STATUS))
+
+
 # --------------------------------------------------------------------------
 # Build and run
 # --------------------------------------------------------------------------
@@ -1380,11 +1517,11 @@ class RunInput:
 
 
 def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
-          caller: CallerView | None = None) -> tuple[FragmentInfo, Executable]:
+          caller: CallerView | None = None, premises: Premises = NO_PREMISES) -> tuple[FragmentInfo, Executable]:
     """Analyse and compile one side in ``workdir``; ``inputs`` are the input
     names the executable must accept (unsettable ones are dropped), found by
     position through ``caller`` (default: this side's own signature)."""
-    info, seen = _analyse(fragment, root, workdir)
+    info, seen = _analyse(fragment, root, workdir, premises)
     caller = caller or caller_view(info)
     slots = input_slots(info, inputs, caller)
     prefix, suffix = workdir / "prefix.h", workdir / "suffix.c"
@@ -1393,7 +1530,7 @@ def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
     suffix.write_text(suffix_c(info, seen, slots, caller))
     unit, runtime = workdir / "unit.c", workdir / "runtime.c"
     unit.write_text(_wrapper(harness_workspace(info, seen), prefix, suffix))
-    runtime.write_text(RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)))
+    runtime.write_text(runtime_c())
     exe = workdir / "side"
     _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
     _compile(info.ws, ["-c", str(runtime), "-o", str(workdir / "runtime.o")])
@@ -1454,7 +1591,7 @@ def _parse_traces(output: str) -> Iterator[Trace]:
             memory = int(rest, 16)
         elif tag == "E":
             ok = rest == "ok"
-            outcome = UB_OUTCOME if rest == f"signal {signal.SIGILL}" else rest
+            outcome = {f"signal {signal.SIGILL}": UB_OUTCOME, f"exit {EXCLUDED_STATUS}": EXCLUDED_OUTCOME}.get(rest, rest)
             yield Trace(tuple(calls), ret if ok else None, flags if ok else None, outcome)
 
 
@@ -1479,7 +1616,7 @@ def _pair_status(before: Trace, after: Trace) -> OracleStatus:
     """Classify one run of both sides."""
     if "timeout" in (before.outcome, after.outcome):
         return OracleStatus.TIMEOUT
-    if before == after:
+    if EXCLUDED_OUTCOME in (before.outcome, after.outcome) or before == after:
         return OracleStatus.SAME
     if before.outcome == after.outcome == "ok":
         return OracleStatus.DIFFERS
@@ -1530,27 +1667,31 @@ def enumerate_pair(
     stub_results: Sequence[StubResults] = (StubResults.ZERO,),
     max_configs: int = 8,
     timeout_s: int = 3,
+    premises: Premises = NO_PREMISES,
 ) -> OracleVerdict:
     """Run ``function`` of both files on every combination of the flag bits
     either side references (plus BOUNDARY_BITS unless ``boundary_bits`` is
     False; or exactly ``bits``) and of every CONFIG switch either side reads,
     once per stub-result mode, and compare the traces.
 
+    ``premises`` add models, an arch layout, pinned switches (never
+    enumerated) and assumptions (runs breaking one are left out).
+
     Raises TooManyBits when more than ``max_bits`` bits (``max_configs``
     switches) would be enumerated, OracleError when a side cannot be built.
     """
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        seen_b, seen_a = _both(lambda side: analyse(Path(side[0]), function, Path(tmp, side[1])),
+        seen_b, seen_a = _both(lambda side: analyse(Path(side[0]), function, Path(tmp, side[1]), premises),
                                (before, "caller-b"), (after, "caller-a"))
         caller = caller_view(seen_b)
         fields = field_inputs(caller, (seen_b, seen_a))
         (info_b, exe_b), (info_a, exe_a) = _both(
-            lambda side: build(Path(side[0]), function, Path(tmp, side[1]), fields, caller),
+            lambda side: build(Path(side[0]), function, Path(tmp, side[1]), fields, caller, premises),
             (before, "before"),
             (after, "after"),
         )
         chosen = tuple(sorted(set(bits) if bits is not None else _mined(info_b, info_a, boundary_bits)))
-        configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
+        configs = tuple(sorted((set(info_b.configs) | set(info_a.configs)) - premises.pinned))
         if len(chosen) > max_bits:
             raise TooManyBits(f"{len(chosen)} flag bits {list(chosen)} exceed max_bits={max_bits}; pass bits=")
         if len(configs) > max_configs:
@@ -1619,7 +1760,8 @@ def _side_results(side: Mapping | None) -> tuple[int, ...]:
     return tuple(_parse_int(c["result"]) if c.get("result") is not None else 0 for c in calls)
 
 
-def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: int = 3) -> ReplayResult:
+def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: int = 3,
+           premises: Premises = NO_PREMISES) -> ReplayResult:
     """Run both sides once on an equiv counterexample (its ``flags``,
     ``configs``, ``inputs``, and each side's call results by index)."""
     flags = _parse_int(cex["flags"])
@@ -1627,8 +1769,8 @@ def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: in
     inputs = {name: _parse_int(v) for name, v in (cex.get("inputs") or {}).items()}
 
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        caller = caller_view(analyse(before, function, Path(tmp, "caller")))
-        built = _both(lambda side: build(Path(side[0]), function, Path(tmp, side[1]), inputs, caller),
+        caller = caller_view(analyse(before, function, Path(tmp, "caller"), premises))
+        built = _both(lambda side: build(Path(side[0]), function, Path(tmp, side[1]), inputs, caller, premises),
                       (before, "before"), (after, "after"))
         infos = [info for info, _ in built]
         args = caller_args(caller, max(len(i.params) for i in infos), flags, inputs, infos)
