@@ -129,6 +129,9 @@ class Trace:
     ret: str | None
     flags: int | None
     outcome: str
+    # hash of the harness's objects at the end (README: the final contents of
+    # memory either side writes are observable); None unless the run ended ok
+    memory: int | None = None
 
     @property
     def call_strings(self) -> list[str]:
@@ -143,6 +146,7 @@ class Trace:
             "memory": [None if call.memory is None else hex(call.memory) for call in self.calls],
             "return": self.ret,
             "flags": None if self.flags is None else hex(self.flags),
+            "final_memory": None if self.memory is None else hex(self.memory),
             "outcome": self.outcome,
         }
 
@@ -1414,6 +1418,7 @@ void __oracle_return_void(void)
 void __oracle_final(unsigned long long flags)
 {
 	printf("F 0x%llx\n", flags);
+	printf("N %llx\n", memory_hash());
 }
 
 static int read_word(unsigned long long *value)
@@ -1574,10 +1579,11 @@ def _parse_traces(output: str) -> Iterator[Trace]:
     flags: int | None = None
     seen: int | None = None
     memory: int | None = None
+    final_memory: int | None = None
     for line in output.splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "B":
-            calls, ret, flags = [], None, None
+            calls, ret, flags, final_memory = [], None, None, None
         elif tag == "W":
             seen = int(rest, 16)
         elif tag == "C":
@@ -1589,10 +1595,13 @@ def _parse_traces(output: str) -> Iterator[Trace]:
             flags = int(rest, 16)
         elif tag == "M":
             memory = int(rest, 16)
+        elif tag == "N":
+            final_memory = int(rest, 16)
         elif tag == "E":
             ok = rest == "ok"
             outcome = {f"signal {signal.SIGILL}": UB_OUTCOME, f"exit {EXCLUDED_STATUS}": EXCLUDED_OUTCOME}.get(rest, rest)
-            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, outcome)
+            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, outcome,
+                        final_memory if ok else None)
 
 
 # --------------------------------------------------------------------------
@@ -1675,11 +1684,49 @@ def enumerate_pair(
     once per stub-result mode, and compare the traces.
 
     ``premises`` add models, an arch layout, pinned switches (never
-    enumerated) and assumptions (runs breaking one are left out).
+    enumerated) and assumptions (runs breaking one are left out).  A switch
+    tested by ``#if``/``#ifdef`` lines is enumerated by building both sides
+    once per valuation (at most MAX_PP_SWITCHES of them).
 
     Raises TooManyBits when more than ``max_bits`` bits (``max_configs``
     switches) would be enumerated, OracleError when a side cannot be built.
     """
+    switches = preprocessor_switches((before, after), premises)
+    if len(switches) > MAX_PP_SWITCHES:
+        raise TooManyBits(f"{len(switches)} switches tested by #if lines exceed {MAX_PP_SWITCHES}")
+    verdicts = []
+    for valuation in _config_choices(switches):
+        pinned = dataclasses.replace(premises, pins=premises.pins + tuple(valuation.items()))
+        verdict = _enumerate_built(before, after, function, max_bits, bits, boundary_bits, stub_results,
+                                   max_configs, timeout_s, pinned)
+        example = verdict.example
+        if example is not None and "configs" in example:
+            example = {**example, "configs": {**example["configs"], **valuation}}
+        verdicts.append(dataclasses.replace(verdict, example=example, configs=tuple(sorted(set(verdict.configs) | set(switches)))))
+    status = _combine(v.status for v in verdicts)
+    first = next(v for v in verdicts if v.status is status)
+    return dataclasses.replace(first, runs=sum(v.runs for v in verdicts))
+
+
+MAX_PP_SWITCHES = 3
+_PP_IF_RE = re.compile(r"^\s*#\s*(?:if|ifdef|ifndef|elif)\b")
+
+
+def preprocessor_switches(paths: Iterable[Path], premises: Premises = NO_PREMISES) -> tuple[str, ...]:
+    """CONFIG switches that ``#if``-family lines of the files (and the
+    models) test, the pinned ones left out."""
+    names: set[str] = set()
+    for path in (*paths, *premises.model_files):
+        for line in Path(path).read_text(errors="replace").splitlines():
+            if _PP_IF_RE.match(line):
+                names |= set(re.findall(r"\bCONFIG_\w+", line))
+    return tuple(sorted(names - premises.pinned))
+
+
+def _enumerate_built(before: Path, after: Path, function: str, max_bits: int, bits: Iterable[int] | None,
+                     boundary_bits: bool, stub_results: Sequence[StubResults], max_configs: int, timeout_s: int,
+                     premises: Premises) -> OracleVerdict:
+    """:func:`enumerate_pair` for one build of each side."""
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
         seen_b, seen_a = _both(lambda side: analyse(Path(side[0]), function, Path(tmp, side[1]), premises),
                                (before, "caller-b"), (after, "caller-a"))
@@ -1767,6 +1814,8 @@ def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: in
     flags = _parse_int(cex["flags"])
     configs = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
     inputs = {name: _parse_int(v) for name, v in (cex.get("inputs") or {}).items()}
+    switches = preprocessor_switches((before, after), premises)
+    premises = dataclasses.replace(premises, pins=premises.pins + tuple((n, configs.get(n, False)) for n in switches))
 
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
         caller = caller_view(analyse(before, function, Path(tmp, "caller"), premises))
