@@ -1200,10 +1200,16 @@ def fam_union(rng: random.Random) -> Drawn:
     kept = ~nmask & ((1 << 64) - 1) if not slip else (1 << 64) - 1  # the slip: the narrow store is lost
     value = f"((((flags & {hex(mask)}UL) & {hex(kept)}UL) | {hex(const & nmask) if not slip else '0'}UL) & {hex(rmask)}UL)"
     members = "".join(f"\t{t} {n};\n" for n, t, _ in UNION_MEMBERS)
-    before = (DECLS + f"union exit_word {{\n{members}}};\n\n"
-              f"void {ROOT}(struct pt_regs *regs, unsigned long flags)\n{{\n\tunion exit_word u;\n\n"
-              f"\tu.w = flags & {hex(mask)}UL;\n\tu.{narrow[0]} = {hex(const)};\n\ttrace_long((long)u.{read[0]});\n}}\n")
-    after = (DECLS + f"void {ROOT}(struct pt_regs *regs, unsigned long flags)\n{{\n"
+    types = f"union exit_word {{\n{members}}};\n\nstruct exit_ctx {{\n\tunion exit_word u;\n}};\n\n"
+    if rng.random() < 0.5:  # a local union
+        sig, decl, u = f"void {ROOT}(struct exit_ctx *ec, unsigned long flags)", "\tunion exit_word u;\n\n", "u"
+    else:  # a union member of an object the caller passes
+        sig, decl, u = f"void {ROOT}(struct exit_ctx *ec, unsigned long flags)", "", "ec->u"
+    before = (DECLS + types + f"{sig}\n{{\n{decl}"
+              f"\t{u}.w = flags & {hex(mask)}UL;\n\t{u}.{narrow[0]} = {hex(const)};\n\ttrace_long((long){u}.{read[0]});\n}}\n")
+    # the after side leaves the object as the before side does, then logs the value computed
+    store = "" if u == "u" else f"\t{u}.w = flags & {hex(mask)}UL;\n\t{u}.{narrow[0]} = {hex(const)};\n"
+    after = (DECLS + types + f"{sig}\n{{\n{store}"
              f"\ttrace_long((long)({read[1]}){value});\n}}\n")
     return Drawn(before, after, tuple(_bits_of(mask)), _verdict(slip), ("arithmetic",) + (("lost-store",) if slip else ()))
 
@@ -1378,7 +1384,7 @@ def fam_shift_ub(rng: random.Random) -> Drawn:
     before side is undefined.  Expected: equiv reports undefined behaviour
     (or refuses), never a difference."""
     before = (f"unsigned long {ROOT}(struct pt_regs *regs, unsigned long flags)\n{{\n"
-              "\tunsigned int n = flags & 0x7f;\n\n\treturn 1UL << n;\n}}\n")
+              "\tunsigned int n = flags & 0x7f;\n\n\treturn 1UL << n;\n}\n")
     after = before.replace("return 1UL << n;", f"return n < 64 ? 1UL << n : {rng.choice(['0', '1UL << (n & 63)'])};")
     return Drawn(before, after, (0, 1, 2, 3, 4, 5, 6), "undefined", ("guarded",))
 
