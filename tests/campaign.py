@@ -52,7 +52,7 @@ sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent))
 
 import oracle  # noqa: E402
-from generate import Pair, fixture_text, generate_pair  # noqa: E402
+from generate import FAMILIES, Pair, fixture_text, generate_pair, parse_families  # noqa: E402
 from oracle import OracleStatus, RunInput, StubResults  # noqa: E402
 
 from equiv.check import CheckOptions, run_check  # noqa: E402
@@ -76,11 +76,14 @@ class Judgement(Enum):
     INPUT_ERROR = "equiv-input-error"  # equiv rejected the pair (generator or equiv issue)
     EQUIV_CRASH = "equiv-crash"  # anything but InputError escaped equiv
     ORACLE_INCONCLUSIVE = "oracle-inconclusive"  # oracle error, crash or timeout
+    # the sides differ only where C is undefined (the oracle traps there):
+    UB_AS_DIFFERENCE = "undefined-behaviour-printed-as-difference"  # equiv's counterexample is a UB run
+    UB_IGNORED = "equivalent-resting-on-undefined-behaviour"  # equiv proved what only UB could break
 
     @property
     def is_disagreement(self) -> bool:
         return self in (Judgement.EQUIV_UNSOUND, Judgement.BOGUS_COUNTEREXAMPLE, Judgement.WRONG_DETAILS,
-                        Judgement.EQUIV_CRASH)
+                        Judgement.EQUIV_CRASH, Judgement.UB_AS_DIFFERENCE, Judgement.UB_IGNORED)
 
 
 @dataclass(frozen=True)
@@ -117,21 +120,23 @@ class FastOracle:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         runtime = workdir / "runtime.c"
-        runtime.write_text(oracle.RUNTIME_C.replace("@MAX_CALLS@", str(oracle.MAX_CALLS_PER_RUN)))
+        runtime.write_text(oracle.runtime_c())
         self.runtime_o = workdir / "runtime.o"
         proc = oracle._gcc(oracle.Workspace(runtime, workdir), [*oracle.CFLAGS, "-c", str(runtime), "-o", str(self.runtime_o)])
         if proc.returncode != 0:
             raise oracle.OracleError(proc.stderr)
 
-    def build(self, fragment: Path, root: str, workdir: Path, inputs: Iterable[str]) -> tuple[oracle.FragmentInfo, oracle.Executable]:
+    def build(self, fragment: Path, root: str, workdir: Path, inputs: Iterable[str],
+              caller: oracle.CallerView | None = None) -> tuple[oracle.FragmentInfo, oracle.Executable]:
         """``oracle.build`` with the prebuilt runtime and one compile-and-link."""
         info, seen = oracle._analyse(fragment, root, workdir)
-        slots = oracle.input_slots(info, inputs)
+        caller = caller or oracle.caller_view(info)
+        slots = oracle.input_slots(info, inputs, caller)
         prefix, suffix, unit = workdir / "prefix.h", workdir / "suffix.c", workdir / "unit.c"
         info.ws.renames.write_text("".join(f"#define {n} __oracle_prelude_{n}\n" for n in info.overridden))
         prefix.write_text(oracle.prefix_c(info))
-        suffix.write_text(oracle.suffix_c(info, seen, slots))
-        unit.write_text(oracle._wrapper(info.ws, prefix, suffix))
+        suffix.write_text(oracle.suffix_c(info, seen, slots, caller))
+        unit.write_text(oracle._wrapper(oracle.harness_workspace(info, seen), prefix, suffix))
         exe = workdir / "side"
         oracle._compile(info.ws, [*oracle._include_args(info.ws), str(unit), str(self.runtime_o), "-o", str(exe)])
         return info, oracle.Executable(exe, info.configs, slots)
@@ -142,22 +147,22 @@ class FastOracle:
         ``enumerate_pair`` does, at most 12) in both stub modes, and the
         replay of ``cex``."""
         inputs = dict((cex or {}).get("inputs") or {})
-        (info_b, exe_b), (info_a, exe_a) = (
-            self.build(path, function, workdir / label, inputs) for path, label in ((before, "before"), (after, "after"))
-        )
+        info_b, exe_b = self.build(before, function, workdir / "before", inputs)
+        caller = oracle.caller_view(info_b)  # the caller was written against the before side
+        info_a, exe_a = self.build(after, function, workdir / "after", inputs, caller)
         chosen = tuple(sorted(set(bits) if bits is not None else oracle._mined(info_b, info_a, True)))
         configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
         if len(chosen) > 12 or len(configs) > 8:
             raise oracle.TooManyBits(f"{len(chosen)} flag bits, {len(configs)} CONFIG switches")
-        runs = [RunInput(flags, cfg, {}, mode) for flags in oracle._flag_words(chosen)
-                for cfg in oracle._config_choices(configs) for mode in STUB_MODES]
+        runs = oracle.enumeration_runs(caller, (info_b, info_a), chosen, configs, STUB_MODES)
         verdict = oracle._verdict(runs, oracle.execute(exe_b, runs), oracle.execute(exe_a, runs), chosen, configs)
         replayed = None
         if cex is not None:
             flags = oracle._parse_int(cex["flags"])
             cfg = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
             values = {name: oracle._parse_int(v) for name, v in inputs.items()}
-            tb, ta = (oracle.execute(exe, [RunInput(flags, cfg, values, StubResults.REPLAY, oracle._side_results(cex.get(label)))])[0]
+            args = oracle.caller_args(caller, max(len(info_b.params), len(info_a.params)), flags, values, (info_b, info_a))
+            tb, ta = (oracle.execute(exe, [RunInput(flags, cfg, values, StubResults.REPLAY, oracle._side_results(cex.get(label)), args)])[0]
                       for exe, label in ((exe_b, "before"), (exe_a, "after")))
             status = oracle._pair_status(tb, ta)
             replayed = oracle.ReplayResult(status, status is OracleStatus.DIFFERS, tb, ta)
@@ -233,6 +238,8 @@ def judge_files(before: Path, after: Path, function: str, bits: Sequence[int] | 
     if verdict == Verdict.UNKNOWN.value:
         return done(Judgement.UNKNOWN, status, replay_status, note)
     if verdict == Verdict.EQUIVALENT.value:
+        if enumeration.status is OracleStatus.UNDEFINED:
+            return done(Judgement.UB_IGNORED, status, None, json.dumps(enumeration.example, indent=1))
         if enumeration.status is OracleStatus.DIFFERS:
             return done(Judgement.EQUIV_UNSOUND, status, None, json.dumps(enumeration.example, indent=1))
         if enumeration.status is OracleStatus.SAME:
@@ -244,6 +251,8 @@ def judge_files(before: Path, after: Path, function: str, bits: Sequence[int] | 
         if mismatch:
             return done(Judgement.WRONG_DETAILS, status, replay_status, mismatch)
         return done(Judgement.AGREE, status, replay_status)
+    if replayed.status is OracleStatus.UNDEFINED:
+        return done(Judgement.UB_AS_DIFFERENCE, status, replay_status, f"counterexample {json.dumps(cex)}")
     if replayed.status is OracleStatus.SAME:
         detail = (f"counterexample {json.dumps(cex)}\nreplay before {replayed.before.to_dict()}\n"
                   f"replay after {replayed.after.to_dict()}")
@@ -266,14 +275,14 @@ def judge_pair(pair: Pair, workdir: Path, fast: FastOracle | None) -> Outcome:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(reference: bool, exclude: frozenset[str]) -> None:
+def _init_worker(reference: bool, exclude: frozenset[str], families: frozenset[str] = frozenset()) -> None:
     root = Path(tempfile.mkdtemp(prefix="equiv-campaign-"))
-    _WORKER.update(root=root, fast=None if reference else FastOracle(root), exclude=exclude)
+    _WORKER.update(root=root, fast=None if reference else FastOracle(root), exclude=exclude, families=families)
 
 
 def _work(task: tuple[int, int]) -> tuple[Pair, Outcome]:
     seed, index = task
-    pair = generate_pair(seed, index, _WORKER["exclude"])
+    pair = generate_pair(seed, index, _WORKER["exclude"], _WORKER["families"])
     workdir = Path(_WORKER["root"], f"p{index}")
     try:
         return pair, judge_pair(pair, workdir, _WORKER["fast"])
@@ -334,17 +343,19 @@ def _cpu() -> float:
 
 
 def run_campaign(pairs: int, seed: int, jobs: int = 1, reference: bool = False,
-                 exclude: frozenset[str] = frozenset(), start: int = 0, progress: bool = False) -> Summary:
-    """Generate and judge ``pairs`` pairs of stream ``seed``."""
+                 exclude: frozenset[str] = frozenset(), start: int = 0, progress: bool = False,
+                 families: frozenset[str] = frozenset()) -> Summary:
+    """Generate and judge ``pairs`` pairs of stream ``seed``; ``families``
+    adds the generator's construct families (:data:`generate.FAMILIES`)."""
     tasks = [(seed, i) for i in range(start, start + pairs)]
     summary = Summary()
     t0, c0 = time.perf_counter(), _cpu()
     if jobs <= 1:
-        _init_worker(reference, exclude)
+        _init_worker(reference, exclude, families)
         results: Iterable[tuple[Pair, Outcome]] = map(_work, tasks)
     else:
         ctx = multiprocessing.get_context("fork")
-        pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(reference, exclude))
+        pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(reference, exclude, families))
         results = pool.imap_unordered(_work, tasks, chunksize=4)
     for k, item in enumerate(results, 1):
         summary.outcomes.append(item)
@@ -387,6 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, default=Path("campaign-out"), help="triage directory for disagreements")
     parser.add_argument("--exclude", action="append", default=[], help="generator feature or edit to leave out")
+    parser.add_argument("--families", default="none",
+                        help="generator construct families: all (every UB-free one), none, or a comma-separated "
+                        f"list of {', '.join(sorted(FAMILIES))}")
     parser.add_argument("--reference-oracle", action="store_true", help="use oracle.enumerate_pair/replay (slow)")
     parser.add_argument("--save-inconclusive", action="store_true", help="also write unknown/error pairs to --out")
     parser.add_argument("--cross-check", action="store_true", help="re-check EQUIVALENT verdicts with a second solver")
@@ -396,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "and reaching it would need equiv internals", file=sys.stderr)
         return 2
     summary = run_campaign(args.pairs, args.seed, args.jobs, args.reference_oracle, frozenset(args.exclude),
-                           args.start, progress=True)
+                           args.start, progress=True, families=parse_families(args.families))
     print(summary.render())
     extra = [j for j in Judgement if not j.is_disagreement and j is not Judgement.AGREE] if args.save_inconclusive else []
     written = write_triage(summary, args.out, extra)

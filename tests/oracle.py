@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import copy
 import concurrent.futures
+import dataclasses
 import itertools
 import re
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -35,14 +37,26 @@ from pycparser import c_ast, c_generator, c_parser
 REPO = Path(__file__).resolve().parent.parent
 PRELUDE = REPO / "models" / "prelude.h"
 MODEL_INCLUDE = REPO / "models" / "include"
+MODEL_FUNCTIONS = REPO / "models" / "functions"
+MODEL_ARCH = REPO / "models" / "arch"
 
 CC = "gcc"
 # The kernel's code-generation options that change behaviour: wrapping signed
 # arithmetic and no type-based alias assumptions.  -w: fragments are sloppy C.
-CFLAGS = ("-O0", "-fwrapv", "-fno-strict-aliasing", "-w")
+# Undefined behaviour the kernel does not define away: a shift count that is
+# negative or not below the width (C11 6.5.7p3) traps (SIGILL) instead of
+# giving whatever the machine's shift does; such a run is UNDEFINED, never a
+# difference.  (Signed overflow wraps under -fwrapv, as in the kernel.)
+CFLAGS = ("-O0", "-fwrapv", "-fno-strict-aliasing", "-w",
+          "-fsanitize=shift-exponent", "-fsanitize-undefined-trap-on-error")
+UB_OUTCOME = "undefined"
+# A run whose inputs break an assumption (--assume, a model's) exits with this
+# status; it is left out of the comparison.
+EXCLUDED_STATUS = 77
+EXCLUDED_OUTCOME = "excluded"
 FLAG_PARAMS = frozenset({"flags", "ti_work", "work"})
 # Prelude intrinsics the harness itself defines; never logged as externals.
-INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_enabled"})
+INTRINSICS = frozenset({"__equiv_thread_info", "__equiv_current", "__equiv_is_enabled", "__equiv_emit"})
 # A constant passed for a parameter with one of these names is a flag bit number
 # (test_thread_flag(int flag), test_bit(long nr, ...)).
 BIT_NUMBER_PARAMS = frozenset({"flag", "nr", "bit"})
@@ -81,6 +95,7 @@ class OracleStatus(Enum):
     """Overall answer of the oracle; ordered from most to least conclusive."""
 
     DIFFERS = "differs"  # a run ended normally on both sides with different traces
+    UNDEFINED = "undefined"  # a difference only where a side has undefined behaviour
     CRASH = "crash"  # the only differences involve a side killed by a signal
     TIMEOUT = "timeout"  # a run did not finish in time: nothing is proven
     SAME = "same"  # every run produced identical traces on both sides
@@ -94,6 +109,9 @@ class Call:
     args: tuple[str, ...]
     result: int = field(default=0, compare=False)  # what the stub returned
     flags_at: int | None = None  # the flag word the callee could read
+    # FNV-1a of the bytes a callee could read: the task, current_thread_info()
+    # and every object behind a pointer argument of the root
+    memory: int | None = None
 
     def __str__(self) -> str:
         return f"{self.name}({', '.join(self.args)})"
@@ -111,6 +129,9 @@ class Trace:
     ret: str | None
     flags: int | None
     outcome: str
+    # hash of the harness's objects at the end (README: the final contents of
+    # memory either side writes are observable); None unless the run ended ok
+    memory: int | None = None
 
     @property
     def call_strings(self) -> list[str]:
@@ -122,8 +143,10 @@ class Trace:
         return {
             "calls": self.call_strings,
             "results": [call.result for call in self.calls],
+            "memory": [None if call.memory is None else hex(call.memory) for call in self.calls],
             "return": self.ret,
             "flags": None if self.flags is None else hex(self.flags),
+            "final_memory": None if self.memory is None else hex(self.memory),
             "outcome": self.outcome,
         }
 
@@ -156,6 +179,88 @@ class ReplayResult:
 
 
 # --------------------------------------------------------------------------
+# Premises: what equiv's command line adds to C
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Premises:
+    """The parts of an ``equiv check`` command line that change what the
+    sides mean, read from the README's account of them (not from equiv):
+
+    * ``models``: C files of ``models/functions/`` compiled after the
+      fragment; ``__equiv_emit("name", args...)`` is a logged call
+      ``name(args)``; a fragment's own definition of a function wins;
+    * ``arch``: ``models/arch/<arch>.h`` included before the fragment (the
+      fragment's own macros win);
+    * ``pins``: ``-D CONFIG_X=y`` defines CONFIG_X as 1, ``=n`` leaves it
+      undefined and holds its switch at 0;
+    * ``assumes``: C expressions over ``flags`` (the flag word on entry) and
+      the fragment's macros; a run where one is false on either side is
+      left out, as are runs where a model's ``__equiv_assume_*()`` is false.
+    """
+
+    models: tuple[str, ...] = ()
+    arch: str | None = None
+    pins: tuple[tuple[str, bool], ...] = ()
+    assumes: tuple[str, ...] = ()
+
+    @property
+    def model_files(self) -> tuple[Path, ...]:
+        return tuple(MODEL_FUNCTIONS / f"{name}.c" for name in self.models)
+
+    @property
+    def arch_header(self) -> Path | None:
+        return MODEL_ARCH / f"{self.arch}.h" if self.arch else None
+
+    @property
+    def defines(self) -> tuple[str, ...]:
+        return tuple(f"-D{name}=1" for name, on in self.pins if on)
+
+    @property
+    def pinned(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.pins)
+
+
+NO_PREMISES = Premises()
+_PIN_RE = re.compile(r"^(CONFIG_\w+)=(y|n)$")
+
+
+def premises_from_args(args: Sequence[str]) -> Premises:
+    """The premises of an equiv command line's options (a fixture's ARGS).
+    Raises OracleError for an option the oracle cannot model (--racy-flags,
+    --flag-map, --flags-param, --model-dir) or a malformed one."""
+    models: list[str] = []
+    arch, pins, assumes = None, [], []
+    words = list(args)
+    while words:
+        word = words.pop(0)
+        if word in ("--unwind", "--timeout", "--jobs", "-j"):
+            words.pop(0) if words else None
+            continue
+        value = words.pop(0) if word in ("--model", "--models", "--arch", "-D", "--assume") and words else None
+        if word == "--model" and value:
+            models.append(value)
+        elif word == "--models" and value == "all":
+            models += sorted(p.stem for p in MODEL_FUNCTIONS.glob("*.c"))
+        elif word == "--arch" and value:
+            arch = value
+        elif word == "-D" and value and _PIN_RE.match(value):
+            match = _PIN_RE.match(value)
+            assert match is not None
+            pins.append((match[1], match[2] == "y"))
+        elif word == "--assume" and value:
+            assumes.append(value)
+        else:
+            raise OracleError(f"the oracle does not model the option {word!r}")
+    premises = Premises(tuple(dict.fromkeys(models)), arch, tuple(pins), tuple(assumes))
+    for path in (*premises.model_files, premises.arch_header):
+        if path is not None and not path.is_file():
+            raise OracleError(f"no such model: {path.relative_to(REPO)}")
+    return premises
+
+
+# --------------------------------------------------------------------------
 # Preprocessing: stub headers, gcc -E
 # --------------------------------------------------------------------------
 
@@ -178,6 +283,10 @@ class Workspace:
 
     fragment: Path
     root: Path
+    source_dir: Path | None = None  # where quoted includes resolve, when ``fragment`` is a copy
+    premises: Premises = NO_PREMISES
+    # functions both the fragment and a model define: the model's copy is renamed
+    model_overridden: tuple[str, ...] = ()
 
     @property
     def stubs(self) -> Path:
@@ -192,14 +301,14 @@ class Workspace:
         return self.root / "renames.h"
 
 
-def _make_workspace(fragment: Path, root: Path) -> Workspace:
+def _make_workspace(fragment: Path, root: Path, premises: Premises = NO_PREMISES) -> Workspace:
     """Create ``root`` with the oracle header and empty stubs for every
     header the fragment names (the models tree and the fragment's own
     directory are searched first, so real headers still win)."""
     fragment = fragment.resolve()
     if not fragment.is_file():
         raise OracleError(f"{fragment}: no such file")
-    ws = Workspace(fragment, root)
+    ws = Workspace(fragment, root, premises=premises)
     ws.stubs.mkdir(parents=True, exist_ok=True)
     text = fragment.read_text()
     header = ORACLE_HEADER
@@ -221,15 +330,22 @@ def _stub_header(ws: Workspace, name: str) -> None:
 
 
 def _include_args(ws: Workspace) -> list[str]:
-    return ["-nostdinc", "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
+    source_dir = ws.source_dir or ws.fragment.parent
+    return ["-nostdinc", *ws.premises.defines, "-iquote", str(source_dir), "-I", str(MODEL_INCLUDE), "-I", str(ws.stubs)]
 
 
 def _wrapper(ws: Workspace, prefix: Path | None = None, suffix: Path | None = None) -> str:
-    """The translation unit: oracle header, [renames], prelude, [prefix],
-    fragment, [suffix].  The bracketed parts exist only when building."""
+    """The translation unit: oracle header, [renames], prelude, arch layout,
+    [prefix], fragment, models, [suffix].  The bracketed parts exist only
+    when building."""
     renames = ws.renames if prefix is not None else None
-    parts = [ws.header, renames, PRELUDE, prefix, ws.fragment, suffix]
-    return "".join(f'#include "{p}"\n' for p in parts if p is not None)
+    parts = [ws.header, renames, PRELUDE, ws.premises.arch_header, prefix, ws.fragment]
+    text = "".join(f'#include "{p}"\n' for p in parts if p is not None)
+    for model in ws.premises.model_files:
+        text += "".join(f"#define {n} __oracle_model_{n}\n" for n in ws.model_overridden)
+        text += f'#include "{model}"\n'
+        text += "".join(f"#undef {n}\n" for n in ws.model_overridden)
+    return text + (f'#include "{suffix}"\n' if suffix is not None else "")
 
 
 def _gcc(ws: Workspace, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -262,10 +378,10 @@ def _preprocess(ws: Workspace) -> str:
 class ParamKind(Enum):
     """How the harness supplies one parameter of the root."""
 
-    FLAG = "flag"  # named flags/ti_work/work: receives the flag word
+    FLAG = "flag"  # named flags/ti_work/work: an integer; its position is the flag word's
     OBJECT = "object"  # pointer to a struct the fragment defines: zeroed object
     BUFFER = "buffer"  # any other pointer or array: zeroed 4 KiB buffer
-    SCALAR = "scalar"  # integer: 0 unless an input names it
+    SCALAR = "scalar"  # integer: the caller's argument at its position
 
 
 @dataclass(frozen=True)
@@ -277,6 +393,8 @@ class Param:
     kind: ParamKind
     pointee: str | None = None
     fields: tuple[tuple[str, bool], ...] = ()
+    # members a filled run writes: (name, is a bit-field); pointers left out
+    fill: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +423,7 @@ class FragmentInfo:
     extern_objects: tuple[c_ast.Decl, ...]
     bits: frozenset[int]
     overridden: tuple[str, ...]  # prelude functions the fragment redefines
+    assumptions: tuple[str, ...] = ()  # the models' __equiv_assume_* functions
 
 
 def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
@@ -317,7 +436,10 @@ def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
 class _Collector(c_ast.NodeVisitor):
     """One walk over the translation unit gathering names and structures."""
 
-    def __init__(self) -> None:
+    def __init__(self, model_files: set[str] | None = None) -> None:
+        self.model_files = model_files or set()
+        self.model_overridden: set[str] = set()  # defined by the fragment and a model
+        self.assumptions: list[str] = []  # models' __equiv_assume_* functions
         self.defined: dict[str, c_ast.FuncDef] = {}
         self.prelude_defined: set[str] = set()
         self.prototypes: dict[str, c_ast.Decl] = {}
@@ -331,9 +453,16 @@ class _Collector(c_ast.NodeVisitor):
         self._aggregate_depth = 0  # > 0 while visiting struct/union members
 
     def visit_FuncDef(self, node: c_ast.FuncDef) -> None:
+        name = node.decl.name
         if node.coord and node.coord.file == str(PRELUDE):
-            self.prelude_defined.add(node.decl.name)
-        self.defined[node.decl.name] = node
+            self.prelude_defined.add(name)
+        if node.coord and node.coord.file in self.model_files:
+            if name.startswith("__equiv_assume_"):
+                self.assumptions.append(name)
+            if name in self.defined:  # the fragment's own definition wins
+                self.model_overridden.add(name)
+                return
+        self.defined[name] = node
         self.generic_visit(node)
 
     def visit_Decl(self, node: c_ast.Decl) -> None:
@@ -381,18 +510,21 @@ class _Collector(c_ast.NodeVisitor):
             self.configs.add(node.name)
 
 
-def analyse(fragment: Path, root: str, workdir: Path) -> FragmentInfo:
+def analyse(fragment: Path, root: str, workdir: Path, premises: Premises = NO_PREMISES) -> FragmentInfo:
     """Preprocess and parse ``fragment`` in ``workdir`` and describe the
     harness it needs for checking ``root``.  Raises OracleError when the
     fragment cannot be compiled or uses something the harness cannot stub."""
-    return _analyse(fragment, root, workdir)[0]
+    return _analyse(fragment, root, workdir, premises)[0]
 
 
-def _analyse(fragment: Path, root: str, workdir: Path) -> tuple[FragmentInfo, _Collector]:
-    ws = _make_workspace(fragment, workdir)
+def _analyse(fragment: Path, root: str, workdir: Path,
+             premises: Premises = NO_PREMISES) -> tuple[FragmentInfo, _Collector]:
+    ws = _make_workspace(fragment, workdir, premises)
     ast = _parse(ws, _preprocess(ws))
-    seen = _Collector()
+    seen = _Collector({str(path) for path in premises.model_files})
     seen.visit(ast)
+    if seen.model_overridden:
+        ws = dataclasses.replace(ws, model_overridden=tuple(sorted(seen.model_overridden)))
     if root not in seen.defined:
         raise OracleError(f"{fragment}: function {root!r} is not defined")
     decl = seen.defined[root].decl
@@ -406,6 +538,7 @@ def _analyse(fragment: Path, root: str, workdir: Path) -> tuple[FragmentInfo, _C
         extern_objects=_extern_objects(ast),
         bits=frozenset(_referenced_bits(ws, ast, seen)),
         overridden=_overridden(seen),
+        assumptions=tuple(seen.assumptions),
     )
     return info, seen
 
@@ -513,11 +646,30 @@ def _classify_param(name: str, type_: c_ast.Node, seen: _Collector) -> Param:
     if isinstance(type_, c_ast.PtrDecl):
         agg = _struct_of(type_.type, seen)
         if agg is not None and agg.decls is not None:
-            return Param(name, ParamKind.OBJECT, _type_text(type_.type), _fields(agg, seen))
+            return Param(name, ParamKind.OBJECT, _type_text(type_.type), _fields(agg, seen), _fill_members(agg, seen))
         return Param(name, ParamKind.BUFFER)
     if _struct_of(type_, seen) is not None:
         raise OracleError(f"root parameter {name!r}: struct by value is not supported")
     return Param(name, ParamKind.SCALAR)
+
+
+def _holds_pointer(type_: c_ast.Node, seen: _Collector) -> bool:
+    """A pointer, an array of them, or an aggregate with one inside."""
+    type_ = _resolve(type_, seen)
+    if isinstance(type_, c_ast.PtrDecl):
+        return True
+    if isinstance(type_, c_ast.ArrayDecl):
+        return _holds_pointer(type_.type, seen)
+    agg = _struct_of(type_, seen)
+    return agg is not None and any(_holds_pointer(m.type, seen) for m in agg.decls or [])
+
+
+def _fill_members(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[str, bool], ...]:
+    """Named members a filled run gives nonzero contents: every one that
+    holds no pointer (a garbage pointer would only crash the run)."""
+    return tuple(
+        (m.name, m.bitsize is not None) for m in agg.decls or [] if m.name and not _holds_pointer(m.type, seen)
+    )
 
 
 def _fields(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[str, bool], ...]:
@@ -629,19 +781,20 @@ class _BitMiner(c_ast.NodeVisitor):
     of ``>>`` (n and n+1), and constant arguments for parameters named
     flag/nr/bit."""
 
-    def __init__(self, seen: _Collector) -> None:
+    def __init__(self, seen: _Collector, constants: Mapping[str, int] = {}) -> None:
         self.seen = seen
+        self.values = {**seen.enums, **constants}
         self.bits: set[int] = set()
 
     def _mask(self, node: c_ast.Node) -> None:
         if isinstance(node, c_ast.UnaryOp) and node.op == "~":
             node = node.expr
-        self.bits |= _bits_of(_fold(node, self.seen.enums))
+        self.bits |= _bits_of(_fold(node, self.values))
 
     def _number(self, node: c_ast.Node, above: bool = False) -> None:
         """Bit ``node``; with ``above`` also the next one, which a shifted
         value compared as a whole (``(flags >> n) > 0``) also sees."""
-        value = _fold(node, self.seen.enums)
+        value = _fold(node, self.values)
         if value is not None and 0 <= value < 64:
             self.bits.add(value)
             if above and value < 63:
@@ -679,10 +832,23 @@ class _BitMiner(c_ast.NodeVisitor):
         return [getattr(p, "name", None) for p in (decl.type.args.params if decl.type.args else [])]
 
 
+def _file_scope_constants(ast: c_ast.FileAST, enums: Mapping[str, int]) -> dict[str, int]:
+    """File-scope integer objects with a constant initializer, by name: a
+    mask held in ``static const unsigned long mask = 0x3;`` is read like a
+    constant (the miner then sees its bits)."""
+    out: dict[str, int] = {}
+    for node in ast.ext:
+        if isinstance(node, c_ast.Decl) and node.name and isinstance(node.type, c_ast.TypeDecl) and node.init is not None:
+            value = _fold(node.init, {**enums, **out})
+            if value is not None:
+                out[node.name] = value
+    return out
+
+
 def _referenced_bits(ws: Workspace, ast: c_ast.FileAST, seen: _Collector) -> set[int]:
     """Bits mined from the fragment's own code (not the prelude's)."""
     tooling = {str(PRELUDE), str(ws.header)}
-    miner = _BitMiner(seen)
+    miner = _BitMiner(seen, _file_scope_constants(ast, seen.enums))
     for node in ast.ext:
         file = node.coord.file if node.coord else None
         if file not in tooling:
@@ -701,6 +867,22 @@ KIND_MACRO = (
     "long: 3, unsigned long: 4, long long: 5, unsigned long long: 6, "
     "float: 7, double: 7, long double: 9, default: 8)\n"
 )
+# A call of a variadic external with up to 8 arguments, each as kind, value.
+VCALL_MACROS = (
+    "#define __ORACLE_NARG(...) __ORACLE_NARG_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)\n"
+    "#define __ORACLE_NARG_(a1, a2, a3, a4, a5, a6, a7, a8, n, ...) n\n"
+    "#define __ORACLE_CAT(a, b) __ORACLE_CAT_(a, b)\n"
+    "#define __ORACLE_CAT_(a, b) a##b\n"
+    # kind + 16, value, size: a struct or union (GCC's type classes 12, 13)
+    # passes its bytes, through a one-element compound literal
+    "#define __ORACLE_AGG(a) (__builtin_classify_type(a) == 12 || __builtin_classify_type(a) == 13)\n"
+    "#define __ORACLE_VA(a) __builtin_choose_expr(__ORACLE_AGG(a), 26, 16 + __ORACLE_KIND(a)), "
+    "__builtin_choose_expr(__ORACLE_AGG(a), (const void *)(__typeof__(a)[1]){a}, (a)), (unsigned long)sizeof(a)\n"
+    "#define __ORACLE_KA1(a) __ORACLE_VA(a)\n"
+    + "".join(f"#define __ORACLE_KA{n}(a, ...) __ORACLE_VA(a), __ORACLE_KA{n - 1}(__VA_ARGS__)\n" for n in range(2, 9))
+    + "#define __ORACLE_VCALL(name, ...) __oracle_call(name, __ORACLE_NARG(__VA_ARGS__), "
+    "__ORACLE_CAT(__ORACLE_KA, __ORACLE_NARG(__VA_ARGS__))(__VA_ARGS__))\n"
+)
 
 
 @dataclass(frozen=True)
@@ -714,31 +896,111 @@ class InputSlot:
 _FIELD_INPUT_RE = re.compile(r"^(\w+)->(\w+)(?:\[(\d+)\])?$")
 
 
-def input_slots(info: FragmentInfo, names: Iterable[str]) -> tuple[InputSlot, ...]:
-    """The inputs among ``names`` this side can set: scalar root parameters
-    (``syscall``) and scalar fields of defined structs (``regs->syscallno``,
-    ``regs->regs[0]``).  Other names are ignored."""
-    params = {p.name: p for p in info.params}
+@dataclass(frozen=True)
+class CallerView:
+    """How the caller of the root sees its parameters: by position.
+
+    C binds arguments to parameters by position (C11 6.5.2.2p4, 6.9.1p10):
+    both sides of a pair are called with the same argument list, whatever
+    their parameters are named.  ``names`` are the parameter names of the
+    side the caller was written against (the before side); they name the
+    inputs of a counterexample and the objects behind pointer arguments.
+    ``flag_position`` is the argument that carries the flag word (the first
+    parameter of that side named flags/ti_work/work), or None."""
+
+    names: tuple[str, ...]
+    flag_position: int | None
+
+    def position(self, name: str, own: FragmentInfo) -> int | None:
+        """The argument position of input ``name``: the caller's parameter of
+        that name, else this side's own (a name only the other side has)."""
+        if name in self.names:
+            return self.names.index(name)
+        own_names = [p.name for p in own.params]
+        return own_names.index(name) if name in own_names else None
+
+    def label(self, position: int, own: FragmentInfo) -> str:
+        """How a pointer argument at ``position`` is rendered in call logs."""
+        return self.names[position] if position < len(self.names) else own.params[position].name
+
+
+def caller_view(info: FragmentInfo) -> CallerView:
+    """The view of a caller written against ``info``'s signature."""
+    names = tuple(p.name for p in info.params)
+    flag = next((i for i, p in enumerate(info.params) if p.kind is ParamKind.FLAG), None)
+    return CallerView(names, flag)
+
+
+def caller_args(caller: CallerView, positions: int, flags: int, inputs: Mapping[str, int],
+                infos: Sequence[FragmentInfo], base: Sequence[int] = ()) -> tuple[int, ...]:
+    """The argument list of one run: ``base`` (zeros past its end), the flag
+    word at the flag position, and each scalar input at its position."""
+    args = [base[i] if i < len(base) else 0 for i in range(positions)]
+    for name, value in inputs.items():
+        for info in infos:
+            pos = caller.position(name, info)
+            if pos is not None and pos < positions:
+                args[pos] = value & _U64
+                break
+    if caller.flag_position is not None and caller.flag_position < positions:
+        args[caller.flag_position] = flags & _U64
+    return tuple(args)
+
+
+def field_inputs(caller: CallerView, infos: Sequence[FragmentInfo]) -> tuple[str, ...]:
+    """Input names of the settable fields of every object the caller passes
+    (``regs->syscallno``, ``regs->regs[0]``), sorted."""
+    names = set()
+    for info in infos:
+        for pos, param in enumerate(info.params[: len(caller.names)]):
+            if param.kind is ParamKind.OBJECT:
+                names |= {f"{caller.names[pos]}->{f}" + ("[0]" if is_array else "") for f, is_array in param.fields}
+    return tuple(sorted(names))
+
+
+def scalar_vectors(caller: CallerView, infos: Sequence[FragmentInfo]) -> list[tuple[int, ...]]:
+    """Base argument lists an enumeration tries: all zero and, when some
+    side has an integer parameter besides the flag word, distinct positive
+    and distinct negative values per position (so swapped or renamed
+    parameters show)."""
+    positions = max((len(info.params) for info in infos), default=0)
+    scalar = [
+        i for i in range(positions) if i != caller.flag_position
+        and any(i < len(info.params) and info.params[i].kind in (ParamKind.SCALAR, ParamKind.FLAG) for info in infos)
+    ]
+    vectors = [tuple([0] * positions)]
+    if scalar:
+        vectors.append(tuple(i + 2 if i in scalar else 0 for i in range(positions)))
+        vectors.append(tuple(-(i + 2) & _U64 if i in scalar else 0 for i in range(positions)))
+    return vectors
+
+
+def input_slots(info: FragmentInfo, names: Iterable[str], caller: CallerView | None = None) -> tuple[InputSlot, ...]:
+    """The field inputs among ``names`` this side can set: scalar fields of a
+    defined struct behind a pointer argument (``regs->syscallno``,
+    ``regs->regs[0]``), the pointer found by position.  Scalar arguments are
+    not slots: they travel in :attr:`RunInput.args`.  Other names are ignored."""
+    caller = caller or caller_view(info)
     slots = []
     for name in sorted(names):
-        lvalue = _input_lvalue(params, name)
+        lvalue = _input_lvalue(info, caller, name)
         if lvalue is not None:
             slots.append(InputSlot(name, lvalue))
     return tuple(slots)
 
 
-def _input_lvalue(params: Mapping[str, Param], name: str) -> str | None:
-    param = params.get(name)
-    if param is not None:
-        return f"__oracle_p_{name}" if param.kind is ParamKind.SCALAR else None
+def _input_lvalue(info: FragmentInfo, caller: CallerView, name: str) -> str | None:
     match = _FIELD_INPUT_RE.match(name)
-    if not match or match[1] not in params:
+    if not match:
         return None
-    param, field_name, index = params[match[1]], match[2], match[3]
+    pos = caller.position(match[1], info)
+    if pos is None or pos >= len(info.params):
+        return None
+    param, field_name, index = info.params[pos], match[2], match[3]
     is_array = dict(param.fields).get(field_name)
     if param.kind is not ParamKind.OBJECT or is_array is None or is_array != (index is not None):
         return None
-    return f"__oracle_obj_{param.name}.{field_name}" + (f"[{index}]" if index else "")
+    return f"__oracle_obj_{pos}.{field_name}" + (f"[{index}]" if index else "")
 
 
 def _call_expr(name: str, args: Sequence[str]) -> str:
@@ -754,7 +1016,8 @@ def prefix_c(info: FragmentInfo) -> str:
     CONFIG switches, and macros standing for undeclared externals (so their
     arguments keep their promoted types, and the call returns long)."""
     out = [f"#undef {name}\n" for name in info.overridden]
-    out += [KIND_MACRO, "long long __oracle_call(const char *, int, ...);\n"]
+    out += [KIND_MACRO, VCALL_MACROS, "long long __oracle_call(const char *, int, ...);\n"]
+    out.append("#define __equiv_emit(name, ...) ((void)__ORACLE_VCALL(name, __VA_ARGS__))\n")
     out += [f"int {name};\n" for name in info.configs]
     for ext in info.externals:
         if ext.prototype is None:
@@ -782,10 +1045,56 @@ def _stub_c(ext: External, returns_void: bool, is_pointer: bool) -> str:
     return f"{head}\n{{\n{body}}}\n"
 
 
+def _is_variadic(decl: c_ast.Decl | None) -> bool:
+    func = decl.type if decl is not None else None
+    return isinstance(func, c_ast.FuncDecl) and any(
+        isinstance(p, c_ast.EllipsisParam) for p in (func.args.params if func.args else [])
+    )
+
+
+def _variadic_macro(ext: External, seen: _Collector) -> str:
+    """``#define name(...)`` logging a call of a variadic external: the stub
+    cannot know the types behind ``...``, the call site can (each argument
+    after the default argument promotions, C11 6.5.2.2p6-7)."""
+    assert ext.prototype is not None
+    ret = ext.prototype.type.type
+    call = f'__ORACLE_VCALL("{ext.name}", __VA_ARGS__)'
+    if _is_void(ret, seen):
+        return f"#define {ext.name}(...) ((void){call})\n"
+    if isinstance(_resolve(ret, seen), c_ast.PtrDecl) or _struct_of(ret, seen) is not None:
+        raise OracleError(f"{ext.name}: a variadic external returning a pointer or struct is not supported")
+    return f"#define {ext.name}(...) (({_type_text(ret)}){call})\n"
+
+
+def harness_workspace(info: FragmentInfo, seen: _Collector) -> Workspace:
+    """The workspace the harness compiles: ``info.ws``, or, when the fragment
+    declares variadic externals, a copy of the fragment with a logging macro
+    after each such declaration (quoted includes still resolve next to the
+    original).  A variadic prototype outside the fragment is refused."""
+    variadic = [ext for ext in info.externals if _is_variadic(ext.prototype)]
+    if not variadic:
+        return info.ws
+    lines = info.ws.fragment.read_text().splitlines(keepends=True)
+    inserts: dict[int, str] = {}
+    for ext in variadic:
+        coord = ext.prototype.coord if ext.prototype is not None else None
+        if coord is None or Path(coord.file).resolve() != info.ws.fragment:
+            raise OracleError(f"{ext.name}: a variadic external declared outside the fragment is not supported")
+        end = coord.line - 1
+        while end < len(lines) and ";" not in lines[end]:
+            end += 1
+        inserts[end] = inserts.get(end, "") + _variadic_macro(ext, seen)
+    text = "".join(line + (("\n" if not line.endswith("\n") else "") + inserts[i] if i in inserts else "")
+                   for i, line in enumerate(lines))
+    copy_path = info.ws.root / "fragment.c"
+    copy_path.write_text(text)
+    return Workspace(copy_path, info.ws.root, info.ws.fragment.parent)
+
+
 def _stubs_c(info: FragmentInfo, seen: _Collector) -> str:
     out = []
     for ext in info.externals:
-        if ext.prototype is None:
+        if ext.prototype is None or _is_variadic(ext.prototype):
             continue
         func = ext.prototype.type
         for param in _param_decls(func):
@@ -799,6 +1108,9 @@ def _stubs_c(info: FragmentInfo, seen: _Collector) -> str:
 RUNTIME_DECLS = """\
 extern unsigned long long __oracle_flags;
 extern long long __oracle_cfg[], __oracle_in[];
+extern unsigned long long __oracle_args[], __oracle_fill;
+void __oracle_fill_bytes(void *, unsigned long, unsigned long);
+void __oracle_excluded(void);
 void __oracle_return(int, ...);
 void __oracle_return_void(void);
 void __oracle_final(unsigned long long);
@@ -812,35 +1124,61 @@ struct task_struct *__equiv_current(void) { return (struct task_struct *)(void *
 """
 
 
-def _param_storage(param: Param) -> str:
+def _param_storage(position: int, param: Param) -> str:
     if param.kind is ParamKind.OBJECT:
-        return f"static {param.pointee} __oracle_obj_{param.name};\n"
+        return f"static {param.pointee} __oracle_obj_{position};\n"
     if param.kind is ParamKind.BUFFER:
-        return f"static _Alignas(64) unsigned char __oracle_obj_{param.name}[{PTR_BUFFER_BYTES}];\n"
-    if param.kind is ParamKind.SCALAR:
-        return f"static long long __oracle_p_{param.name};\n"
+        return f"static _Alignas(64) unsigned char __oracle_obj_{position}[{PTR_BUFFER_BYTES}];\n"
     return ""
 
 
-def _param_arg(param: Param) -> str:
-    return {
-        ParamKind.FLAG: "__oracle_flags",
-        ParamKind.OBJECT: f"&__oracle_obj_{param.name}",
-        ParamKind.BUFFER: f"(void *)__oracle_obj_{param.name}",
-        ParamKind.SCALAR: f"__oracle_p_{param.name}",
-    }[param.kind]
+def _param_arg(position: int, param: Param) -> str:
+    """The argument at ``position``: an integer parameter (the flag word's
+    included) takes the caller's value there, converted as by assignment."""
+    if param.kind is ParamKind.OBJECT:
+        return f"&__oracle_obj_{position}"
+    if param.kind is ParamKind.BUFFER:
+        return f"(void *)__oracle_obj_{position}"
+    return f"__oracle_args[{position}]"
 
 
-def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot]) -> str:
+def _assume_c(info: FragmentInfo) -> str:
+    """``__oracle_assume(flags)``: every --assume expression over the entry
+    flag word (and the fragment's macros) and every model assumption."""
+    terms = [f"({expr})" for expr in info.ws.premises.assumes] + [f"{name}()" for name in info.assumptions]
+    body = " && ".join(terms) or "1"
+    return f"static int __oracle_assume(unsigned long flags)\n{{\n\t(void)flags;\n\treturn {body};\n}}\n"
+
+
+def _fill_c(info: FragmentInfo) -> list[str]:
+    """Statements giving each object's pointer-free members distinct nonzero
+    contents when the run asks for it (a bit-field gets the value, reduced
+    modulo its width as GCC does)."""
+    lines = []
+    for pos, param in enumerate(info.params):
+        for j, (member, is_bitfield) in enumerate(param.fill):
+            seed = f"__oracle_fill * 64 + {pos * 8 + j}"
+            obj = f"__oracle_obj_{pos}.{member}"
+            if is_bitfield:
+                lines.append(f"\tif (__oracle_fill) {obj} = {seed} * 37 + 1;")
+            else:
+                lines.append(f"\tif (__oracle_fill) __oracle_fill_bytes(&{obj}, sizeof {obj}, {seed});")
+    return lines
+
+
+def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot], caller: CallerView) -> str:
     lines = ["\t__oracle_ti.flags = __oracle_flags;"]
     lines += [f"\t{name} = (int)__oracle_cfg[{i}];" for i, name in enumerate(info.configs)]
+    lines += _fill_c(info)
     lines += [f"\t{slot.lvalue} = __oracle_in[{i}];" for i, slot in enumerate(slots)]
+    lines.append("\tif (!__oracle_assume(__oracle_flags))\n\t\t__oracle_excluded();")
     lines.append('\t__oracle_name_ptr("current", __oracle_task, sizeof __oracle_task);')
     lines.append('\t__oracle_name_ptr("current_thread_info()", &__oracle_ti, sizeof __oracle_ti);')
-    for p in info.params:
+    for i, p in enumerate(info.params):
         if p.kind in (ParamKind.OBJECT, ParamKind.BUFFER):
-            lines.append(f'\t__oracle_name_ptr("{p.name}", &__oracle_obj_{p.name}, sizeof __oracle_obj_{p.name});')
-    call = f"{info.root}({', '.join(_param_arg(p) for p in info.params)})"
+            label = caller.label(i, info)
+            lines.append(f'\t__oracle_name_ptr("{label}", &__oracle_obj_{i}, sizeof __oracle_obj_{i});')
+    call = f"{info.root}({', '.join(_param_arg(i, p) for i, p in enumerate(info.params))})"
     if info.returns_void:
         lines += [f"\t{call};", "\t__oracle_return_void();"]
     else:
@@ -849,7 +1187,7 @@ def _run_one_c(info: FragmentInfo, slots: Sequence[InputSlot]) -> str:
     return "void __oracle_run_one(void)\n{\n" + "\n".join(lines) + "\n}\n"
 
 
-def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -> str:
+def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], caller: CallerView | None = None) -> str:
     """C placed after the fragment: intrinsics, stubs, zeroed definitions of
     extern objects, parameter storage and ``__oracle_run_one``."""
     gen = c_generator.CGenerator()
@@ -865,8 +1203,9 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -
             RUNTIME_DECLS,
             _stubs_c(info, seen),
             *objects,
-            *(_param_storage(p) for p in info.params),
-            _run_one_c(info, slots),
+            *(_param_storage(i, p) for i, p in enumerate(info.params)),
+            _assume_c(info),
+            _run_one_c(info, slots, caller or caller_view(info)),
         ]
     )
 
@@ -874,7 +1213,7 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot]) -
 # The driver, compiled as its own translation unit with the system headers
 # (the fragment's unit cannot include them: the prelude redefines keywords).
 # Protocol: one run per stdin line,
-#   flags mode cfg[ncfg] in[nin] nresults result[nresults]
+#   flags mode fill cfg[ncfg] in[nin] nargs arg[nargs] nresults result[nresults]
 # and per run on stdout: "B i", then "C result<TAB>name<TAB>arg..." per call,
 # "R value" or "R -", "F 0xflags" from the child, then "E outcome".
 RUNTIME_C = r"""
@@ -888,7 +1227,9 @@ RUNTIME_C = r"""
 
 #define MAX_SLOTS 4096
 #define MAX_CALLS @MAX_CALLS@
+#define EXCLUDED @EXCLUDED@
 #define MAX_NAMES 64
+#define MAX_ARGS 64
 #define ARG_CHARS 64
 
 extern const int __oracle_ncfg, __oracle_nin;
@@ -896,6 +1237,17 @@ void __oracle_run_one(void);
 
 unsigned long long __oracle_flags;
 long long __oracle_cfg[MAX_SLOTS], __oracle_in[MAX_SLOTS];
+unsigned long long __oracle_args[MAX_ARGS];
+unsigned long long __oracle_fill;
+
+void __oracle_fill_bytes(void *p, unsigned long size, unsigned long seed)
+{
+	unsigned char *b = p;
+	unsigned long k;
+
+	for (k = 0; k < size; k++)
+		b[k] = (unsigned char)(seed * 37 + k * 13 + 1);
+}
 
 enum { MODE_ZERO, MODE_HASH, MODE_REPLAY };
 static int mode;
@@ -942,8 +1294,30 @@ static void render_ptr(const char *p, char *out)
 	snprintf(out, ARG_CHARS, "<ptr>");
 }
 
+static void render_bytes(const unsigned char *p, unsigned long size, char *out)
+{
+	int n = 0;
+	unsigned long k;
+
+	n += snprintf(out, ARG_CHARS, "{");
+	for (k = 0; k < size && n < ARG_CHARS - 4; k++)
+		n += snprintf(out + n, ARG_CHARS - n, "%02x", p[k]);
+	snprintf(out + n, ARG_CHARS - n, "}");
+}
+
 static void render(int kind, va_list *ap, char *out)
 {
+	if (kind == 26) {	/* a struct or union through `...`: its bytes, then its size */
+		const unsigned char *bytes = va_arg(*ap, const unsigned char *);
+
+		render_bytes(bytes, va_arg(*ap, unsigned long), out);
+		return;
+	}
+	if (kind >= 16) {	/* a scalar through `...`: its value, then its size */
+		render(kind - 16, ap, out);
+		(void)va_arg(*ap, unsigned long);
+		return;
+	}
 	switch (kind) {
 	case 1: snprintf(out, ARG_CHARS, "%d", va_arg(*ap, int)); break;
 	case 2: snprintf(out, ARG_CHARS, "%u", va_arg(*ap, unsigned int)); break;
@@ -975,6 +1349,18 @@ static long long stub_result(unsigned long long hash)
 
 extern unsigned long *__oracle_flag_word;
 
+static unsigned long long memory_hash(void)
+{
+	unsigned long long h = 14695981039346656037ULL;
+	unsigned long k;
+	int i;
+
+	for (i = 0; i < nnames; i++)
+		for (k = 0; k < names[i].size; k++)
+			h = (h ^ (unsigned char)names[i].base[k]) * 1099511628211ULL;
+	return h;
+}
+
 long long __oracle_call(const char *name, int nargs, ...)
 {
 	char args[16][ARG_CHARS], index[32];
@@ -996,8 +1382,9 @@ long long __oracle_call(const char *name, int nargs, ...)
 		fflush(stdout);
 		raise(SIGALRM);	/* reported like a timeout */
 	}
-	/* A callee can read the flag word: log it with every call. */
+	/* A callee can read the flag word and the harness's objects: log them. */
 	printf("W %lx\n", *__oracle_flag_word);
+	printf("M %llx\n", memory_hash());
 	printf("C %lld\t%s", result, name);
 	for (i = 0; i < nargs && i < 16; i++)
 		printf("\t%s", args[i]);
@@ -1017,6 +1404,12 @@ void __oracle_return(int kind, ...)
 	printf("R %s\n", text);
 }
 
+void __oracle_excluded(void)
+{
+	fflush(stdout);
+	_exit(EXCLUDED);
+}
+
 void __oracle_return_void(void)
 {
 	printf("R -\n");
@@ -1025,6 +1418,7 @@ void __oracle_return_void(void)
 void __oracle_final(unsigned long long flags)
 {
 	printf("F 0x%llx\n", flags);
+	printf("N %llx\n", memory_hash());
 }
 
 static int read_word(unsigned long long *value)
@@ -1039,16 +1433,20 @@ static int read_word(unsigned long long *value)
 
 static int read_run(void)
 {
-	unsigned long long v;
+	unsigned long long v, n;
 	int i;
 
-	if (!read_word(&__oracle_flags) || !read_word(&v))
+	if (!read_word(&__oracle_flags) || !read_word(&v) || !read_word(&__oracle_fill))
 		return 0;
 	mode = (int)v;
 	for (i = 0; i < __oracle_ncfg; i++)
 		read_word((unsigned long long *)&__oracle_cfg[i]);
 	for (i = 0; i < __oracle_nin; i++)
 		read_word((unsigned long long *)&__oracle_in[i]);
+	memset(__oracle_args, 0, sizeof __oracle_args);
+	read_word(&n);
+	for (i = 0; i < (long)n; i++)
+		read_word(i < MAX_ARGS ? &__oracle_args[i] : &v);
 	read_word(&v);
 	nresults = v < MAX_SLOTS ? (long)v : MAX_SLOTS;
 	for (i = 0; i < (long)v; i++)
@@ -1091,6 +1489,11 @@ int main(int argc, char **argv)
 """
 
 
+def runtime_c() -> str:
+    """The driver's C text with its limits filled in."""
+    return RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)).replace("@EXCLUDED@", str(EXCLUDED_STATUS))
+
+
 # --------------------------------------------------------------------------
 # Build and run
 # --------------------------------------------------------------------------
@@ -1114,20 +1517,25 @@ class RunInput:
     inputs: Mapping[str, int]
     mode: StubResults
     results: tuple[int, ...] = ()
+    args: tuple[int, ...] = ()  # the root's arguments by position (see CallerView)
+    fill: int = 0  # nonzero: the seed of the bytes written to objects' members first
 
 
-def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = ()) -> tuple[FragmentInfo, Executable]:
+def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
+          caller: CallerView | None = None, premises: Premises = NO_PREMISES) -> tuple[FragmentInfo, Executable]:
     """Analyse and compile one side in ``workdir``; ``inputs`` are the input
-    names the executable must accept (unsettable ones are dropped)."""
-    info, seen = _analyse(fragment, root, workdir)
-    slots = input_slots(info, inputs)
+    names the executable must accept (unsettable ones are dropped), found by
+    position through ``caller`` (default: this side's own signature)."""
+    info, seen = _analyse(fragment, root, workdir, premises)
+    caller = caller or caller_view(info)
+    slots = input_slots(info, inputs, caller)
     prefix, suffix = workdir / "prefix.h", workdir / "suffix.c"
     info.ws.renames.write_text("".join(f"#define {n} __oracle_prelude_{n}\n" for n in info.overridden))
     prefix.write_text(prefix_c(info))
-    suffix.write_text(suffix_c(info, seen, slots))
+    suffix.write_text(suffix_c(info, seen, slots, caller))
     unit, runtime = workdir / "unit.c", workdir / "runtime.c"
-    unit.write_text(_wrapper(info.ws, prefix, suffix))
-    runtime.write_text(RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)))
+    unit.write_text(_wrapper(harness_workspace(info, seen), prefix, suffix))
+    runtime.write_text(runtime_c())
     exe = workdir / "side"
     _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
     _compile(info.ws, ["-c", str(runtime), "-o", str(workdir / "runtime.o")])
@@ -1142,9 +1550,10 @@ def _compile(ws: Workspace, args: Sequence[str]) -> None:
 
 
 def _encode(exe: Executable, run: RunInput) -> str:
-    words = [hex(run.flags), str(run.mode.value)]
+    words = [hex(run.flags), str(run.mode.value), str(run.fill)]
     words += [str(int(bool(run.configs.get(name, False)))) for name in exe.configs]
     words += [str(run.inputs.get(slot.name, 0)) for slot in exe.slots]
+    words += [str(len(run.args)), *map(str, run.args)]
     words += [str(len(run.results)), *map(str, run.results)]
     return " ".join(words)
 
@@ -1169,22 +1578,30 @@ def _parse_traces(output: str) -> Iterator[Trace]:
     ret: str | None = None
     flags: int | None = None
     seen: int | None = None
+    memory: int | None = None
+    final_memory: int | None = None
     for line in output.splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "B":
-            calls, ret, flags = [], None, None
+            calls, ret, flags, final_memory = [], None, None, None
         elif tag == "W":
             seen = int(rest, 16)
         elif tag == "C":
             result, name, *args = rest.split("\t")
-            calls.append(Call(name, tuple(args), int(result), seen))
+            calls.append(Call(name, tuple(args), int(result), seen, memory))
         elif tag == "R":
             ret = None if rest == "-" else rest
         elif tag == "F":
             flags = int(rest, 16)
+        elif tag == "M":
+            memory = int(rest, 16)
+        elif tag == "N":
+            final_memory = int(rest, 16)
         elif tag == "E":
             ok = rest == "ok"
-            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, rest)
+            outcome = {f"signal {signal.SIGILL}": UB_OUTCOME, f"exit {EXCLUDED_STATUS}": EXCLUDED_OUTCOME}.get(rest, rest)
+            yield Trace(tuple(calls), ret if ok else None, flags if ok else None, outcome,
+                        final_memory if ok else None)
 
 
 # --------------------------------------------------------------------------
@@ -1208,15 +1625,17 @@ def _pair_status(before: Trace, after: Trace) -> OracleStatus:
     """Classify one run of both sides."""
     if "timeout" in (before.outcome, after.outcome):
         return OracleStatus.TIMEOUT
-    if before == after:
+    if EXCLUDED_OUTCOME in (before.outcome, after.outcome) or before == after:
         return OracleStatus.SAME
     if before.outcome == after.outcome == "ok":
         return OracleStatus.DIFFERS
+    if UB_OUTCOME in (before.outcome, after.outcome):
+        return OracleStatus.UNDEFINED
     return OracleStatus.CRASH
 
 
 def _combine(statuses: Iterable[OracleStatus]) -> OracleStatus:
-    """Most conclusive status among runs (DIFFERS > CRASH > TIMEOUT > SAME)."""
+    """Most conclusive status among runs (DIFFERS > UNDEFINED > CRASH > TIMEOUT > SAME)."""
     order = list(OracleStatus)
     return min(statuses, key=order.index, default=OracleStatus.SAME)
 
@@ -1238,6 +1657,8 @@ def _example(run: RunInput, before: Trace, after: Trace) -> dict:
         "flags": run.flags,
         "flags_hex": hex(run.flags),
         "configs": dict(run.configs),
+        "args": [hex(a) for a in run.args],
+        "inputs": dict(run.inputs),
         "stub_results": run.mode.name.lower(),
         "before": before.to_dict(),
         "after": after.to_dict(),
@@ -1255,35 +1676,97 @@ def enumerate_pair(
     stub_results: Sequence[StubResults] = (StubResults.ZERO,),
     max_configs: int = 8,
     timeout_s: int = 3,
+    premises: Premises = NO_PREMISES,
 ) -> OracleVerdict:
     """Run ``function`` of both files on every combination of the flag bits
     either side references (plus BOUNDARY_BITS unless ``boundary_bits`` is
     False; or exactly ``bits``) and of every CONFIG switch either side reads,
     once per stub-result mode, and compare the traces.
 
+    ``premises`` add models, an arch layout, pinned switches (never
+    enumerated) and assumptions (runs breaking one are left out).  A switch
+    tested by ``#if``/``#ifdef`` lines is enumerated by building both sides
+    once per valuation (at most MAX_PP_SWITCHES of them).
+
     Raises TooManyBits when more than ``max_bits`` bits (``max_configs``
     switches) would be enumerated, OracleError when a side cannot be built.
     """
+    switches = preprocessor_switches((before, after), premises)
+    if len(switches) > MAX_PP_SWITCHES:
+        raise TooManyBits(f"{len(switches)} switches tested by #if lines exceed {MAX_PP_SWITCHES}")
+    verdicts = []
+    for valuation in _config_choices(switches):
+        pinned = dataclasses.replace(premises, pins=premises.pins + tuple(valuation.items()))
+        verdict = _enumerate_built(before, after, function, max_bits, bits, boundary_bits, stub_results,
+                                   max_configs, timeout_s, pinned)
+        example = verdict.example
+        if example is not None and "configs" in example:
+            example = {**example, "configs": {**example["configs"], **valuation}}
+        verdicts.append(dataclasses.replace(verdict, example=example, configs=tuple(sorted(set(verdict.configs) | set(switches)))))
+    status = _combine(v.status for v in verdicts)
+    first = next(v for v in verdicts if v.status is status)
+    return dataclasses.replace(first, runs=sum(v.runs for v in verdicts))
+
+
+MAX_PP_SWITCHES = 3
+_PP_IF_RE = re.compile(r"^\s*#\s*(?:if|ifdef|ifndef|elif)\b")
+
+
+def preprocessor_switches(paths: Iterable[Path], premises: Premises = NO_PREMISES) -> tuple[str, ...]:
+    """CONFIG switches that ``#if``-family lines of the files (and the
+    models) test, the pinned ones left out."""
+    names: set[str] = set()
+    for path in (*paths, *premises.model_files):
+        for line in Path(path).read_text(errors="replace").splitlines():
+            if _PP_IF_RE.match(line):
+                names |= set(re.findall(r"\bCONFIG_\w+", line))
+    return tuple(sorted(names - premises.pinned))
+
+
+def _enumerate_built(before: Path, after: Path, function: str, max_bits: int, bits: Iterable[int] | None,
+                     boundary_bits: bool, stub_results: Sequence[StubResults], max_configs: int, timeout_s: int,
+                     premises: Premises) -> OracleVerdict:
+    """:func:`enumerate_pair` for one build of each side."""
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
+        seen_b, seen_a = _both(lambda side: analyse(Path(side[0]), function, Path(tmp, side[1]), premises),
+                               (before, "caller-b"), (after, "caller-a"))
+        caller = caller_view(seen_b)
+        fields = field_inputs(caller, (seen_b, seen_a))
         (info_b, exe_b), (info_a, exe_a) = _both(
-            lambda side: build(Path(side[0]), function, Path(tmp, side[1])),
+            lambda side: build(Path(side[0]), function, Path(tmp, side[1]), fields, caller, premises),
             (before, "before"),
             (after, "after"),
         )
         chosen = tuple(sorted(set(bits) if bits is not None else _mined(info_b, info_a, boundary_bits)))
-        configs = tuple(sorted(set(info_b.configs) | set(info_a.configs)))
+        configs = tuple(sorted((set(info_b.configs) | set(info_a.configs)) - premises.pinned))
         if len(chosen) > max_bits:
             raise TooManyBits(f"{len(chosen)} flag bits {list(chosen)} exceed max_bits={max_bits}; pass bits=")
         if len(configs) > max_configs:
             raise TooManyBits(f"{len(configs)} CONFIG switches exceed max_configs={max_configs}")
-        runs = [
-            RunInput(flags, cfg, {}, mode)
-            for flags in _flag_words(chosen)
-            for cfg in _config_choices(configs)
-            for mode in stub_results
-        ]
+        runs = enumeration_runs(caller, (info_b, info_a), chosen, configs, stub_results)
         traces_b, traces_a = _both(lambda exe: execute(exe, runs, timeout_s), exe_b, exe_a)
     return _verdict(runs, traces_b, traces_a, chosen, configs)
+
+
+def enumeration_runs(caller: CallerView, infos: Sequence[FragmentInfo], bits: Sequence[int],
+                     configs: Sequence[str], modes: Sequence[StubResults]) -> list[RunInput]:
+    """Every flag word over ``bits`` x config valuation x base input x stub
+    mode, fewest flag bits first.  The base inputs: everything zero, then
+    (when there are integer arguments or object fields to set) distinct
+    positive and distinct negative values for each of them."""
+    positions = max(len(info.params) for info in infos)
+    fields = field_inputs(caller, infos)
+    bases = scalar_vectors(caller, infos)
+    if any(p.fill for info in infos for p in info.params) and len(bases) == 1:
+        bases = bases * 3
+    field_values = [{name: sign * (j + 2) for j, name in enumerate(fields)} for sign in (0, 1, -1)]
+    return [
+        RunInput(flags, cfg, field_values[k], mode, (), caller_args(caller, positions, flags, {}, infos, base), k)
+        for flags in _flag_words(bits)
+        for cfg in _config_choices(configs)
+        for k, base in enumerate(bases)
+        for mode in modes
+    ]
 
 
 def _mined(before: FragmentInfo, after: FragmentInfo, boundary_bits: bool) -> frozenset[int]:
@@ -1324,20 +1807,28 @@ def _side_results(side: Mapping | None) -> tuple[int, ...]:
     return tuple(_parse_int(c["result"]) if c.get("result") is not None else 0 for c in calls)
 
 
-def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: int = 3) -> ReplayResult:
+def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: int = 3,
+           premises: Premises = NO_PREMISES) -> ReplayResult:
     """Run both sides once on an equiv counterexample (its ``flags``,
     ``configs``, ``inputs``, and each side's call results by index)."""
     flags = _parse_int(cex["flags"])
     configs = {name: bool(on) for name, on in (cex.get("configs") or {}).items()}
     inputs = {name: _parse_int(v) for name, v in (cex.get("inputs") or {}).items()}
-
-    def run_side(side: tuple[Path, str]) -> Trace:
-        path, name = side
-        _, exe = build(Path(path), function, Path(tmp, name), inputs)
-        run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)))
-        return execute(exe, [run], timeout_s)[0]
+    switches = preprocessor_switches((before, after), premises)
+    premises = dataclasses.replace(premises, pins=premises.pins + tuple((n, configs.get(n, False)) for n in switches))
 
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
-        traces = _both(run_side, (before, "before"), (after, "after"))
+        caller = caller_view(analyse(before, function, Path(tmp, "caller"), premises))
+        built = _both(lambda side: build(Path(side[0]), function, Path(tmp, side[1]), inputs, caller, premises),
+                      (before, "before"), (after, "after"))
+        infos = [info for info, _ in built]
+        args = caller_args(caller, max(len(i.params) for i in infos), flags, inputs, infos)
+
+        def run_side(side: tuple[Executable, str]) -> Trace:
+            exe, name = side
+            run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)), args)
+            return execute(exe, [run], timeout_s)[0]
+
+        traces = _both(run_side, (built[0][1], "before"), (built[1][1], "after"))
     status = _pair_status(*traces)
     return ReplayResult(status, status is OracleStatus.DIFFERS, traces[0], traces[1])

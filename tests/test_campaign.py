@@ -31,12 +31,18 @@ CAMPAIGN_PAIRS = 150
 # Generator features or edits left out of the CI sample because of a known
 # equiv bug, feature -> the bug.  Empty: none known.
 KNOWN_BUGS: dict[str, str] = {}
+# Generator construct families (tests/generate.py FAMILIES) the CI sample
+# draws from.  Empty for now: today's executor gets most of them wrong (issue
+# 9); once it is fixed, set this to generate.DEFINED_FAMILIES (what
+# `python tests/campaign.py --families all` runs).
+CAMPAIGN_FAMILIES: frozenset[str] = frozenset()
 MUTATION_SEED = 7
 MUTANTS = 40
 
 
 def test_generated_pairs_agree_with_gcc() -> None:
-    summary = campaign.run_campaign(CAMPAIGN_PAIRS, CAMPAIGN_SEED, jobs=2, exclude=frozenset(KNOWN_BUGS))
+    summary = campaign.run_campaign(CAMPAIGN_PAIRS, CAMPAIGN_SEED, jobs=2, exclude=frozenset(KNOWN_BUGS),
+                                    families=CAMPAIGN_FAMILIES)
     report = summary.render()
     problems = [f"{p.name} ({', '.join(p.edits)}): {o.judgement.value}: {o.detail[:500]}\n--- before\n{p.before}--- after\n{p.after}"
                 for p, o in summary.disagreements]
