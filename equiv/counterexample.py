@@ -26,26 +26,56 @@ def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
 
 
 def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
-    """A model of within_bound ∧ differs ∧ extra with the fewest, then lowest, flag bits."""
-    bits = flag_bits(query.flags)
+    """A model of within_bound ∧ differs ∧ extra: fewest iterations, then fewest flag bits.
+
+    Iterations first: the earliest flag word re-read after a call that can be
+    0 is 0, so a loop that re-reads it stops as soon as the difference allows.
+    Then the flag word has the fewest, then lowest, bits; then each word read
+    before that point has the fewest bits.
+    """
     base = (query.within_bound, query.differs) + extra
     first = session.check(*base)
     if first.outcome is not Outcome.SAT:
         return first
-    best = first
-    count = _popcount(best, query)
+    words: list[z3.BitVecRef] = []
+    for side_words in (_rereads(query.before), _rereads(query.after)):
+        for k, word in enumerate(side_words):
+            stop = session.check(*base, word == 0, want_model=False)
+            if stop.outcome is Outcome.SAT:
+                base += (word == 0,)
+                side_words = side_words[:k]
+                break
+        words += side_words
+    first = session.check(*base)
+    best, base = _fewest_bits(session, base, first, query.flags)
+    for word in words:
+        best, base = _fewest_bits(session, base, best, word)
+    return best
+
+
+def _rereads(side: "SideTrace") -> list[z3.BitVecRef]:
+    """The flag words a side reads after its calls, in program order."""
+    from equiv.semantics.trace import FLAGS_HAVOC
+
+    return [e.havoc[FLAGS_HAVOC] for e in side.events if FLAGS_HAVOC in e.havoc]
+
+
+def _fewest_bits(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
+                 word: z3.BitVecRef) -> tuple[Answer, tuple[z3.BoolRef, ...]]:
+    """The model with the fewest, then lowest, bits set in `word`; and `word` fixed so."""
+    bits = flag_bits(word)
+    count = bin(_value(best, word)).count("1")
     for k in range(count):
         tighter = session.check(*base, z3.PbLe([(b, 1) for b in bits], k))
         if tighter.outcome is Outcome.SAT:
             best, count = tighter, k
             break
         if tighter.outcome is Outcome.UNKNOWN:
-            return best
+            return best, base + (word == _value(best, word),)
     at_most = z3.PbLe([(b, 1) for b in bits], count)
     fixed: list[z3.BoolRef] = []
     for i in reversed(range(64)):
-        value = _flags_value(best, query)
-        if not value >> i & 1:
+        if not _value(best, word) >> i & 1:
             fixed.append(z3.Not(bits[i]))
             continue
         attempt = session.check(*base, at_most, *fixed, z3.Not(bits[i]))
@@ -54,35 +84,12 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
             fixed.append(z3.Not(bits[i]))
         else:
             fixed.append(bits[i])
-    return _fewest_rereads(session, base + (at_most,) + tuple(fixed), best, query)
+    return best, base + (word == _value(best, word),)
 
 
-def _fewest_rereads(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
-                    query: Query) -> Answer:
-    """Each flag word re-read after a call is 0 where it can be, in program order.
-
-    A loop that re-reads the word then stops as early as it can, so the
-    counterexample has the fewest iterations the difference needs.
-    """
-    from equiv.semantics.trace import FLAGS_HAVOC
-
-    words = [e.havoc[FLAGS_HAVOC] for e in query.before.events if FLAGS_HAVOC in e.havoc]
-    fixed: list[z3.BoolRef] = []
-    for word in words:
-        attempt = session.check(*base, *fixed, word == 0)
-        if attempt.outcome is Outcome.SAT:
-            best = attempt
-            fixed.append(word == 0)
-    return best
-
-
-def _flags_value(answer: Answer, query: Query) -> int:
+def _value(answer: Answer, word: z3.BitVecRef) -> int:
     assert answer.model is not None
-    return answer.model.eval(query.flags, model_completion=True).as_long()
-
-
-def _popcount(answer: Answer, query: Query) -> int:
-    return bin(_flags_value(answer, query)).count("1")
+    return answer.model.eval(word, model_completion=True).as_long()
 
 
 def render_value(value: int, ctype: CType, pointers: dict[int, str]) -> str:

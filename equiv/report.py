@@ -139,11 +139,24 @@ def _ranges(bits: list[int]) -> str:
     return ", ".join(out)
 
 
+def _plain(row: BitRow) -> bool:
+    """A bit no macro names."""
+    return row.name.startswith(("bit ", row.word))
+
+
 def bit_lines(rows: tuple[BitRow, ...], word: str) -> list[str]:
     """Rows for the bits that matter or are undecided; one line for those proved not to."""
-    shown = [r for r in rows if r.relevance is not Relevance.DOES_NOT_MATTER]
+    shown = [r for r in rows if r.relevance is Relevance.MATTERS
+             or (r.relevance is Relevance.UNDECIDED and not _plain(r))]
     quiet = [r for r in rows if r.relevance is Relevance.DOES_NOT_MATTER]
     lines = [_bit_line(r, word) for r in shown]
+    # Unnamed bits left undecided for the same reason share one line.
+    undecided: dict[str, list[int]] = {}
+    for r in rows:
+        if r.relevance is Relevance.UNDECIDED and _plain(r):
+            undecided.setdefault(r.why, []).append(r.bit)
+    for why, bits in undecided.items():
+        lines.append(f"    bit{'s' if len(bits) > 1 else ''} {_ranges(bits)}: not decided: {why}")
     if quiet:
         named = [_label(r) for r in quiet if not r.name.startswith(("bit ", r.word))]
         plain = [r.bit for r in quiet if r.name.startswith(("bit ", r.word))]

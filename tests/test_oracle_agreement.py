@@ -66,24 +66,6 @@ WORKERS = max(2, os.cpu_count() or 1)
 # `topic/case` -> reason; each becomes a strict xfail, so a fix must remove
 # its entry.  The executor rewrite of issue 9 fixes these.
 EQUIV_BUGS: Mapping[str, str] = {
-    "soundness/switch-continue-in-loop": "issue 9 pair 1: continue inside switch joined as if it stayed in the switch",
-    "soundness/union-members-overlap": "issue 9 pair 2: union members are independent cells",
-    "soundness/bitfield-width": "issue 9 pair 3: bit-field widths are ignored",
-    "soundness/static-const-initializer": "issue 9 pair 4: file-scope initializers are dropped",
-    "soundness/enum-value-cast": "issue 9 pair 5: casts in constant expressions are ignored",
-    "soundness/variadic-struct-value": "issue 9 pair 6: a struct value through ... becomes 0",
-    "soundness/params-by-position": "issue 9 pair 7: parameters bound by name",
-    "soundness/enum-above-int-max-bit40": "issue 9 pair 8: enum constants truncated to int",
-    "soundness/enum-bit31": "issue 9 pair 9: false counterexample at bit 32",
-    "soundness/enum-unsigned-type": "issue 9 pair 10: an enum with no negative values is unsigned int in GCC",
-    "soundness/bitfield-unsigned-store": "issue 9 pair 11: bit-field store not reduced",
-    "soundness/bitfield-signed-store": "issue 9 pair 12: signed bit-field not sign-extended from its width",
-    "soundness/self-store-member": "issue 9 pair 13: false counterexample for a self-store",
-    "soundness/self-store-pointer": "issue 9 pair 14: false counterexample for a self-store",
-    "soundness/popcount-builtin": "issue 9 pair 15: __builtin_popcountl is an opaque call",
-    "soundness/multichar-constant": "issue 9 pair 16: 'ab' is an internal error",
-    "soundness/enum-above-int-max-mask": "issue 9 list: enum constants above INT_MAX truncated to int",
-    "soundness/thread-info-not-current": "issue 9 list: ->flags of any thread_info taken as the flag word",
 }
 
 
