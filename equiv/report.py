@@ -314,6 +314,7 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
             "before": _behaviour_json(cex.before),
             "after": _behaviour_json(cex.after),
             "first_divergence": cex.first_divergence,
+            "flags_observable": cex.flags_observable,
             "word": cex.word,
             "matters": list(cex.matters),
             "mapped_word": None if cex.mapped is None else f"{cex.mapped[0]:#x}",

@@ -34,6 +34,8 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from pycparser import c_ast, c_generator, c_parser
 
+from equiv.frontend import _locating_parser_class  # pycparser with GNU ?: and ({ ... }): syntax only
+
 REPO = Path(__file__).resolve().parent.parent
 PRELUDE = REPO / "models" / "prelude.h"
 MODEL_INCLUDE = REPO / "models" / "include"
@@ -428,7 +430,7 @@ class FragmentInfo:
 
 def _parse(ws: Workspace, text: str) -> c_ast.FileAST:
     try:
-        return c_parser.CParser().parse(text, str(ws.fragment))
+        return _locating_parser_class()().parse(text, str(ws.fragment))
     except Exception as exc:  # pycparser raises ParseError and friends
         raise OracleError(f"{ws.fragment}: pycparser: {exc}") from exc
 

@@ -261,16 +261,23 @@ def check_counterexample(result: FunctionResult) -> str | None:
         f"before: {replay.before.to_dict()}\nafter: {replay.after.to_dict()}"
     )
     for name, trace in (("before", replay.before), ("after", replay.after)):
-        check_side(result.function, name, cex[name], trace)
+        check_side(result.function, name, cex[name], trace, cex.get("flags_observable", True))
     return None
 
 
-def check_side(function: str, name: str, reported: Mapping[str, Any], trace: Trace) -> None:
-    """One side of equiv's counterexample against the compiled run."""
+def check_side(function: str, name: str, reported: Mapping[str, Any], trace: Trace,
+               flags_observable: bool = True) -> None:
+    """One side of equiv's counterexample against the compiled run.
+
+    The final flag word is compared only where it is observable (a side writes
+    it): otherwise a call may have left any word behind, and equiv does not
+    pin the one it shows."""
     where = f"{function}, {name} side"
     assert rendered_calls(reported) == trace.call_strings, f"{where}: calls differ (equiv vs gcc)"
     assert reported["return"] == trace.ret, f"{where}: return value differs (equiv vs gcc)"
-    assert int(reported["flags"], 0) == trace.flags, f"{where}: final flags differ (equiv vs gcc)"
+    if flags_observable:
+        assert int(reported["flags"], 0) == trace.flags, \
+            f"{where}: final flags differ (equiv vs gcc)"
 
 
 def inconclusive(result: FunctionResult) -> str | None:
