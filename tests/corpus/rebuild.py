@@ -38,16 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 MANIFEST = HERE / "manifest.toml"
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 VERDICT_BY_EXIT = {0: "equivalent", 1: "not-equivalent", 2: "trouble", 3: "unknown"}
-DIFF_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+DIFF_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 
 
 class RebuildError(Exception):
@@ -154,7 +155,7 @@ class BlobSource:
         if self.linux_git is None:
             return None
         done = subprocess.run(["git", "-C", str(self.linux_git), "cat-file", "blob", blob],
-                              capture_output=True)
+                              capture_output=True, check=False)
         return done.stdout if done.returncode == 0 else None
 
     def _derive(self, step: Step, depth: int) -> bytes:
@@ -192,7 +193,7 @@ def file_diff(text: str, path: str) -> str:
             continue
         end = headers[index + 1].start() if index + 1 < len(headers) else len(text)
         section = text[header.start():end]
-        cut = re.search(r"^-- \n", section, re.M)  # the signature after the last hunk
+        cut = re.search(r"^-- \n", section, re.MULTILINE)  # the signature after the last hunk
         return section[:cut.start()] if cut else section
     raise RebuildError(f"no diff of {path} in that email")
 
@@ -202,13 +203,13 @@ def apply_diff(old: bytes, diff: str, path: str, reverse: bool) -> bytes:
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        creating = re.search(r"^new file mode", diff, re.M) is not None
+        creating = re.search(r"^new file mode", diff, re.MULTILINE) is not None
         if not (creating and not reverse):
             target.write_bytes(old)
         patch = Path(scratch) / "step.diff"
         patch.write_bytes(diff.encode("utf-8", "surrogateescape"))
         done = subprocess.run(["git", "apply", *(["-R"] if reverse else []), "step.diff"],
-                              cwd=scratch, capture_output=True, text=True)
+                              cwd=scratch, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RebuildError(f"git apply of {path} failed: {done.stderr.strip()}")
         return target.read_bytes() if target.exists() else b""
@@ -220,7 +221,8 @@ def apply_diff(old: bytes, diff: str, path: str, reverse: bool) -> bytes:
 
 def parse_archives(values: list[str], data: dict[str, object]) -> dict[str, Path]:
     """`--archive NAME=DIR` or a bare DIR matched to the manifest's archives by repository."""
-    known = {a["name"]: a for a in data.get("archive", [])}  # type: ignore[union-attr]
+    entries: list[dict[str, str]] = data.get("archive", [])  # type: ignore[assignment]
+    known = {a["name"]: a for a in entries}
     archives: dict[str, Path] = {}
     for value in values:
         if "=" in value:
@@ -228,7 +230,7 @@ def parse_archives(values: list[str], data: dict[str, object]) -> dict[str, Path
             archives[name] = Path(where)
             continue
         for name, entry in known.items():
-            if entry["repo"].replace("/", "+") in value:  # type: ignore[index]
+            if entry["repo"].replace("/", "+") in value:
                 archives[name] = Path(value)
     return archives
 
@@ -303,7 +305,8 @@ def run_pair(pair: Pair, corpus: Path, timeout: float) -> Outcome:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     try:
         done = subprocess.run([sys.executable, "-m", "equiv", *pair.args], cwd=corpus / pair.id,
-                              capture_output=True, text=True, timeout=timeout, env=env)
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
         code, text = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired:
         code, text = -1, "timeout"
@@ -378,7 +381,7 @@ def arm64_tree(args: argparse.Namespace) -> int:
     print(f"arm64 tree written to {out}: {tree['message']}")
     if args.patch:
         done = subprocess.run([*git, "apply", "--check", "-v", str(Path(args.patch).resolve())],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         print(f"git apply --check {args.patch}: exit {done.returncode}")
         print((done.stdout + done.stderr).strip())
     return 0
@@ -396,13 +399,13 @@ def scan(args: argparse.Namespace) -> int:
     wanted = set(args.path)
     for commit in reversed(commits):
         text = subprocess.run(["git", "-C", str(archive), "show", f"{commit}:m"],
-                              capture_output=True).stdout.decode("utf-8", "replace")
-        subject = re.search(r"^Subject: (.*(?:\n[ \t].*)*)", text, re.M)
+                              capture_output=True, check=False).stdout.decode("utf-8", "replace")
+        subject = re.search(r"^Subject: (.*(?:\n[ \t].*)*)", text, re.MULTILINE)
         title = " ".join(subject.group(1).split()) if subject else "?"
         for header in DIFF_HEADER.finditer(text):
             if header.group(2) not in wanted:
                 continue
-            index = re.compile(r"^index ([0-9a-f]+)\.\.([0-9a-f]+)", re.M).search(text,
+            index = re.compile(r"^index ([0-9a-f]+)\.\.([0-9a-f]+)", re.MULTILINE).search(text,
                                                                                    header.end())
             if index:
                 print(commit, header.group(2), index.group(1), index.group(2), title, sep="\t")
