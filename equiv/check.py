@@ -43,6 +43,9 @@ class CheckOptions:
     racy_flags: bool = False
     flag_map: str | None = None
     jobs: int = 1  # worker processes for independent functions
+    # An unchanged function (equiv.unchanged) is equivalent without the
+    # difference query; off only to exercise the full query on such pairs.
+    skip_unchanged: bool = True
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,7 @@ class FunctionCheck:
             return FunctionResult(self.name, Verdict.UNKNOWN,
                                   reason=f"internal error (z3: {exc}); please report")
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
-        query = build_query(b_trace, a_trace, facts)
+        query = build_query(b_trace, a_trace, facts, unchanged=self.unchanged(models))
         session = Session(query.background, self.options.timeout)
         b_values, a_values = explain.macro_values(b_prog), explain.macro_values(a_prog)
         names = {**explain.bit_names(a_values), **explain.bit_names(b_values)}
@@ -340,6 +343,17 @@ class FunctionCheck:
             self.name, Verdict.NOT_EQUIVALENT, counterexample=cex,
             difference=explain.difference_condition(query, session, bits, names),
             bits=explain.bit_rows(query, session, bits, names, cex.flags), masks=masks)
+
+    def unchanged(self, models: tuple[Model, ...]) -> bool:
+        """Both sides are the same program for this function (never with a flag map,
+        which reads the after side's flag parameter as another word)."""
+        from equiv.unchanged import unchanged
+
+        if not self.options.skip_unchanged or self.options.flag_map:
+            return False
+        before, after = (self.sides.variants(label, models) for label in ("before", "after"))
+        return unchanged([(v.valuation, v.program) for v in before],
+                         [(v.valuation, v.program) for v in after], self.name)
 
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str]) -> tuple[Any, Program]:
         """The side's behaviour, combined over its preprocessor configurations."""
