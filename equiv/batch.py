@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Iterable, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 SEVERITY = (2, 1, 3, 0)  # most severe first (a difference outranks an unknown)
 

@@ -16,8 +16,9 @@ import os
 import pickle
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FORMAT = "parse-1"  # bump when what is stored changes
 
@@ -54,7 +55,7 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any]) -> Any:
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
-    except Exception:  # missing, truncated, from another version: parse again
+    except Exception:  # noqa: BLE001, S110 - missing, truncated, other version: parse again
         pass
     ast = parse()
     _store(path, ast)

@@ -21,7 +21,8 @@ can influence semantics keeps the full query.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from equiv.program import Program
 

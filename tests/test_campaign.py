@@ -22,8 +22,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import campaign  # noqa: E402
-import mutate  # noqa: E402
+import campaign
+import mutate
 
 pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="the oracle needs gcc"),
               pytest.mark.xdist_group("campaign")]  # each test runs a 2-process pool

@@ -77,7 +77,7 @@ def test_a_different_macro_value_is_seen(tmp_path: Path) -> None:
 
 
 def _count_queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    import equiv.smt as smt
+    from equiv import smt
 
     calls: list[int] = []
     original = smt.Session.check
