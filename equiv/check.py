@@ -55,6 +55,9 @@ class CheckOptions:
     jobs: int = 1  # worker processes for independent functions
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
     budget: Budget = field(default_factory=Budget)  # --max-time, --max-memory
+    # An unchanged function (equiv.unchanged) is equivalent without the
+    # difference query; off only to exercise the full query on such pairs.
+    skip_unchanged: bool = True
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,7 @@ def _layout(words: tuple[FlagWord, ...]) -> str | None:
     return words[0].layout if words else None
 
 
-def _opaque(query: Any, before: Program, after: Program) -> tuple[str, ...]:
+def _opaque(query: Any, before: Unit, after: Unit) -> tuple[str, ...]:
     """External functions called with no definition or model on either side."""
     names = {e.name for e in query.before.events + query.after.events}
     return tuple(sorted(n for n in names
@@ -365,7 +368,7 @@ class FunctionCheck:
             return FunctionResult(self.name, Verdict.UNKNOWN,
                                   reason=f"internal error (z3: {exc}); please report")
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
-        query = build_query(b_trace, a_trace, facts)
+        query = build_query(b_trace, a_trace, facts, unchanged=self.unchanged(models))
         session = Session(query.background, self.options.timeout)
         view = self.word_view(b_prog, a_prog)
         masks = explain.mask_rows(view.own_before, view.own_after, view.tif,
@@ -408,7 +411,18 @@ class FunctionCheck:
             condition=explain.difference_condition(query, session, variables, relevant),
             bits=rows, masks=masks, opaque=opaque, word_notes=notes)
 
-    def word_view(self, b_prog: Program, a_prog: Program) -> WordView:
+    def unchanged(self, models: tuple[Model, ...]) -> bool:
+        """Both sides are the same program for this function (never with a flag map,
+        which reads the after side's flag parameter as another word)."""
+        from equiv.unchanged import unchanged
+
+        if not self.options.skip_unchanged or self.options.flag_map:
+            return False
+        before, after = (self.sides.variants(label, models) for label in ("before", "after"))
+        return unchanged([(v.valuation, v.program) for v in before],
+                         [(v.valuation, v.program) for v in after], self.name)
+
+    def word_view(self, b_prog: Unit, a_prog: Unit) -> WordView:
         """Bit names for the flag word (and the --flag-map word), in each word's layout."""
         from equiv import explain
 

@@ -34,6 +34,9 @@ class Query:
     exceeded: list[tuple[z3.BoolRef, Location | None]]
     final_mem: dict[str, tuple[z3.BitVecRef, z3.BitVecRef]] = field(default_factory=dict)
     cut_reasons: list[str] = field(default_factory=list)  # what cut each `exceeded` entry
+    # Both sides are the same program (equiv.unchanged): `differs` is false
+    # without asking the solver.
+    unchanged: bool = False
 
     @property
     def flags(self) -> z3.BitVecRef:
@@ -84,24 +87,31 @@ def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, lis
 def _call_keys(before: list[Event], after: list[Event]) -> tuple[list[Any], list[Any]] | None:
     """A key per call such that calls with different keys can never be equal.
 
-    The key is the function name, plus the argument values when every call of
-    that function on both sides passes only constants.  None when some key
-    occurs twice on one side.
+    The key is the function name and argument count, plus the values at the
+    argument positions that are constants in every call of that function on
+    both sides (`f(regs, 3)` never equals `f(regs, 4)`, whatever `regs` is).
+    None when some key occurs twice on one side.
     """
-    constant_args: dict[str, bool] = {}
-    for e in before + after:
-        const = all(z3.is_bv_value(a) for a in e.args)
-        constant_args[e.name] = constant_args.get(e.name, True) and const
-
-    def key(e: Event) -> Any:
-        if constant_args[e.name]:
-            return (e.name, tuple(a.as_long() for a in e.args))
-        return (e.name,)
-
-    keys = [key(e) for e in before], [key(e) for e in after]
+    keys = call_keys(before, after)
     if any(len(set(k)) != len(k) for k in keys):
         return None
     return keys
+
+
+def call_keys(before: list[Event], after: list[Event]) -> tuple[list[Any], list[Any]]:
+    """The key of every call (see `_call_keys`); equal calls have equal keys."""
+    constant: dict[tuple[str, int], list[bool]] = {}
+    for e in before + after:
+        flags = constant.setdefault((e.name, len(e.args)), [True] * len(e.args))
+        for k, a in enumerate(e.args):
+            flags[k] = flags[k] and z3.is_bv_value(a)
+
+    def key(e: Event) -> Any:
+        flags = constant[(e.name, len(e.args))]
+        return (e.name, len(e.args),
+                tuple((k, a.as_long()) for k, a in enumerate(e.args) if flags[k]))
+
+    return [key(e) for e in before], [key(e) for e in after]
 
 
 def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], list[Any]]
@@ -205,12 +215,16 @@ def _add_call_context(events: list[Event], written: list[str], flags: bool) -> N
 
 
 def build_query(before: SideTrace, after: SideTrace,
-                facts: list[z3.BoolRef] | None = None) -> Query:
+                facts: list[z3.BoolRef] | None = None, unchanged: bool = False) -> Query:
     """The background facts and the 'behaviour differs' formula.
 
     `facts` are the assumptions in force (from --assume, models, pinned
     configs, flag maps); the sides' own assumption terms are not added here.
+    `unchanged` says both sides are the same program (the caller has checked
+    with `equiv.unchanged`): then `differs` is false and no alignment is built.
     """
+    if unchanged:
+        return _unchanged_query(before, after, facts or [])
     written = list(dict.fromkeys(list(before.written) + list(after.written)))
     final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
     _add_call_context(before.events + after.events, written,
@@ -234,6 +248,16 @@ def build_query(before: SideTrace, after: SideTrace,
     reasons = [lb.what for lb in before.exceeded + after.exceeded]
     return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem,
                  reasons)
+
+
+def _unchanged_query(before: SideTrace, after: SideTrace, facts: list[z3.BoolRef]) -> Query:
+    """The query for two sides that are the same program: they never differ."""
+    roots = {**before.pointer_roots, **after.pointer_roots}
+    exceeded = [(lb.guard, lb.location) for lb in before.exceeded + after.exceeded]
+    within = mk_not(mk_or(*[g for g, _ in exceeded]))
+    reasons = [lb.what for lb in before.exceeded + after.exceeded]
+    return Query(before, after, _pointer_facts(list(roots.values())) + list(facts), FALSE,
+                 within, exceeded, cut_reasons=reasons, unchanged=True)
 
 
 def _pointer_facts(roots: list[z3.BitVecRef]) -> list[z3.BoolRef]:
@@ -260,7 +284,9 @@ def decide(query: Query, session: Session, unwind: int = 8) -> Decision:
     if consistent.outcome is Outcome.UNSAT:
         return Decision("contradictory", reason="the assumptions in force contradict "
                                                  "each other: no input satisfies them all")
-    diff = session.check(query.within_bound, query.differs)
+    # Unchanged sides: `differs` is false, so the difference query is unsat.
+    diff = Answer(Outcome.UNSAT) if query.unchanged else session.check(query.within_bound,
+                                                                        query.differs)
     if diff.outcome is Outcome.SAT:
         return Decision("different", diff)
     if diff.outcome is Outcome.UNKNOWN:

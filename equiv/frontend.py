@@ -406,7 +406,10 @@ def _locating_parser_class() -> Any:
 
 
 def _parse(preprocessed: str, paths: list[str]) -> Any:
+    from equiv.cache import cached_parse
+
+    text = _strip_directives(preprocessed)
     try:
-        return _parser().parse(_strip_directives(preprocessed), filename=paths[0])
+        return cached_parse(text, paths[0], lambda: _parser().parse(text, filename=paths[0]))
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(exc, paths) from None

@@ -29,7 +29,7 @@ class Session:
     """An incremental solver over a fixed background formula."""
 
     def __init__(self, background: list[z3.BoolRef], timeout_s: float):
-        self.solver = z3.SolverFor("QF_BV")
+        self.solver = z3.Solver()
         self.solver.set("timeout", max(1, int(timeout_s * 1000)))
         self.solver.add(*background)
 

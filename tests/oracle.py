@@ -19,14 +19,17 @@ prelude (``models/prelude.h``), which it force-includes the way equiv does.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import concurrent.futures
 import dataclasses
 import itertools
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -1527,7 +1530,83 @@ def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
           caller: CallerView | None = None, premises: Premises = NO_PREMISES) -> tuple[FragmentInfo, Executable]:
     """Analyse and compile one side in ``workdir``; ``inputs`` are the input
     names the executable must accept (unsettable ones are dropped), found by
-    position through ``caller`` (default: this side's own signature)."""
+    position through ``caller`` (default: this side's own signature).
+
+    Builds are cached for the life of the process (see ``_BuildCache``): the
+    same fragment text, root, inputs, caller view and premises give the same
+    binary."""
+    inputs = tuple(inputs)
+    key = _BUILD_CACHE.key(fragment, root, inputs, (repr(caller), repr(premises)))
+    hit = _BUILD_CACHE.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    info, exe = _build(fragment, root, workdir, inputs, caller, premises)
+    return _BUILD_CACHE.put(key, info, exe) if key is not None else (info, exe)
+
+
+class _BuildCache:
+    """Compiled sides kept for the life of the process, keyed by content.
+
+    The key is the fragment's path and text, the text of the headers next to
+    it (a fragment may include them), the root and the input names: the
+    harness is a function of these.  Binaries are copied into a private
+    directory that is removed when the process exits; the shared runtime
+    object is compiled once.
+    """
+
+    def __init__(self) -> None:
+        self._dir: Path | None = None
+        self._lock = threading.Lock()
+        self._builds: dict[tuple, tuple[FragmentInfo, Executable]] = {}
+        self._runtime: Path | None = None
+
+    def directory(self) -> Path:
+        with self._lock:
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="equiv-oracle-cache-"))
+                atexit.register(shutil.rmtree, self._dir, True)
+            return self._dir
+
+    def key(self, fragment: Path, root: str, inputs: tuple[str, ...],
+            view: tuple[str, str]) -> tuple | None:
+        try:
+            path = fragment.resolve()
+            headers = tuple((h.name, h.read_bytes()) for h in sorted(path.parent.glob("*.h")))
+            return (str(path), path.read_bytes(), headers, root, inputs, view)
+        except OSError:
+            return None  # the build reports it
+
+    def get(self, key: tuple) -> tuple[FragmentInfo, Executable] | None:
+        with self._lock:
+            return self._builds.get(key)
+
+    def put(self, key: tuple, info: FragmentInfo, exe: Executable) -> tuple[FragmentInfo, Executable]:
+        kept = Path(tempfile.mkdtemp(dir=self.directory())) / "side"
+        shutil.copy2(exe.path, kept)
+        out = (info, Executable(kept, exe.configs, exe.slots))
+        with self._lock:
+            self._builds[key] = out
+        return out
+
+    def runtime_object(self, ws: Workspace) -> Path:
+        """runtime.o, compiled once per process."""
+        with self._lock:
+            if self._runtime is not None:
+                return self._runtime
+        work = Path(tempfile.mkdtemp(dir=self.directory()))
+        runtime = work / "runtime.c"
+        runtime.write_text(runtime_c())
+        _compile(ws, ["-c", str(runtime), "-o", str(work / "runtime.o")])
+        with self._lock:
+            self._runtime = work / "runtime.o"
+            return self._runtime
+
+
+_BUILD_CACHE = _BuildCache()
+
+
+def _build(fragment: Path, root: str, workdir: Path, inputs: tuple[str, ...],
+           caller: CallerView | None, premises: Premises) -> tuple[FragmentInfo, Executable]:
     info, seen = _analyse(fragment, root, workdir, premises)
     caller = caller or caller_view(info)
     slots = input_slots(info, inputs, caller)
@@ -1535,13 +1614,12 @@ def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
     info.ws.renames.write_text("".join(f"#define {n} __oracle_prelude_{n}\n" for n in info.overridden))
     prefix.write_text(prefix_c(info))
     suffix.write_text(suffix_c(info, seen, slots, caller))
-    unit, runtime = workdir / "unit.c", workdir / "runtime.c"
+    unit = workdir / "unit.c"
     unit.write_text(_wrapper(harness_workspace(info, seen), prefix, suffix))
-    runtime.write_text(runtime_c())
     exe = workdir / "side"
     _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
-    _compile(info.ws, ["-c", str(runtime), "-o", str(workdir / "runtime.o")])
-    _compile(info.ws, [str(workdir / "unit.o"), str(workdir / "runtime.o"), "-o", str(exe)])
+    runtime = _BUILD_CACHE.runtime_object(info.ws)
+    _compile(info.ws, [str(workdir / "unit.o"), str(runtime), "-o", str(exe)])
     return info, Executable(exe, info.configs, slots)
 
 

@@ -4,6 +4,7 @@ the table and the JSON, never the times."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,13 @@ def test_generated_pairs_check_as_intended(tmp_path: Path) -> None:
         "scale-3-eq": "equivalent", "scale-3-diff": "not-equivalent",
         "nest-2-eq": "equivalent", "nest-2-diff": "not-equivalent",
         "region-3": "not-equivalent", "loop-2": "equivalent",
+        "one-3-m2": "equivalent", "self-3": "equivalent", "big-small-4": "not-equivalent",
+        "struct-3": "not-equivalent",
     }
     pairs = [bench.scale_pair(3, False), bench.scale_pair(3, True), bench.nest_pair(2, False),
-             bench.nest_pair(2, True), bench.region_pair(3), bench.loop_pair(2)]
+             bench.nest_pair(2, True), bench.region_pair(3), bench.loop_pair(2),
+             bench.one_name_pair(3, 2), bench.self_pair(3), bench.big_small_pair(4),
+             bench.struct_fields_pair(3)]
     for pair in pairs:
         before, after = bench.write_pair(pair, tmp_path)
         verdict, stages = bench.staged_check(before, after, pair.function, pair.unwind)
@@ -35,8 +40,10 @@ def test_benchmark_table_and_json(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "equiv.bench", "--repeat", "1", "--oracle-repeat", "1",
          "--scale", "3", "--depth", "2", "--region-bits", "2", "--unwind", "2",
-         "--batch", "2", "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+         "--batch", "2", "--one-name", "3", "--one-name-bits", "2", "--self", "3",
+         "--big-small", "5", "--struct-fields", "2", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if k != bench.CORPUS_VARIABLE})
     assert proc.returncode == 0, proc.stderr
     header = proc.stdout.splitlines()[1].split()
     assert header[:4] == ["row", "verdict", "wall", "s"]
@@ -45,8 +52,21 @@ def test_benchmark_table_and_json(tmp_path: Path) -> None:
     assert data["schema"] == 1 and data["repeat"] == 1
     keys = [row["key"] for row in data["rows"]]
     assert keys == ["seed-e2e", "python", "imports", "seed-stages", "scale-3-eq",
-                    "scale-3-diff", "nest-2-eq", "nest-2-diff", "region-2", "loop-2", "batch-2"]
-    for row in data["rows"]:
+                    "scale-3-diff", "nest-2-eq", "nest-2-diff", "region-2", "loop-2",
+                    "one-3-m2", "self-3", "big-small-5", "struct-fields", "struct-2", "corpus",
+                    "batch-2"]
+    rows = {row["key"]: row for row in data["rows"]}
+    corpus = rows.pop("corpus")
+    assert corpus["verdict"].startswith("skipped") and not corpus["targets"], corpus
+    assert rows["self-3"]["verdict"] == "equivalent"
+    assert rows["one-3-m2"]["verdict"] == "equivalent"
+    assert rows["big-small-5"]["verdict"] == "not-equivalent"
+    assert rows["struct-2"]["verdict"] == "not-equivalent"
+    assert rows["struct-fields"]["verdict"] == "not-equivalent"
+    vs = [t for t in rows["one-3-m2"]["targets"] if t["metric"] == "vs:scale-3-eq"]
+    assert len(vs) == 1 and isinstance(vs[0]["pass"], bool), rows["one-3-m2"]["targets"]
+    for row in rows.values():
+        assert any(t["text"] == "<1 GB" for t in row["targets"]), row
         assert row["wall_s"] is not None and row["wall_s"] > 0, row
         assert row["peak_rss_mb"] is not None and row["peak_rss_mb"] > 0, row
         assert not row["verdict"].startswith("error"), row

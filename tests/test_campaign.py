@@ -8,7 +8,8 @@
 
 Both run in a two-process pool: about 0.45 s of CPU per generated pair, so
 the campaign sample takes ~35 s on two idle cores (much more on a loaded
-machine).
+machine).  `python -m pytest --campaign tests/test_campaign.py` runs the long
+campaigns instead: 2,000 pairs and one mutant of every fixture base.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import campaign  # noqa: E402
-import mutate  # noqa: E402
+import campaign
+import mutate
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="the oracle needs gcc")
+pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="the oracle needs gcc"),
+              pytest.mark.xdist_group("campaign")]  # each test runs a 2-process pool
 
 CAMPAIGN_SEED = 20240601
 CAMPAIGN_PAIRS = 150
@@ -38,21 +40,26 @@ KNOWN_BUGS: dict[str, str] = {}
 CAMPAIGN_FAMILIES: frozenset[str] = frozenset()
 MUTATION_SEED = 7
 MUTANTS = 40
+# With --campaign (tests/conftest.py).
+FULL_CAMPAIGN_PAIRS = 2000
+FULL_MUTANTS = 0  # every base
 
 
-def test_generated_pairs_agree_with_gcc() -> None:
-    summary = campaign.run_campaign(CAMPAIGN_PAIRS, CAMPAIGN_SEED, jobs=2, exclude=frozenset(KNOWN_BUGS),
+def test_generated_pairs_agree_with_gcc(full_campaign: bool) -> None:
+    pairs = FULL_CAMPAIGN_PAIRS if full_campaign else CAMPAIGN_PAIRS
+    summary = campaign.run_campaign(pairs, CAMPAIGN_SEED, jobs=2, exclude=frozenset(KNOWN_BUGS),
                                     families=CAMPAIGN_FAMILIES)
     report = summary.render()
     problems = [f"{p.name} ({', '.join(p.edits)}): {o.judgement.value}: {o.detail[:500]}\n--- before\n{p.before}--- after\n{p.after}"
                 for p, o in summary.disagreements]
     assert not problems, report + "\n" + "\n".join(problems)
     # The sample must exercise both verdicts, or it proves little.
-    assert summary.count(campaign.Judgement.AGREE) >= CAMPAIGN_PAIRS * 0.9, report
+    assert summary.count(campaign.Judgement.AGREE) >= pairs * 0.9, report
 
 
-def test_fixture_mutants_are_killed() -> None:
-    tasks = mutate.plan(per_base=1, seed=MUTATION_SEED, max_bases=MUTANTS)
+def test_fixture_mutants_are_killed(full_campaign: bool) -> None:
+    tasks = mutate.plan(per_base=1, seed=MUTATION_SEED,
+                        max_bases=FULL_MUTANTS if full_campaign else MUTANTS)
     score = mutate.Score(mutate.run_mutation(tasks, jobs=2))
     report = score.render()
     assert score.differing, report

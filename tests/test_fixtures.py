@@ -1,4 +1,4 @@
-"""Run every fixture pair under tests/fixtures through `python -m equiv check`.
+"""Run every fixture pair under tests/fixtures through `equiv check`.
 
 A fixture is `<topic>/<case>.before.c` + `<case>.after.c`; its expectation is a
 header of `//` comment lines at the top of the `.before.c` file (see
@@ -6,13 +6,23 @@ tests/fixtures/README.md).  Besides the declared expectation, every pair gets
 two invariant checks for free: each side against itself must be equivalent
 (identity, skipped for `error` and `unknown` cases) and the swapped pair must
 end with the same exit code (symmetry).
+
+The runs call `equiv.cli.main` in this process, with stdout and stderr
+captured: the process boundary is not what these tests are about (test_cli.py
+and test_jobs.py run the command as a user does), and a new interpreter per
+run cost most of the suite's time.  The identity runs ask for the full
+difference query (`FunctionCheck.unchanged` is switched off for them), so
+they keep testing the encoding; tests/test_unchanged.py covers the shortcut.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
-import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -188,15 +198,27 @@ class Outcome:
 
 
 def run_equiv(header: FixtureHeader, before: Path, after: Path) -> Outcome:
+    """`equiv check` on the pair, in this process, from the repository root."""
     command = equiv_command(header, before, after)
-    completed = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-    )
-    return Outcome(tuple(command), completed.returncode, completed.stdout, completed.stderr)
+    return run_in_process(command)
+
+
+def run_in_process(command: list[str]) -> Outcome:
+    """What `python -m equiv ARGS` would print and return, run by `equiv.cli.main`.
+
+    `command` is a full `python -m equiv ...` line (as shown in failures); the
+    relative paths in it are relative to the repository root.
+    """
+    from equiv.cli import main
+
+    argv = command[command.index("equiv") + 1:]
+    out, err = io.StringIO(), io.StringIO()
+    with _at_repo_root(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return Outcome(tuple(command), code, out.getvalue(), err.getvalue())
 
 
 _LOCATED_ERROR = re.compile(r"^(?P<file>[^:\n]+):\d+:(?:\d+:)? error:", re.MULTILINE)
@@ -234,6 +256,33 @@ def assert_located_error(fixture: Fixture, outcome: Outcome) -> None:
     )
 
 
+@contextlib.contextmanager
+def _at_repo_root() -> Iterator[None]:
+    """The working directory is the repository root (fixture paths are relative to it)."""
+    saved = Path.cwd()
+    if saved == REPO_ROOT:
+        yield
+        return
+    os.chdir(REPO_ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
+
+
+@contextlib.contextmanager
+def full_query() -> Iterator[None]:
+    """Identical sides go through the full difference query, not the unchanged shortcut."""
+    from equiv.check import FunctionCheck
+
+    saved = FunctionCheck.unchanged
+    FunctionCheck.unchanged = lambda self, models: False  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FunctionCheck.unchanged = saved  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("run", all_runs(), ids=lambda run: run.test_id)
 def test_fixture(run: Run) -> None:
     fixture = run.fixture
@@ -245,7 +294,8 @@ def test_fixture(run: Run) -> None:
         if header.expect in (Expect.ERROR, Expect.UNKNOWN):
             pytest.skip(f"no identity check for an {header.expect.value} case")
         side = fixture.before if run.variant == "identity-before" else fixture.after
-        outcome = run_equiv(header, side, side)
+        with full_query():
+            outcome = run_equiv(header, side, side)
         assert_sane(outcome)
         assert outcome.returncode == 0, f"{side} is not equivalent to itself:\n" + outcome.describe()
     else:

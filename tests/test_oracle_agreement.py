@@ -55,7 +55,10 @@ from test_fixtures import (  # noqa: E402
     read_header,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="the oracle needs gcc")
+# One worker computes every pair up front (the `pairs` fixture): under xdist the
+# file stays on one worker, or each worker would compute them all.
+pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="the oracle needs gcc"),
+              pytest.mark.xdist_group("oracle_agreement")]
 
 CHECKED_EXPECTS = (Expect.EQUIVALENT, Expect.NOT_EQUIVALENT)
 # Zero results take every "nothing to do" branch on a call's result; hashed

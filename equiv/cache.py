@@ -1,0 +1,78 @@
+"""The on-disk cache of parsed translation units, keyed by their content.
+
+pycparser's parse of a side (mostly the force-included prelude and models) is
+the largest fixed cost of a check after the imports.  A parse depends only on
+the preprocessed text and the file name it is given, so its AST is kept in
+`$XDG_CACHE_HOME/equiv` (default `~/.cache/equiv`) under the SHA-256 of those,
+of the equiv, pycparser and Python versions.  Deleting the directory is
+always safe: a missing, unreadable or corrupt entry is parsed again, and a
+cache that cannot be written is skipped.  `EQUIV_CACHE=0` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FORMAT = "parse-1"  # bump when what is stored changes
+
+
+def cache_dir() -> Path | None:
+    """The cache directory, or None when caching is off."""
+    if os.environ.get("EQUIV_CACHE", "1") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "equiv"
+
+
+def _key(text: str, filename: str) -> str:
+    from pycparser import __version__ as pycparser_version
+
+    from equiv import __version__ as equiv_version
+
+    h = hashlib.sha256()
+    for part in (FORMAT, equiv_version, pycparser_version, sys.version, filename, text):
+        h.update(part.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def cached_parse(text: str, filename: str, parse: Callable[[], Any]) -> Any:
+    """`parse()`'s AST for `text`, from the cache when an entry exists.
+
+    Only successful parses are stored; `parse()`'s exceptions propagate.
+    """
+    directory = cache_dir()
+    if directory is None:
+        return parse()
+    path = directory / "parse" / f"{_key(text, filename)}.pickle"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except Exception:  # noqa: BLE001, S110 - missing, truncated, other version: parse again
+        pass
+    ast = parse()
+    _store(path, ast)
+    return ast
+
+
+def _store(path: Path, ast: Any) -> None:
+    """Writes atomically (temp file, then rename); failures are ignored."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(ast, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, pickle.PicklingError, RecursionError):
+        pass

@@ -1,0 +1,128 @@
+"""Unchanged functions (equiv/unchanged.py): equivalent without the difference query.
+
+The shortcut must see every change that can influence behaviour, and must not
+hide what the full check would report: unsupported constructs, loops past
+the unwind bound, contradictory assumptions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from equiv.check import CheckOptions, run_check
+from equiv.errors import InputError
+from equiv.frontend import SideInput, load_side
+from equiv.program import build_program
+from equiv.results import Verdict
+from equiv.unchanged import unchanged
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="equiv preprocesses with gcc")
+
+BASE = """\
+struct pt_regs { long ret; int mode; };
+void report(struct pt_regs *regs, int what);
+static inline void helper(struct pt_regs *regs) { report(regs, 1); }
+static inline void unrelated(struct pt_regs *regs) { report(regs, 9); }
+void exit_work(struct pt_regs *regs, unsigned long flags)
+{
+	if (flags & 4)
+		helper(regs);
+	regs->ret = regs->mode;
+}
+"""
+
+
+def _program(tmp_path: Path, name: str, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_text(text)
+    return build_program(load_side(SideInput((str(path),))))
+
+
+def _same(tmp_path: Path, before: str, after: str) -> bool:
+    b = _program(tmp_path, "b.c", before)
+    a = _program(tmp_path, "a.c", after)
+    return unchanged([((), b)], [((), a)], "exit_work")
+
+
+def test_same_text_in_another_file_is_unchanged(tmp_path: Path) -> None:
+    assert _same(tmp_path, BASE, BASE)
+
+
+def test_moved_lines_are_unchanged(tmp_path: Path) -> None:
+    assert _same(tmp_path, BASE, "\n\n/* moved */\n" + BASE)
+
+
+def test_change_in_an_unreached_function_is_unchanged(tmp_path: Path) -> None:
+    assert _same(tmp_path, BASE, BASE.replace("report(regs, 9)", "report(regs, 8)"))
+
+
+@pytest.mark.parametrize("old, new", [
+    ("report(regs, 1)", "report(regs, 2)"),  # a callee's body
+    ("int mode;", "short mode;"),  # a struct member's type
+    ("flags & 4", "flags & 8"),  # the root's body
+    ("void report(struct pt_regs *regs, int what);",
+     "void report(struct pt_regs *regs, char what);"),  # a prototype
+])
+def test_any_reached_change_is_seen(tmp_path: Path, old: str, new: str) -> None:
+    assert old in BASE
+    assert not _same(tmp_path, BASE, BASE.replace(old, new))
+
+
+def test_a_different_macro_value_is_seen(tmp_path: Path) -> None:
+    text = "#define MASK 4\n" + BASE.replace("flags & 4", "flags & MASK")
+    assert not _same(tmp_path, text, text.replace("#define MASK 4", "#define MASK 5"))
+
+
+def _count_queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from equiv import smt
+
+    calls: list[int] = []
+    original = smt.Session.check
+
+    def counted(self, *extra, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(extra))
+        return original(self, *extra, **kwargs)
+
+    monkeypatch.setattr(smt.Session, "check", counted)
+    return calls
+
+
+def test_unchanged_root_asks_no_difference_query(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.c"
+    path.write_text(BASE)
+    calls = _count_queries(monkeypatch)
+    only = ("exit_work",)
+    result = run_check([str(path)], [str(path)], CheckOptions(functions=only))
+    assert [f.verdict for f in result.functions] == [Verdict.EQUIVALENT]
+    assert calls == [0]  # only the background's consistency check
+    full = run_check([str(path)], [str(path)], CheckOptions(functions=only, skip_unchanged=False))
+    assert [f.verdict for f in full.functions] == [Verdict.EQUIVALENT]
+    assert len(calls) > 1
+
+
+def test_unchanged_loop_past_the_bound_is_still_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "loop.c"
+    path.write_text("void work(int i);\nvoid exit_work(unsigned long flags)\n{\n\tint i;\n\n"
+                    "\tfor (i = 0; i < 64; i++)\n\t\tif (flags & (1UL << i))\n\t\t\twork(i);\n}\n")
+    result = run_check([str(path)], [str(path)], CheckOptions(unwind=2))
+    assert [f.verdict for f in result.functions] == [Verdict.UNKNOWN]
+
+
+def test_unchanged_unsupported_construct_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "fp.c"
+    path.write_text("void exit_work(unsigned long flags)\n{\n\tfloat f = 1.0;\n}\n")
+    with pytest.raises(InputError) as err:
+        run_check([str(path)], [str(path)], CheckOptions())
+    assert err.value.location is not None and err.value.location.line == 3
+
+
+def test_unchanged_contradictory_assumptions_are_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.c"
+    path.write_text(BASE)
+    options = CheckOptions(assumptions=("flags & 1", "!(flags & 1)"))
+    with pytest.raises(InputError, match="contradict"):
+        run_check([str(path)], [str(path)], options)
