@@ -1,3 +1,3 @@
 """equiv: symbolic equivalence checking for kernel syscall-exit-path C code."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

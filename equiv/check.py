@@ -31,6 +31,7 @@ from equiv.results import (CheckResult, FunctionResult, NeededPremise, Premise, 
 from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS
 
 MAX_PREPROCESSOR_CONFIGS = 6
+STABLE_FLAGS = "stable-flags"  # the premise key of --stable-flags
 MAPPED_WORD = "mapped_word"
 
 
@@ -163,6 +164,9 @@ def premises_of(models: list[Model], options: CheckOptions) -> list[Premise]:
     out = [Premise(f"model {m.name}", "model", m.invariant, m.name) for m in models]
     out += [Premise(f"assume '{expr}'", "assume", expr, f"{ASSUME_PREFIX}cli_{k}")
             for k, expr in enumerate(options.assumptions, start=1)]
+    if options.stable_flags:
+        out.append(Premise("--stable-flags", "stable-flags",
+                           "external calls never change the flag word", STABLE_FLAGS))
     return out
 
 
@@ -533,7 +537,7 @@ class FunctionCheck:
                                        f"of the {label} side")
             options = Options(unwind=self.options.unwind, flag_params=self.flag_params(models),
                               racy_flags=self.options.racy_flags,
-                              stable_flags=self.options.stable_flags,
+                              stable_flags=STABLE_FLAGS in keys,
                               symbol_prefix=label if k == 0 else f"{label}~{k}",
                               param_word=MAPPED_WORD if label == "after" and
                               self.options.flag_map else "flags", root_names=root_names,

@@ -54,6 +54,8 @@ def register(sub: Any) -> None:
                    help="use the C model of a kernel function (repeatable)")
     p.add_argument("--models", choices=["all"], help="use every model")
     p.add_argument("--arch", metavar="NAME", help="thread-flag layout for undefined TIF_* names")
+    p.add_argument("--stable-flags", action="store_true",
+                   help="premise: external calls never change the flag word")
     p.add_argument("-D", dest="pins", action="append", default=[], metavar="CONFIG_X=y|n")
     p.add_argument("--unwind", type=int, default=8, metavar="N",
                    help="unroll loops up to N iterations (default 8)")
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             return TROUBLE
         options = GateOptions(
             CheckOptions(unwind=args.unwind, timeout=args.timeout, models=tuple(args.model),
+                         stable_flags=args.stable_flags,
                          all_models=args.models == "all", arch=args.arch,
                          pins=parse_pins(args.pins),
                          **limit_options(args)),  # type: ignore[arg-type]
