@@ -52,6 +52,7 @@ class CheckOptions:
     pins: tuple[tuple[str, bool], ...] = ()
     racy_flags: bool = False
     stable_flags: bool = False  # external calls never change the flag word (old semantics)
+    whole_files: bool = True  # the sides are whole files (equiv patch checks cut-outs)
     flag_map: str | None = None
     jobs: int = 1  # worker processes for independent functions
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
@@ -100,7 +101,8 @@ class Sides:
                             for name, on in list(pinned.items()) + list(valuation))
             side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
                              self.options.max_file_size)
-            out.append(Variant(valuation, build_unit(load_side(side))))
+            out.append(Variant(valuation, build_unit(load_side(side),
+                                                     whole=self.options.whole_files)))
         return out
 
 

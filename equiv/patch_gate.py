@@ -194,15 +194,14 @@ def check_patch(patch: Patch, scratch: Scratch, options: GateOptions,
 def _initializer_check(change: ObjectChange, todo: list[Root]) -> RootCheck | None:
     """A check standing for a changed initial value that the function checks cannot see."""
     users = [r.name for r in todo]
-    if change.const and initializers_modelled():
+    if initializers_modelled():
         if users:
-            return None  # the checks of its users read the initializer on each side
+            # The checks of its users read the initializer on each side (a non-const
+            # global: while nothing has written it, the `pristine:` input).
+            return None
         why = "no function in the scanned scope uses it"
-    elif change.const:
-        why = "equiv does not model file-scope initializers yet"
     else:
-        why = ("it can change at run time, and equiv checks its users for every value it "
-               "holds, so a new initial value is not seen")
+        why = "equiv does not model file-scope initializers yet"
     result = FunctionResult(change.name, Verdict.UNKNOWN,
                             reason=f"the initializer of '{change.name}' ({change.path}) "
                                    f"changed; {why}")
@@ -271,7 +270,7 @@ def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeInde
         with _inside(Path(tmp)):
             try:
                 result = run_check([p for p, _ in b.files], [p for p, _ in a.files],
-                                   replace(options.check, functions=(name,)))
+                                   replace(options.check, functions=(name,), whole_files=False))
             except BudgetExceeded as hit:
                 return RootCheck(name, path, FunctionResult(name, Verdict.UNKNOWN,
                                                             reason=hit.reason), b, a,

@@ -88,5 +88,6 @@ def _recheck(check: RootCheck, options: GateOptions) -> FunctionResult:
         with _inside(Path(tmp)):
             result = run_check([p for p, _ in check.before.files],
                                [p for p, _ in check.after.files],
-                               replace(options.check, functions=(check.function,)))
+                               replace(options.check, functions=(check.function,),
+                                       whole_files=False))
     return result.functions[0]

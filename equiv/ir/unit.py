@@ -75,6 +75,7 @@ class GlobalVar:
     defined: bool
     init_node: Any  # the initializer's AST, lowered when the global is read
     loc: Location | None
+    static: bool = False  # internal linkage: only this translation unit can write it
 
 
 @dataclass
@@ -91,6 +92,9 @@ class Unit:
     macro_exprs: dict[str, Any] = field(default_factory=dict)
     user_functions: list[str] = field(default_factory=list)  # defined in user files, in order
     enum_types: dict[str, ct.CType] = field(default_factory=dict)  # enum tag -> its type
+    # The side holds its translation units whole (not a cut-out of them): only then
+    # does "no function here writes this static global" mean it is never written.
+    whole: bool = True
     _lowered: dict[str, ir.Function] = field(default_factory=dict)
     _inits: dict[str, int] = field(default_factory=dict)
 
@@ -110,6 +114,21 @@ class Unit:
 
             self._lowered[name] = lower_function(self, self.funcdefs[name])
         return self._lowered[name]
+
+    def never_written(self, name: str) -> bool:
+        """A static global no function of this unit assigns: it always holds its initializer.
+
+        (Its address cannot be taken in the supported subset, and no other
+        translation unit can name it.)  Any assignment, `++` or `--` to the
+        name anywhere counts, whatever it resolves to: that only errs towards
+        treating the global as written.
+        """
+        g = self.globals.get(name)
+        if g is None or not g.static or not g.defined or not self.whole:
+            return False
+        if "_written" not in self.__dict__:
+            self.__dict__["_written"] = _assigned_names(self.funcdefs.values())
+        return name not in self.__dict__["_written"]
 
     def global_init(self, name: str) -> int:
         """The value a defined global holds before any write (its initializer, or 0)."""
@@ -252,6 +271,24 @@ class Unit:
         return ir.Signature(ret, tuple(params), variadic, prototyped)
 
 
+def _assigned_names(funcdefs: Any) -> set[str]:
+    """Identifiers assigned, incremented or decremented anywhere in `funcdefs`."""
+    names: set[str] = set()
+    stack = list(funcdefs)
+    while stack:
+        node = stack.pop()
+        kind = type(node).__name__
+        target = None
+        if kind == "Assignment":
+            target = node.lvalue
+        elif kind == "UnaryOp" and node.op in ("++", "--", "p++", "p--"):
+            target = node.expr
+        if target is not None and type(target).__name__ == "ID":
+            names.add(target.name)
+        stack.extend(child for _, child in node.children())
+    return names
+
+
 def _value_type(value: int) -> ct.CType:
     for t in (ct.INT, ct.UINT, ct.LONG, ct.ULONG):
         if ct.fits(value, t):
@@ -259,9 +296,12 @@ def _value_type(value: int) -> ct.CType:
     return ct.ULLONG
 
 
-def build_unit(side: ParsedSide) -> Unit:
-    """Collect the file-scope declarations of `side` (later definitions win)."""
-    unit = Unit(side)
+def build_unit(side: ParsedSide, whole: bool = True) -> Unit:
+    """Collect the file-scope declarations of `side` (later definitions win).
+
+    `whole` is false for a cut-out of a file (equiv patch), which may lack
+    functions that write its static globals."""
+    unit = Unit(side, whole=whole)
     for item in side.ast.ext:
         kind = type(item).__name__
         if kind == "FuncDef":
@@ -309,5 +349,5 @@ def _add_decl(unit: Unit, item: Any) -> None:
     if previous is not None and previous.defined and not defined:
         return  # an extern declaration after the definition changes nothing
     unit.globals[item.name] = GlobalVar(item.name, t, "const" in (item.quals or []), defined,
-                                        item.init, location(item))
+                                        item.init, location(item), "static" in storage)
     unit._inits.pop(item.name, None)

@@ -322,6 +322,8 @@ class StatementExecutor(MemoryReader):
         # it; whether something has is an input shared by both sides.
         init = ext64(int_value(self.unit.global_init(path), g.ctype)) \
             if g.ctype.kind == "int" else z3.BitVecVal(self.unit.global_init(path), 64)
+        if self.unit.never_written(path):
+            return init
         pristine = z3.Bool(f"pristine:{path}")
         self.configs.setdefault(f"pristine:{path}", pristine)
         return mk_ite(pristine, init, sym)
