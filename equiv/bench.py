@@ -763,7 +763,7 @@ included; ratio = equiv wall / oracle wall."""
 
 def run_benchmark(rows: list[Row], repeat: int, oracle_repeat: int,
                   progress: Callable[[str], None]) -> list[Measurement]:
-    out = []
+    out: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="equiv-bench-") as tmp:
         workdir = Path(tmp)
         for row in rows:

@@ -25,9 +25,9 @@ from equiv.frontend import (
     preprocessor_configs,
     read_source,
 )
-from equiv.model_library import Model, arch_headers, select_models
 from equiv.ir.unit import Unit, build_unit
-from equiv.results import (CheckResult, FunctionResult, NeededPremise, Premise, Verdict)
+from equiv.model_library import Model, arch_headers, select_models
+from equiv.results import CheckResult, FunctionResult, NeededPremise, Premise, Verdict
 from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS
 
 MAX_PREPROCESSOR_CONFIGS = 6
@@ -359,11 +359,10 @@ class FunctionCheck:
         models = tuple(m for m in self.models if f"model {m.name}" in
                        {p.label for p in premises})
         keys = {p.key for p in premises}
-        from equiv.semantics.trace import AnalysisLimit
-
         import z3
 
         from equiv.semantics.trace import AnalysisLimit
+
 
         try:
             b_trace, b_prog = self.trace("before", models, keys)

@@ -7,7 +7,7 @@ model; one that does not show a difference is never reported as one.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import z3
 
@@ -15,8 +15,8 @@ from equiv import ctypes_model as ct
 from equiv.ctypes_model import CType
 from equiv.equivalence import Query
 from equiv.results import Behaviour, Call, Counterexample
-from equiv.smt import Answer, Outcome, Session
 from equiv.semantics.trace import SideTrace
+from equiv.smt import Answer, Outcome, Session
 
 MASK64 = (1 << 64) - 1
 
@@ -53,7 +53,7 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
     return best
 
 
-def _rereads(side: "SideTrace") -> list[z3.BitVecRef]:
+def _rereads(side: SideTrace) -> list[z3.BitVecRef]:
     """The flag words a side reads after its calls, in program order."""
     from equiv.semantics.trace import FLAGS_HAVOC
 
@@ -64,7 +64,7 @@ def _fewest_bits(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
                  word: z3.BitVecRef) -> tuple[Answer, tuple[z3.BoolRef, ...]]:
     """The model with the fewest, then lowest, bits set in `word`; and `word` fixed so."""
     bits = flag_bits(word)
-    count = bin(_value(best, word)).count("1")
+    count = _value(best, word).bit_count()
     for k in range(count):
         tighter = session.check(*base, z3.PbLe([(b, 1) for b in bits], k))
         if tighter.outcome is Outcome.SAT:

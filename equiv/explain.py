@@ -310,7 +310,7 @@ def _batched(query: Query, session: Session, vars_: list[Variable], cut: str | N
     flags = query.flags
     mask = z3.BitVec(FLIP, 64)
     out: dict[str, tuple[Relevance, Any, str]] = {}
-    left = {v.bit: v for v in vars_}
+    left = {v.bit: v for v in vars_ if v.bit is not None}
     while left:
         pick = z3.Or(*[mask == z3.BitVecVal(1 << b, 64) for b in sorted(left)])
 

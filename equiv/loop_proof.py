@@ -153,4 +153,4 @@ def _loop_number(e: Event) -> int | None:
     return None
 
 
-__all__ = ["LoopProof", "prove_loops", "FLAGS_HAVOC", "FALSE"]
+__all__ = ["FALSE", "FLAGS_HAVOC", "LoopProof", "prove_loops"]

@@ -11,13 +11,14 @@ convention (`expr_<NodeName>`, `stmt_<NodeName>`).
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from equiv import ctypes_model as ct
 from equiv.errors import InputError
 from equiv.ir import nodes as ir
 from equiv.ir.consteval import value_of
-from equiv.ir.unit import GlobalVar, Unit, location, located_error, unsupported_at
+from equiv.ir.unit import GlobalVar, Unit, located_error, location, unsupported_at
 
 COMPARE_OPS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 ARITH_OPS = frozenset({"+", "-", "*", "/", "%", "&", "|", "^"})

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from equiv import ctypes_model as ct
 from equiv.errors import Location
 
-
 # ---- expressions ------------------------------------------------------------------
 
 @dataclass(frozen=True)

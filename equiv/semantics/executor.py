@@ -11,8 +11,9 @@ Expressions are in `equiv.semantics.expressions`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 import z3
 
@@ -20,10 +21,28 @@ from equiv import ctypes_model as ct
 from equiv.errors import Location
 from equiv.ir import nodes as ir
 from equiv.ir.unit import Unit, error_at, unsupported_at
-from equiv.semantics.trace import (ASSUME_PREFIX, FLAG_WORD, FLAGS_HAVOC, AnalysisLimit, Event,
-                                   LoopBound, Options, SideTrace)
-from equiv.state import FALSE, TRUE, MemoryReader, State, UninitSource, Value, merge, mk_and, \
-    mk_ite, mk_not
+from equiv.semantics.trace import (
+    ASSUME_PREFIX,
+    FLAG_WORD,
+    FLAGS_HAVOC,
+    AnalysisLimit,
+    Event,
+    LoopBound,
+    Options,
+    SideTrace,
+)
+from equiv.state import (
+    FALSE,
+    TRUE,
+    MemoryReader,
+    State,
+    UninitSource,
+    Value,
+    merge,
+    mk_and,
+    mk_ite,
+    mk_not,
+)
 
 MAX_INLINE_DEPTH = 64
 MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per side
@@ -126,7 +145,8 @@ class StatementExecutor(MemoryReader):
         self._has_label: dict[int, bool] = {}
         # Loop summaries (Options.summarize_loops): see equiv.semantics.loops.
         self.loops_seen = 0
-        self.iterations: list = []
+        self.iterations: list[Any] = []  # equiv.semantics.loops.Iteration
+        self.iteration_wrote_flags = False
         self.in_iteration = False
         self.head_versions: dict[int, int] = {}
 
@@ -557,5 +577,12 @@ _STMT: dict[type, Callable[..., State]] = {
     ir.CaseLabel: StatementExecutor.exec_case_label,
 }
 
-__all__ = ["StatementExecutor", "convert", "ext64", "truth", "int_value", "bool_value",
-           "unsupported_at"]
+__all__ = [
+    "StatementExecutor",
+    "bool_value",
+    "convert",
+    "ext64",
+    "int_value",
+    "truth",
+    "unsupported_at",
+]

@@ -11,7 +11,7 @@ difference that rests on them is never shown as real.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import z3
 
@@ -19,16 +19,29 @@ from equiv import ctypes_model as ct
 from equiv.ir import nodes as ir
 from equiv.ir.lower import string_value
 from equiv.ir.unit import error_at
-from equiv.semantics.executor import (VOID_VALUE, StatementExecutor, bool_value, convert, ext64,
-                                      int_value, truth)
+from equiv.semantics.executor import (
+    VOID_VALUE,
+    bool_value,
+    convert,
+    ext64,
+    int_value,
+    truth,
+)
 from equiv.semantics.loops import LoopSummarizer
-from equiv.semantics.trace import CURRENT, FLAG_WORD, FLAGS_HAVOC, THREAD_INFO, Event, LoopBound
+from equiv.semantics.trace import (
+    CURRENT,
+    FLAG_WORD,
+    FLAGS_HAVOC,
+    THREAD_INFO,
+    Event,
+    LoopBound,
+)
 from equiv.state import FALSE, State, Value, mk_and, mk_ite, mk_not, mk_or
 
-Handler = Callable[["Executor", ir.Expr, State], "tuple[Value, State]"]
+Handler = Callable[..., "tuple[Value, State]"]
 
 
-class Executor(LoopSummarizer, StatementExecutor):
+class Executor(LoopSummarizer):
     """The side executor with expression evaluation."""
 
     def eval(self, e: ir.Expr, state: State, discard: bool = False) -> tuple[Value, State]:
@@ -151,17 +164,19 @@ class Executor(LoopSummarizer, StatementExecutor):
             c = truth(v)
             no = state.copy(mk_and(state.guard, mk_not(c)))
             mark = len(self.departures)
-            b = None
+            other: Value | None = None
             if not no.dead:
-                b, no = self.eval(e.other, no)
+                other, no = self.eval(e.other, no)
             yes = state.copy(mk_and(state.guard, c))
             merged = self.close(self.join([yes, no], state), state, mark, frozenset())
-            a = convert(v, e.ctype)
-            return Value(a.term if b is None else mk_ite(c, a.term, b.term), e.ctype), merged
+            kept = convert(v, e.ctype)
+            term = kept.term if other is None else mk_ite(c, kept.term, other.term)
+            return Value(term, e.ctype), merged
         c, state = self.eval_cond(e.cond, state)
         yes = state.copy(mk_and(state.guard, c))
         no = state.copy(mk_and(state.guard, mk_not(c)))
-        a = b = None
+        a: Value | None = None
+        b: Value | None = None
         mark = len(self.departures)
         if not yes.dead and e.then is not None:
             a, yes = self.eval(e.then, yes)
@@ -471,7 +486,7 @@ _EXPR: dict[type, Handler] = {
     ir.Assign: Executor.e_assign, ir.CompoundAssign: Executor.e_compound,
     ir.IncDec: Executor.e_incdec, ir.Load: Executor.e_load, ir.Call: Executor.e_call,
     ir.StructArg: Executor.e_struct_arg, ir.Intrinsic: Executor.e_intrinsic,
-}  # type: ignore[dict-item]
+}
 
 # The special functions (see equiv.ir.lower.INTRINSICS for their types).
 _INTRINSICS: dict[str, Callable[..., tuple[Value, State]]] = {

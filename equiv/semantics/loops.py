@@ -23,6 +23,7 @@ import z3
 from equiv import ctypes_model as ct
 from equiv.errors import Location
 from equiv.ir import nodes as ir
+from equiv.semantics.executor import StatementExecutor
 from equiv.semantics.trace import FLAGS_HAVOC, Event, LoopBound
 from equiv.state import FALSE, TRUE, State, Value, mk_and, mk_not
 
@@ -97,10 +98,10 @@ def interface(loop: ir.Loop) -> list[tuple[int, str, ct.CType]]:
     return [(v, n, t) for v, (n, t) in used.items() if v not in declared]
 
 
-class LoopSummarizer:
-    """Mixin for the executor: summarise loops instead of unrolling them."""
+class LoopSummarizer(StatementExecutor):
+    """The executor's loop summaries: summarise loops instead of unrolling them."""
 
-    def summarize_loop(self, s: ir.Loop, state: State) -> State:  # type: ignore[no-untyped-def]
+    def summarize_loop(self, s: ir.Loop, state: State) -> State:
         self.loops_seen += 1
         number = self.loops_seen
         names = interface(s)
@@ -110,7 +111,7 @@ class LoopSummarizer:
         self._note_loop_writes(iteration, self.iteration_wrote_flags)
         # The loop event: one opaque step reading the interface and the flag word.
         index = len(self.events)
-        values = [self.e_var(ir.VarRef(t, s.loc, v, n), state)[0] for v, n, t in scalars]
+        values = [self.eval(ir.VarRef(t, s.loc, v, n), state)[0] for v, n, t in scalars]
         args = tuple(z3.ZeroExt(64 - x.term.size(), x.term) if x.term.size() < 64 else x.term
                      for x in values) + (state.flags,)
         snapshot = state.copy()
@@ -132,7 +133,7 @@ class LoopSummarizer:
         event.havoc[FLAGS_HAVOC] = after.flags
         return after
 
-    def _iterate(self, s: ir.Loop, entry: State, number: int,  # type: ignore[no-untyped-def]
+    def _iterate(self, s: ir.Loop, entry: State, number: int,
                  scalars: list[tuple[int, str, ct.CType]]) -> Iteration:
         """Run the loop's test and body once from a symbolic head state."""
         saved = (self.events, self.exceeded, self.departures, self.mem_written,
@@ -191,7 +192,7 @@ class LoopSummarizer:
              self.flags_written, self.prefix) = saved
             self.in_iteration = False
 
-    def _note_loop_writes(self, iteration: Iteration, wrote_flags: bool) -> None:  # type: ignore[no-untyped-def]
+    def _note_loop_writes(self, iteration: Iteration, wrote_flags: bool) -> None:
         """What the loop may write, the side writes (compared at calls and at the end)."""
         for path in iteration.memory_next:
             self.mem_written[path] = None
@@ -203,4 +204,4 @@ def _value(state: State, key: object, default: z3.BitVecRef) -> z3.BitVecRef:
     return default if term is None else term
 
 
-__all__ = ["Iteration", "LoopSummarizer", "interface", "LoopBound", "Value"]
+__all__ = ["Iteration", "LoopBound", "LoopSummarizer", "Value", "interface"]

@@ -8,8 +8,8 @@ final flag word and the memory the side wrote, plus where paths were cut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import z3
 
