@@ -28,29 +28,44 @@ def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
 def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
     """A model of within_bound ∧ differs ∧ extra: fewest iterations, then fewest flag bits.
 
-    Iterations first: the earliest flag word re-read after a call that can be
-    0 is 0, so a loop that re-reads it stops as soon as the difference allows.
-    Then the flag word has the fewest, then lowest, bits; then each word read
-    before that point has the fewest bits.
+    If the difference needs no call to change the flag word, no call does
+    (the plainest story, and the one a compiled run replays).  Otherwise,
+    iterations first: the earliest flag word a call leaves behind that can be
+    0 is 0, so a loop that re-reads it stops as soon as the difference allows;
+    each word before it has the fewest bits.  Then the flag word has the
+    fewest, then lowest, bits.
     """
     base = (query.within_bound, query.differs) + extra
     first = session.check(*base)
     if first.outcome is not Outcome.SAT:
         return first
+    unchanged = tuple(w == before for side in (query.before, query.after)
+                      for w, before in _rereads_with_previous(side))
     words: list[z3.BitVecRef] = []
-    for side_words in (_rereads(query.before), _rereads(query.after)):
-        for k, word in enumerate(side_words):
-            stop = session.check(*base, word == 0, want_model=False)
-            if stop.outcome is Outcome.SAT:
-                base += (word == 0,)
-                side_words = side_words[:k]
-                break
-        words += side_words
+    if unchanged and session.check(*base, *unchanged, want_model=False).outcome is Outcome.SAT:
+        base += unchanged
+    else:
+        for side_words in (_rereads(query.before), _rereads(query.after)):
+            for k, word in enumerate(side_words):
+                stop = session.check(*base, word == 0, want_model=False)
+                if stop.outcome is Outcome.SAT:
+                    base += (word == 0,)
+                    side_words = side_words[:k]
+                    break
+            words += side_words
     first = session.check(*base)
     best, base = _fewest_bits(session, base, first, query.flags)
     for word in words:
         best, base = _fewest_bits(session, base, best, word)
     return best
+
+
+def _rereads_with_previous(side: SideTrace) -> list[tuple[z3.BitVecRef, z3.BitVecRef]]:
+    """Each flag word a call leaves behind, with the word the call saw."""
+    from equiv.semantics.trace import FLAGS_HAVOC
+
+    return [(e.havoc[FLAGS_HAVOC], e.flags_at) for e in side.events
+            if FLAGS_HAVOC in e.havoc and e.flags_at is not None]
 
 
 def _rereads(side: SideTrace) -> list[z3.BitVecRef]:

@@ -17,9 +17,9 @@ from typing import Any
 import z3
 
 from equiv.errors import Location
+from equiv.semantics.trace import FLAG_WORD, FLAGS_HAVOC, Event, SideTrace
 from equiv.smt import Answer, Outcome, Session
 from equiv.state import FALSE, TRUE, mk_and, mk_not, mk_or
-from equiv.semantics.trace import FLAG_WORD, Event, SideTrace
 
 
 @dataclass
@@ -226,6 +226,12 @@ def build_query(before: SideTrace, after: SideTrace,
     if unchanged:
         return _unchanged_query(before, after, facts or [])
     written = list(dict.fromkeys(list(before.written) + list(after.written)))
+    if before.flags_written or after.flags_written:
+        # The final word and every callee's view of it are compared: every word a
+        # call leaves behind is linked across the sides (same history, same word).
+        for e in before.events + after.events:
+            if e.flags_after is not None:
+                e.havoc.setdefault(FLAGS_HAVOC, e.flags_after)
     final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
     _add_call_context(before.events + after.events, written,
                       before.flags_written or after.flags_written)

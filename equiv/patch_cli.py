@@ -104,8 +104,14 @@ def run(args: argparse.Namespace) -> int:
     from equiv.cli import limit_options, parse_pins
     from equiv.errors import InputError
     from equiv.patch_baseline import BASELINE_NAME, load_baseline
-    from equiv.patch_gate import (GateOptions, check_series, exit_status, refused, rejudge,
-                                  write_baseline)
+    from equiv.patch_gate import (
+        GateOptions,
+        check_series,
+        exit_status,
+        refused,
+        rejudge,
+        write_baseline,
+    )
     from equiv.patch_report import render
     from equiv.patch_series import Scratch, git_range, read_patches
 

@@ -22,8 +22,17 @@ from equiv.budget import BudgetExceeded
 from equiv.check import CheckOptions, run_check
 from equiv.errors import InputError, Location, with_hint
 from equiv.patch_baseline import Accepted, accepted_entry, is_accepted, save_baseline
-from equiv.patch_scope import (C_SUFFIXES, Fragment, ObjectChange, Root, TreeIndex, fragment,
-                               roots, touched, tree_files)
+from equiv.patch_scope import (
+    C_SUFFIXES,
+    Fragment,
+    ObjectChange,
+    Root,
+    TreeIndex,
+    fragment,
+    roots,
+    touched,
+    tree_files,
+)
 from equiv.patch_series import Patch, Scratch
 from equiv.results import FunctionResult, Verdict
 

@@ -8,9 +8,9 @@ at C: it only knows mail messages, unified diffs and `git apply`.
 from __future__ import annotations
 
 import email
+import email.policy
 import io
 import os
-import email.policy
 import re
 import shutil
 import subprocess

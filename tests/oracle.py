@@ -243,6 +243,8 @@ def premises_from_args(args: Sequence[str]) -> Premises:
         if word in ("--unwind", "--timeout", "--jobs", "-j"):
             words.pop(0) if words else None
             continue
+        if word == "--stable-flags":
+            continue  # the oracle's own rule: its stubs never change the flag word
         value = words.pop(0) if word in ("--model", "--models", "--arch", "-D", "--assume") and words else None
         if word == "--model" and value:
             models.append(value)

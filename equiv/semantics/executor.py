@@ -24,7 +24,6 @@ from equiv.ir.unit import Unit, error_at, unsupported_at
 from equiv.semantics.trace import (
     ASSUME_PREFIX,
     FLAG_WORD,
-    FLAGS_HAVOC,
     AnalysisLimit,
     Event,
     LoopBound,
@@ -161,11 +160,6 @@ class StatementExecutor(MemoryReader):
         if final.dead:
             final = state.copy(FALSE)
         ret_term = ext64(ret) if fn.ret.kind != "void" else None
-        if self.flags_written:  # every call's flag word reaches the compared flags
-            for event in self.events:
-                if not self.options.stable_flags:
-                    event.havoc.setdefault(FLAGS_HAVOC, z3.BitVec(
-                        f"{self.prefix}:flags@{event.index + 1}", 64))
         end = final
         return SideTrace(self.label, function, self.events, ret_term, fn.ret, final.flags,
                          self.flags_written, list(self.mem_written),

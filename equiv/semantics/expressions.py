@@ -386,6 +386,7 @@ class Executor(LoopSummarizer):
             # other CPUs set bits): later reads see the word it leaves behind.
             state.flags = z3.BitVec(f"{self.prefix}:flags@{index + 1}", 64)
             state.flag_events = frozenset([index])
+            self.events[-1].flags_after = state.flags
         if e.ctype.kind == "void":
             return VOID_VALUE, state
         if result is None:

@@ -72,6 +72,9 @@ class Event:
     memory_at: Callable[[str], z3.BitVecRef] | None = None
     context: tuple[z3.BitVecRef, ...] = ()  # filled by the query: what the sides write
     context_names: tuple[str, ...] = ()
+    # The flag word the call leaves behind (None under --stable-flags); linked across
+    # the sides, through `havoc`, where it is read or where the final word is compared.
+    flags_after: z3.BitVecRef | None = None
 
 
 @dataclass(frozen=True)
