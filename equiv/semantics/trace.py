@@ -72,6 +72,9 @@ class Event:
     memory_at: Callable[[str], z3.BitVecRef] | None = None
     context: tuple[z3.BitVecRef, ...] = ()  # filled by the query: what the sides write
     context_names: tuple[str, ...] = ()
+    # The innermost condition (if, loop, switch, &&, ?:) in the user's files that the
+    # call depends on: where a reviewer looks when the call happens on one side only.
+    branch: Location | None = None
 
 
 @dataclass(frozen=True)
