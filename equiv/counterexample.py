@@ -13,6 +13,7 @@ import z3
 
 from equiv import ctypes_model as ct
 from equiv.ctypes_model import CType
+from equiv.errors import Location
 from equiv.equivalence import Query
 from equiv.results import Behaviour, Call, Counterexample
 from equiv.semantics.trace import SideTrace
@@ -189,10 +190,34 @@ def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
         before=before,
         after=after,
         first_divergence=_first_divergence(before, after),
+        decided_at=_decided_at(replay, query, _first_divergence(before, after)),
         flags_observable=query.before.flags_written or query.after.flags_written,
         word=word,
         mapped=None if mapped is None else _mapped(replay, *mapped),
     )
+
+
+def _decided_at(replay: Replayer, query: Query, at: int | None) -> Location | None:
+    """The condition the first divergent call depends on.
+
+    The divergent call happens on one side; if the other side has the same
+    call but it does not happen there, its gating condition is the one whose
+    outcome changed.  Otherwise the call's own gating condition.
+    """
+    if at is None:
+        return None
+    happened = [[e for e in side.events if replay.true(e.guard)]
+                for side in (query.before, query.after)]
+    for k, other in ((1, 0), (0, 1)):  # the after side's call first, then the before side's
+        if at >= len(happened[k]):
+            continue
+        call = happened[k][at]
+        for e in (query.before, query.after)[other].events:
+            if e.name == call.name and e.branch is not None and not replay.true(e.guard):
+                return e.branch
+        if call.branch is not None:
+            return call.branch
+    return None
 
 
 def _mapped(replay: Replayer, symbol: str, names: dict[int, str]) -> tuple[int, tuple[str, ...]]:

@@ -55,10 +55,33 @@ def first_divergence(check: RootCheck) -> Location | None:
 
 
 def _where(check: RootCheck) -> tuple[str, int]:
-    loc = first_divergence(check)
+    """Where CI points: the condition that decides the difference, else the divergent call."""
+    cex = check.result.counterexample
+    loc = cex.decided_at if cex is not None and cex.decided_at is not None \
+        else first_divergence(check)
     if loc is not None:
         return tree_path(loc.file), loc.line
     return check.path, check.line
+
+
+def _related(check: RootCheck) -> list[dict[str, object]]:
+    """The first differing call on each side, as SARIF related locations."""
+    cex = check.result.counterexample
+    if cex is None or cex.first_divergence is None:
+        return []
+    out: list[dict[str, object]] = []
+    for side, behaviour in (("before", cex.before), ("after", cex.after)):
+        calls = behaviour.calls
+        if cex.first_divergence < len(calls) and calls[cex.first_divergence].location:
+            call = calls[cex.first_divergence]
+            assert call.location is not None
+            out.append({"id": len(out) + 1,
+                        "message": {"text": f"{side}: {call.text(())}"},
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": tree_path(call.location.file),
+                                                 "uriBaseId": "SRCROOT"},
+                            "region": {"startLine": max(call.location.line, 1)}}})
+    return out
 
 
 # ---- text ---------------------------------------------------------------------------
@@ -150,7 +173,7 @@ def render_sarif(reports: list[PatchReport]) -> str:
                 text = f"{subject}: {c.function}: {r.reason}"
                 if c.result.condition is not None:
                     text += f"; differs iff {condition_text(c.result.condition)}"
-            results.append({
+            result: dict[str, object] = {
                 "ruleId": r.outcome.value,
                 "level": _sarif_level(r),
                 "message": {"text": text},
@@ -158,7 +181,11 @@ def render_sarif(reports: list[PatchReport]) -> str:
                     "artifactLocation": {"uri": uri, "uriBaseId": "SRCROOT"},
                     "region": {"startLine": max(line, 1)}}}],
                 "properties": {"patch": r.patch.index, "subject": subject},
-            })
+            }
+            related = _related(c) if c is not None else []
+            if related:
+                result["relatedLocations"] = related
+            results.append(result)
     used = sorted({res["ruleId"] for res in results})
     driver = {"name": "equiv", "version": __version__,
               "rules": [{"id": k, "shortDescription": {"text": RULES[k]}} for k in used]}

@@ -100,6 +100,9 @@ def _counterexample_lines(cex: Counterexample) -> list[str]:
     if inputs:
         lines.append("  inputs: " + ", ".join(inputs))
     lines += _calls_table(cex)
+    if cex.decided_at is not None:
+        lines.append(f"  decided at: {cex.decided_at} (the condition the first differing call "
+                     f"depends on)")
     if cex.before.ret is not None or cex.after.ret is not None:
         mark = "" if cex.before.ret == cex.after.ret else "   <- differs"
         lines.append(f"  return: before {cex.before.ret}, after {cex.after.ret}{mark}")
@@ -315,6 +318,7 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
             "after": _behaviour_json(cex.after),
             "first_divergence": cex.first_divergence,
             "flags_observable": cex.flags_observable,
+            "decided_at": None if cex.decided_at is None else str(cex.decided_at),
             "word": cex.word,
             "matters": list(cex.matters),
             "mapped_word": None if cex.mapped is None else f"{cex.mapped[0]:#x}",

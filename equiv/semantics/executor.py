@@ -143,6 +143,7 @@ class StatementExecutor(MemoryReader):
         self._labels_in: dict[int, frozenset[int]] = {}
         self._has_label: dict[int, bool] = {}
         # Loop summaries (Options.summarize_loops): see equiv.semantics.loops.
+        self.branches: list[Location | None] = []  # enclosing conditions, innermost last
         self.loops_seen = 0
         self.iterations: list[Any] = []  # equiv.semantics.loops.Iteration
         self.iteration_wrote_flags = False
@@ -398,10 +399,14 @@ class StatementExecutor(MemoryReader):
         else:
             cond, state = self.eval_cond(s.cond, state)
         mark = len(self.departures)
-        then_state = self.exec_stmt(s.then, state.copy(mk_and(state.guard, cond)))
-        else_state = state.copy(mk_and(state.guard, mk_not(cond)))
-        if s.other is not None:
-            else_state = self.exec_stmt(s.other, else_state)
+        self.branches.append(s.cond.loc or s.loc)
+        try:
+            then_state = self.exec_stmt(s.then, state.copy(mk_and(state.guard, cond)))
+            else_state = state.copy(mk_and(state.guard, mk_not(cond)))
+            if s.other is not None:
+                else_state = self.exec_stmt(s.other, else_state)
+        finally:
+            self.branches.pop()
         merged = self.join([then_state, else_state], state)
         return self.close(merged, state, mark, self.labels_in(s))
 
@@ -445,6 +450,18 @@ class StatementExecutor(MemoryReader):
         entry, mark = state, len(self.departures)
         bound = self.options.unwind
         continues = self.frame.sink("continue", s.ident)
+        self.branches.append(s.cond.loc if s.cond is not None else s.loc)
+        try:
+            exits, state = self._unroll(s, state, bound, exits, continues)
+        finally:
+            self.branches.pop()
+        breaks = self.frame.sinks.pop(("break", s.ident), [])
+        self.frame.sinks.pop(("continue", s.ident), None)
+        merged = self.join(exits + breaks, state)
+        return self.close(merged, entry, mark, self.labels_in(s))
+
+    def _unroll(self, s: ir.Loop, state: State, bound: int, exits: list[State],
+                continues: list[State]) -> tuple[list[State], State]:
         for iteration in range(bound + 1):
             if (s.test_first or iteration > 0) and s.cond is not None and not state.dead:
                 c, state = self.eval_cond(s.cond, state)
@@ -461,10 +478,7 @@ class StatementExecutor(MemoryReader):
             continues.clear()
             if s.step is not None and not state.dead:
                 _, state = self.eval(s.step, state, discard=True)
-        breaks = self.frame.sinks.pop(("break", s.ident), [])
-        self.frame.sinks.pop(("continue", s.ident), None)
-        merged = self.join(exits + breaks, state)
-        return self.close(merged, entry, mark, self.labels_in(s))
+        return exits, state
 
     def exec_switch(self, s: ir.Switch, state: State) -> State:
         if state.dead and not self.has_label(s):
@@ -487,11 +501,15 @@ class StatementExecutor(MemoryReader):
         if default is not None:
             entries[default] = leftovers.pop()
         current = state.copy(FALSE)
-        for k, item in enumerate(s.body):
-            if isinstance(item, ir.CaseLabel):
-                current = self.join([current, entries[k]], current)
-            else:
-                current = self.exec_stmt(item, current)
+        self.branches.append(s.value.loc or s.loc)
+        try:
+            for k, item in enumerate(s.body):
+                if isinstance(item, ir.CaseLabel):
+                    current = self.join([current, entries[k]], current)
+                else:
+                    current = self.exec_stmt(item, current)
+        finally:
+            self.branches.pop()
         breaks = self.frame.sinks.pop(("break", s.ident), [])
         merged = self.join([current] + breaks + leftovers, state)
         return self.close(merged, state, mark, self.labels_in(s))

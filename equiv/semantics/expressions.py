@@ -18,6 +18,7 @@ import z3
 from equiv import ctypes_model as ct
 from equiv.ir import nodes as ir
 from equiv.ir.lower import string_value
+from equiv.errors import Location
 from equiv.ir.unit import error_at
 from equiv.semantics.executor import (
     VOID_VALUE,
@@ -152,7 +153,11 @@ class Executor(LoopSummarizer):
         right = FALSE
         mark = len(self.departures)
         if not right_state.dead:
-            right, right_state = self.eval_cond(e.right, right_state)
+            self.branches.append(e.loc)
+            try:
+                right, right_state = self.eval_cond(e.right, right_state)
+            finally:
+                self.branches.pop()
         merged = self.close(self.join([skip, right_state], state), state, mark, frozenset())
         if e.op == "&&":
             return mk_and(left, right), merged
@@ -178,10 +183,14 @@ class Executor(LoopSummarizer):
         a: Value | None = None
         b: Value | None = None
         mark = len(self.departures)
-        if not yes.dead and e.then is not None:
-            a, yes = self.eval(e.then, yes)
-        if not no.dead:
-            b, no = self.eval(e.other, no)
+        self.branches.append(e.loc)
+        try:
+            if not yes.dead and e.then is not None:
+                a, yes = self.eval(e.then, yes)
+            if not no.dead:
+                b, no = self.eval(e.other, no)
+        finally:
+            self.branches.pop()
         merged = self.close(self.join([yes, no], state), state, mark, frozenset())
         if e.ctype.kind == "void":
             return VOID_VALUE, merged
@@ -377,7 +386,8 @@ class Executor(LoopSummarizer):
         self.events.append(Event(index, state.guard, e.name, tuple(ext64(v) for v in values),
                                  tuple(v.ctype for v in values), self.user_location(e),
                                  result, flags_at=state.flags,
-                                 memory_at=lambda path: self._read_raw(snapshot, path)))
+                                 memory_at=lambda path: self._read_raw(snapshot, path),
+                                 branch=self.gating_branch()))
         state.mem = {}
         state.memver = z3.BitVecVal(index + 1, 32)
         state.versions = frozenset([index + 1])
@@ -402,6 +412,14 @@ class Executor(LoopSummarizer):
             if site is not None and site.file in paths:
                 return site
         return e.loc
+
+    def gating_branch(self) -> Location | None:
+        """The innermost enclosing condition in the user's files."""
+        paths = self.unit.side.paths
+        for loc in reversed(self.branches):
+            if loc is not None and loc.file in paths:
+                return loc
+        return None
 
     def e_struct_arg(self, e: ir.StructArg, state: State) -> tuple[Value, State]:
         raise error_at(e.loc, "unsupported construct: struct value")

@@ -75,6 +75,9 @@ class Event:
     # The flag word the call leaves behind (None under --stable-flags); linked across
     # the sides, through `havoc`, where it is read or where the final word is compared.
     flags_after: z3.BitVecRef | None = None
+    # The innermost condition (if, loop, switch, &&, ?:) in the user's files that the
+    # call depends on: where a reviewer looks when the call happens on one side only.
+    branch: Location | None = None
 
 
 @dataclass(frozen=True)
