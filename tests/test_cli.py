@@ -144,9 +144,27 @@ void exit_work(unsigned long flags)
 """
 
 
+# The same loop unrolled by two: equivalent, but not iteration by iteration, so
+# neither the unwind bound nor lockstep induction decides it.
+UNROLLED_LOOP = """\
+void f(void);
+
+void exit_work(unsigned long flags)
+{
+\twhile (flags & 1) {
+\t\tf();
+\t\tif (!(flags & 1))
+\t\t\tbreak;
+\t\tf();
+\t}
+}
+"""
+
+
 def test_unbounded_loop_is_unknown_never_equivalent(tmp_path: Path) -> None:
     source = write(tmp_path, "loop.c", UNBOUNDED_LOOP)
-    proc = check(source, source)
+    unrolled = write(tmp_path, "unrolled.c", UNROLLED_LOOP)
+    proc = check(source, unrolled)
     assert proc.returncode == 3, describe(proc)
     assert_no_traceback(proc)
     assert verdict_lines(proc.stdout).get("exit_work") == "UNKNOWN", describe(proc)
@@ -154,6 +172,15 @@ def test_unbounded_loop_is_unknown_never_equivalent(tmp_path: Path) -> None:
     assert f"{source}:5" in proc.stdout, describe(proc)
     assert "may run more than --unwind 8 iterations; try --unwind 32, a model or --assume" \
         in proc.stdout, describe(proc)
+    assert "tried lockstep induction" in proc.stdout, describe(proc)
+
+
+def test_unbounded_loop_against_itself_is_proved(tmp_path: Path) -> None:
+    """Lockstep induction proves a loop no bound covers (here: against itself)."""
+    source = write(tmp_path, "loop.c", UNBOUNDED_LOOP)
+    proc = check(source, source)
+    assert proc.returncode == 0, describe(proc)
+    assert verdict_lines(proc.stdout).get("exit_work") == "EQUIVALENT", describe(proc)
 
 
 @pytest.mark.parametrize("option, value", [
