@@ -395,8 +395,12 @@ def staged_check(before: str, after: str, function: str, unwind: int = 8,
     from equiv import report
     from equiv.check import CheckOptions, run_check
 
+    from equiv.budget import Budget
+
     clock = Stopwatch()
-    options = CheckOptions(functions=(function,), unwind=unwind, timeout=timeout, jobs=1)
+    # No watchdog thread: under cProfile (--profile) its interruptions never settle.
+    options = CheckOptions(functions=(function,), unwind=unwind, timeout=timeout, jobs=1,
+                           budget=Budget(float("inf"), 0))
     with timed_stages(clock):
         result = run_check([before], [after], options)
         report.render_text(result)

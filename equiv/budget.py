@@ -44,6 +44,11 @@ class Budget:
     max_time: float = DEFAULT_MAX_TIME  # seconds of wall-clock time
     max_memory: int = DEFAULT_MAX_MEMORY  # MiB of resident memory; 0: unguarded
 
+    @property
+    def unlimited(self) -> bool:
+        """No limit at all: no watchdog runs (the benchmark's profiler needs that)."""
+        return self.max_time == float("inf") and not self.max_memory
+
 
 def resident_mib() -> float:
     """This process's resident memory in MiB (0 where /proc is not available)."""
@@ -73,7 +78,8 @@ class Guard:
 
     def __enter__(self) -> Guard:
         self._start = time.monotonic()
-        self._thread.start()
+        if not self.budget.unlimited:
+            self._thread.start()
         return self
 
     def _limit_reached(self) -> str | None:
@@ -97,7 +103,7 @@ class Guard:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        while True:
+        while not self.budget.unlimited:
             try:
                 self._stop.set()
                 self._thread.join()
