@@ -190,7 +190,10 @@ class IncludeScan:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     vetted: dict[str, str] = field(default_factory=dict)  # realpath -> name as gcc spells it
     missing: dict[str, None] = field(default_factory=dict)
-    quoted_headers: dict[str, str] = field(default_factory=dict)  # name -> text, for macros
+    # The user's headers (quoted, or found through -I; not the shipped models'):
+    # name -> text, for the macros that name flag bits.
+    quoted_headers: dict[str, str] = field(default_factory=dict)
+    shipped: str = ""  # the shipped models directory
 
     def __post_init__(self) -> None:
         self.real_roots = tuple(dict.fromkeys(os.path.realpath(r) for r in self.roots))
@@ -209,7 +212,8 @@ class IncludeScan:
                     data = self._read(path, where, inc)
                     self.vetted[real] = path
                     body = data.decode("utf-8", errors="replace")
-                    if not inc.angled:
+                    shipped = (os.path.realpath(self.shipped),) if self.shipped else ()
+                    if not inc.angled or not _under(real, shipped):
                         self.quoted_headers.setdefault(path, body)
                     todo.append((path, body, os.path.dirname(path)))
 

@@ -207,7 +207,7 @@ def include_scan(side: SideInput, stub_dir: str) -> IncludeScan:
     angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")]
     roots = [os.path.abspath(d) for d in angle + [str(models_dir()), stub_dir]]
     return IncludeScan(tuple(dict.fromkeys(roots)), tuple(dirs), tuple(angle), stub_dir,
-                       side.max_file_size)
+                       side.max_file_size, shipped=str(models_dir()))
 
 
 def _stub(stub_dir: str, name: str) -> bool:

@@ -62,7 +62,9 @@ def probe(check: RootCheck, options: GateOptions) -> PremiseProbe | None:
     extra = candidate_models(check.result, opts.models, opts.model_dirs)
     if not extra or opts.all_models:
         return None
-    wider = replace(options, check=replace(opts, models=opts.models + extra))
+    # The models, and the premise that calls leave the flag word alone: the proof
+    # names the ones it needs.
+    wider = replace(options, check=replace(opts, models=opts.models + extra, stable_flags=True))
     try:
         redo = _recheck(check, wider)
     except InputError:  # e.g. a model needs a TIF_* name this fragment does not define

@@ -253,12 +253,14 @@ def _wrap(text: str, indent: str = "") -> list[str]:
                          break_on_hyphens=False, break_long_words=False)
 
 
-def reproduce_command(patch: Patch, opts: CheckOptions, extra_models: tuple[str, ...] = ()
-                      ) -> str:
+def reproduce_command(patch: Patch, opts: CheckOptions, extra_models: tuple[str, ...] = (),
+                      stable_flags: bool = False) -> str:
     """The `equiv patch` line that checks `patch` again, with the options used."""
     parts = ["equiv", "patch"]
     for m in opts.models + extra_models:
         parts += ["--model", m]
+    if opts.stable_flags or stable_flags:
+        parts.append("--stable-flags")
     if opts.all_models:
         parts += ["--models", "all"]
     if opts.arch:
@@ -351,6 +353,8 @@ def _premise_text(need: Any) -> str:
     if p.kind == "model":
         model = _model_follows(p.key)
         return f"{p.description} (equiv's model \"{p.key}\"{model})"
+    if p.kind == "stable-flags":
+        return "the calls in between leave the thread flags alone (--stable-flags)"
     return f"the assumption {p.description} holds"
 
 
@@ -431,17 +435,20 @@ def _email_one(report: PatchReport, probes: dict[tuple[int, str], Any],
     if report.outcome.value == "trouble":
         lines += _wrap(f"equiv could not check this patch: {report.reason}.")
     else:
-        for k, c in enumerate(report.checks):
+        # A contained difference shows through its callers' findings: not repeated.
+        shown = [c for c in report.checks if not c.contained] or list(report.checks)
+        for k, c in enumerate(shown):
             if k:
                 lines.append("")
             lines += _email_finding(report, c, probes.get((patch.index, c.function)), opts)
     lines += ["", "To reproduce, from the tree the series applies to:", ""]
     lines.append("  " + reproduce_command(patch, opts))
-    extra = sorted({n.premise.key for (i, _), p in probes.items() if i == patch.index
-                    and p is not None and p.proved for n in p.needed
-                    if n.premise.kind == "model"})
-    if extra:
-        lines.append("  " + reproduce_command(patch, opts, tuple(extra)))
+    needed = [n.premise for (i, _), p in probes.items() if i == patch.index
+              and p is not None and p.proved for n in p.needed]
+    extra = sorted({p.key for p in needed if p.kind == "model"})
+    stable = any(p.kind == "stable-flags" for p in needed)
+    if extra or stable:
+        lines.append("  " + reproduce_command(patch, opts, tuple(extra), stable))
     return lines
 
 

@@ -200,7 +200,7 @@ def test_joined_side_finds_the_audit_difference(tmp_path: Path) -> None:
 
 def test_joined_side_is_equivalent_under_the_audit_model(tmp_path: Path) -> None:
     before, after = write_before(tmp_path), write_after(tmp_path)
-    proc = check(joined(before), joined(after), "--model", "audit")
+    proc = check(joined(before), joined(after), "--model", "audit", "--stable-flags")
     assert proc.returncode == 0, describe(proc)
     assert f"{FUNCTION}: EQUIVALENT" in proc.stdout, describe(proc)
     assert "needs model audit" in proc.stdout, describe(proc)
@@ -257,6 +257,6 @@ def test_directory_side_gives_the_same_verdict(tmp_path: Path) -> None:
 
 def test_directory_side_under_the_audit_model(tmp_path: Path) -> None:
     before, after = write_before(tmp_path), write_after(tmp_path)
-    proc = check(before, after, "--model", "audit")
+    proc = check(before, after, "--model", "audit", "--stable-flags")
     assert proc.returncode == 0, describe(proc)
     assert f"{FUNCTION}: EQUIVALENT" in proc.stdout, describe(proc)

@@ -86,7 +86,7 @@ def test_second_caller_of_a_touched_function_is_checked(tmp_path: Path) -> None:
                                        "one-mask.patch"))
     git(path, "am", "-q", str(SERIES / "0002-arm64-ptrace-Align-syscall-exit-work-semantics-"
                                        "with-.patch"))
-    status, doc = gate_json(path, "--model", "audit")
+    status, doc = gate_json(path, "--model", "audit", "--stable-flags")
     checks = checked(doc)
     assert status == 1
     assert doc["patches"][0]["outcome"] == "refuted"  # type: ignore[index]
@@ -107,7 +107,7 @@ def test_touched_function_contained_by_its_callers_passes(tmp_path: Path) -> Non
                                        "one-mask.patch"))
     git(path, "am", "-q", str(SERIES / "0002-arm64-ptrace-Align-syscall-exit-work-semantics-"
                                        "with-.patch"))
-    status, doc = gate_json(path, "--model", "audit")
+    status, doc = gate_json(path, "--model", "audit", "--stable-flags")
     checks = checked(doc)
     assert status == 0
     assert checks["el0_svc_common"]["result"]["verdict"] == "equivalent"

@@ -454,7 +454,7 @@ def test_flag_word_recognised_by_use(tmp_path: Path) -> None:
 def test_flagword_prepass_on_the_ast(tmp_path: Path) -> None:
     from equiv.flagword import SYSCALL_WORK, TIF, flag_words
     from equiv.frontend import SideInput, load_side
-    from equiv.program import build_program
+    from equiv.ir.unit import build_unit as build_program
 
     path = write(tmp_path, "x.c", """\
 #define _TIF_A 1
@@ -485,7 +485,7 @@ Subject: Re: [PATCH 2/5] arm64: ptrace: Align syscall exit work semantics with g
 This does not hold as written: el0_svc_common() behaves differently
 before and after the patch.
 
-For flags=0x0, no flag set:
+For flags=0x0, no flag set; flags after invoke_syscall() #5=0x0:
 
   before:
     invoke_syscall(regs, 0)   arch/arm64/kernel/syscall.c:21
@@ -495,20 +495,20 @@ For flags=0x0, no flag set:
     invoke_syscall(regs, 0)   arch/arm64/kernel/syscall.c:21
     rseq_syscall(regs)        arch/arm64/include/asm/syscall.h:26
 
-It differs exactly when none of _TIF_SYSCALL_TRACE, _TIF_SYSCALL_AUDIT,
-_TIF_SYSCALL_TRACEPOINT, _TIF_SECCOMP, _TIF_SYSCALL_EMU, _TIF_SINGLESTEP
-is set.
+Where it differs: for some values of other inputs, whatever the flag
+word.
 
 The claim holds only if audit_syscall_exit() has an effect only when
 TIF_SYSCALL_AUDIT is set (equiv's model "audit", after
-include/linux/audit.h and kernel/auditsc.c, Linux v6.12): under that
-premise equiv proves el0_svc_common() unchanged. If that is the
+include/linux/audit.h and kernel/auditsc.c, Linux v6.12); and the calls
+in between leave the thread flags alone (--stable-flags): under those
+premises equiv proves el0_svc_common() unchanged. If that is the
 argument, could the changelog state it?
 
 To reproduce, from the tree the series applies to:
 
   equiv patch 0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch
-  equiv patch --model audit 0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch
+  equiv patch --model audit --stable-flags 0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch
 """
 
 

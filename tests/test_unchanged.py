@@ -15,7 +15,7 @@ import pytest
 from equiv.check import CheckOptions, run_check
 from equiv.errors import InputError
 from equiv.frontend import SideInput, load_side
-from equiv.program import build_program
+from equiv.ir.unit import build_unit as build_program
 from equiv.results import Verdict
 from equiv.unchanged import unchanged
 

@@ -180,7 +180,11 @@ class Unit:
     def _type_ArrayDecl(self, node: Any) -> ct.CType:
         length = None
         if node.dim is not None:
-            length = self.const_int(node.dim)
+            try:
+                length = self.const_int(node.dim)
+            except InputError:
+                raise unsupported_at(node, "variable-length array (a length that is not a "
+                                           "constant)") from None
             if length < 0:
                 raise located_error(node.dim, f"array length {length} is negative")
         return ct.array_of(self.resolve(node.type), length)
