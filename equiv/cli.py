@@ -181,9 +181,14 @@ def _refuse_patch_files(sides: list[str]) -> None:
     """A patch or mail given to `equiv check` is an error that names `equiv patch`."""
     from equiv.errors import InputError
 
+    import os
+    import stat
+
     for side in sides:
         for part in side.split("+"):
             try:
+                if not stat.S_ISREG(os.stat(part).st_mode):
+                    continue  # a FIFO or device is never opened here: the check refuses it
                 with open(part, "rb") as handle:
                     head = handle.read(8192).decode("utf-8", errors="replace")
             except OSError:

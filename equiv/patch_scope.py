@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -425,6 +426,13 @@ def touched(pairs: dict[str, tuple[str, str]], before: TreeIndex,
     inits: dict[ObjectChange, None] = {}
     for path, (old, new) in sorted(pairs.items()):
         removed, added = changed_lines(old, new)
+        if _changes_directives(old, removed) or _changes_directives(new, added):
+            # An #include, #if or #undef changes what every function of the file
+            # may see: all of them are touched.
+            for index in (before, after):
+                for d in index.by_path.get(path, []):
+                    if d.kind == "function":
+                        funcs[(d.name, path)] = None
         for index, other, lines in ((before, after, removed), (after, before, added)):
             for d in index.by_path.get(path, []):
                 if not any(d.start <= n <= d.end for n in lines):
@@ -443,6 +451,17 @@ def touched(pairs: dict[str, tuple[str, str]], before: TreeIndex,
                                        (d if index is after else twin).start)] = None
     arches = sorted({a for p in pairs if (a := arch_of(p)) is not None})
     return Touched(tuple(funcs), tuple(names), tuple(inits), arches[0] if arches else None)
+
+
+_SCOPE_DIRECTIVE = re.compile(r"^\s*#\s*(include|include_next|import|if|ifdef|ifndef|elif|else|"
+                              r"endif|undef|line|pragma)\b")
+
+
+def _changes_directives(text: str, lines: Iterable[int]) -> bool:
+    """Whether any of `lines` (1-based) of `text` is a directive other than #define."""
+    all_lines = text.splitlines()
+    return any(0 < n <= len(all_lines) and _SCOPE_DIRECTIVE.match(all_lines[n - 1])
+               for n in lines)
 
 
 def _declaration(d: Definition) -> str:
