@@ -337,10 +337,15 @@ def _email_counterexample(result: FunctionResult) -> list[str]:
     return lines
 
 
-def _condition_sentence(cond: Any, text: str) -> str:
+def _condition_sentence(cond: Any, text: str, cex: Any = None) -> str:
     """The exact condition as a sentence of the reply."""
     from equiv.results import ConditionStatus
 
+    rereads = [m for m in (cex.matters if cex is not None else ()) if m.startswith("flags after ")]
+    if cond.status is ConditionStatus.EXACT and not cond.sure and cond.maybe == ((),) and rereads:
+        call = rereads[0][len("flags after "):].split(" #")[0]
+        return (f"Whatever the flag word at entry, it differs depending on the word "
+                f"{call} leaves behind (a call may change the thread flags).")
     if cond.status is ConditionStatus.EXACT and cond.sure == ((),) and not cond.bounded:
         return "It differs for every flag word and configuration."
     if cond.status is ConditionStatus.EXACT and cond.sure and cond.sure != ((),):
@@ -386,7 +391,8 @@ def _email_finding(report: PatchReport, c: RootCheck, probe: Any,
         lines += _email_counterexample(r)
         lines.append("")
         if r.condition is not None:
-            lines += _wrap(_condition_sentence(r.condition, condition_text(r.condition)))
+            lines += _wrap(_condition_sentence(r.condition, condition_text(r.condition),
+                                               r.counterexample))
         if probe is not None and probe.proved and probe.needed:
             premises = "; and ".join(_premise_text(n) for n in probe.needed)
             these = "that premise" if len(probe.needed) == 1 else "those premises"
@@ -435,8 +441,10 @@ def _email_one(report: PatchReport, probes: dict[tuple[int, str], Any],
     if report.outcome.value == "trouble":
         lines += _wrap(f"equiv could not check this patch: {report.reason}.")
     else:
-        # A contained difference shows through its callers' findings: not repeated.
+        # A contained difference shows through its callers' findings: not repeated;
+        # functions proved unchanged are left out when something else is a finding.
         shown = [c for c in report.checks if not c.contained] or list(report.checks)
+        shown = [c for c in shown if c.result.verdict is not Verdict.EQUIVALENT] or shown
         for k, c in enumerate(shown):
             if k:
                 lines.append("")

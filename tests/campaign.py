@@ -36,6 +36,7 @@ import collections
 import json
 import multiprocessing
 import os
+import re
 import resource
 import shutil
 import sys
@@ -185,11 +186,24 @@ def rendered_calls(side: Mapping[str, Any]) -> list[str]:
     return [f"{call['function']}({', '.join(call['args'])})" for call in side["calls"]]
 
 
+_STRUCT_BYTES = re.compile(r"\{([0-9a-f]*)\}")
+
+
+def struct_words(call: str) -> str:
+    """gcc's `{bytes}` for a struct passed by value, as its 8-byte words in signed
+    decimal: how equiv shows a struct argument (its members, each a long here)."""
+    def words(m: re.Match[str]) -> str:
+        raw = bytes.fromhex(m.group(1))
+        return ", ".join(str(int.from_bytes(raw[i:i + 8], "little", signed=True))
+                         for i in range(0, len(raw), 8))
+    return _STRUCT_BYTES.sub(words, call)
+
+
 def details_mismatch(cex: Mapping[str, Any], replay: oracle.ReplayResult) -> str | None:
     """Where equiv's account of a side differs from the compiled run."""
     for label, trace in (("before", replay.before), ("after", replay.after)):
         side = cex[label]
-        if rendered_calls(side) != trace.call_strings:
+        if rendered_calls(side) != [struct_words(c) for c in trace.call_strings]:
             return f"{label} calls: equiv {rendered_calls(side)} vs gcc {trace.call_strings}"
         if side["return"] != trace.ret:
             return f"{label} return: equiv {side['return']} vs gcc {trace.ret}"

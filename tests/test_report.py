@@ -495,8 +495,8 @@ For flags=0x0, no flag set; flags after invoke_syscall() #5=0x0:
     invoke_syscall(regs, 0)   arch/arm64/kernel/syscall.c:21
     rseq_syscall(regs)        arch/arm64/include/asm/syscall.h:26
 
-Where it differs: for some values of other inputs, whatever the flag
-word.
+Whatever the flag word at entry, it differs depending on the word
+invoke_syscall() leaves behind (a call may change the thread flags).
 
 The claim holds only if audit_syscall_exit() has an effect only when
 TIF_SYSCALL_AUDIT is set (equiv's model "audit", after

@@ -188,7 +188,9 @@ class StatementExecutor(MemoryReader):
         name = names[position] if position < len(names) else p.name
         if p.ctype.kind == "ptr":
             return self.root_pointer(name, p.ctype)
-        if p.name in self.options.flag_params:
+        # By position too: the flag word is the argument where the before side
+        # takes it, whatever this side calls that parameter.
+        if name in self.options.flag_params:
             return convert(Value(z3.BitVec(self.options.param_word, 64), ct.ULONG), p.ctype)
         sym = z3.BitVec(f"param#{position + 1}", 64)
         self.inputs[name] = sym
