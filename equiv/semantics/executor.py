@@ -298,7 +298,7 @@ class StatementExecutor(MemoryReader):
         """Whether `s` holds a goto target (so a dead path must still walk it)."""
         key = id(s)
         if key not in self._has_label:
-            self._has_label[key] = bool(_label_ids(s))
+            self._has_label[key] = bool(_targets(s, labels_only=True))
         return self._has_label[key]
 
     def labels_in(self, s: ir.Stmt) -> frozenset[int]:
@@ -530,7 +530,7 @@ class StatementExecutor(MemoryReader):
         raise NotImplementedError
 
 
-def _targets(s: ir.Stmt) -> list[int]:
+def _targets(s: ir.Stmt, labels_only: bool = False) -> list[int]:
     """The ids of labels, loops and switches inside `s` (itself included)."""
     out: list[int] = []
     stack: list[ir.Stmt] = [s]
@@ -540,31 +540,10 @@ def _targets(s: ir.Stmt) -> list[int]:
             out.append(node.ident)
             stack.append(node.stmt)
         elif isinstance(node, ir.Loop):
-            out.append(node.ident)
+            out += [] if labels_only else [node.ident]
             stack.append(node.body)
         elif isinstance(node, ir.Switch):
-            out.append(node.ident)
-            stack.extend(node.body)
-        elif isinstance(node, ir.Block):
-            stack.extend(node.items)
-        elif isinstance(node, ir.If):
-            stack.append(node.then)
-            if node.other is not None:
-                stack.append(node.other)
-    return out
-
-
-def _label_ids(s: ir.Stmt) -> set[int]:
-    out: set[int] = set()
-    stack: list[ir.Stmt] = [s]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ir.Label):
-            out.add(node.ident)
-            stack.append(node.stmt)
-        elif isinstance(node, ir.Loop):
-            stack.append(node.body)
-        elif isinstance(node, ir.Switch):
+            out += [] if labels_only else [node.ident]
             stack.extend(node.body)
         elif isinstance(node, ir.Block):
             stack.extend(node.items)
