@@ -78,7 +78,8 @@ def _couple(b: Iteration, a: Iteration, base: list[z3.BoolRef],
             timeout: float) -> tuple[list[tuple[int, int]] | None, str]:
     """The coupling that makes the iteration pair inductive, or None and why."""
     if b.escapes or a.escapes:
-        return None, "a path leaves the loop by return or goto"
+        return None, ("a path leaves the loop by return or goto, or the loop reassigns a "
+                      "pointer variable")
     events = list(b.events) + list(a.events)
     written = sorted(set(b.memory_next) | set(a.memory_next))
     _add_call_context(events, written, True)

@@ -175,6 +175,9 @@ class LoopSummarizer(StatementExecutor):
                         f"{self.prefix}:flags@{event.index + 1}", 64))
             escapes = any(d.target is not None and d.target not in self.labels_in(s)
                           and d.activation == self.frame.activation for d in self.departures)
+            # A pointer variable the loop reassigns is not part of the summary's
+            # interface: such a loop is not summarised.
+            escapes = escapes or self._moves_pointers(s, head, (state, out))
             cut = z3.Or(*[lb.guard for lb in self.exceeded]) if self.exceeded else FALSE
             written = list(self.mem_written)
             self.iteration_wrote_flags = self.flags_written
@@ -191,6 +194,22 @@ class LoopSummarizer(StatementExecutor):
             (self.events, self.exceeded, self.departures, self.mem_written,
              self.flags_written, self.prefix) = saved
             self.in_iteration = False
+
+    def _moves_pointers(self, s: ir.Loop, head: State, ends: tuple[State, ...]) -> bool:
+        """Whether one iteration can leave a pointer variable of the loop changed."""
+        for v, _, t in interface(s):
+            if t.kind != "ptr":
+                continue
+            key = self.var_key(v)
+            before = head.vars.get(key)
+            for end in ends:
+                after = end.vars.get(key)
+                if end.dead or (before is None and after is None):
+                    continue
+                if before is None or after is None or not after.eq(before) \
+                        or end.ptrs.get(key) != head.ptrs.get(key):
+                    return True
+        return False
 
     def _note_loop_writes(self, iteration: Iteration, wrote_flags: bool) -> None:
         """What the loop may write, the side writes (compared at calls and at the end)."""
