@@ -44,7 +44,7 @@ def _params(funcdef: Any) -> list[tuple[str, bool]]:
     out = []
     for p in getattr(args, "params", None) or []:
         name = getattr(p, "name", None)
-        if name:
+        if name and hasattr(p, "type"):
             out.append((name, type(p.type).__name__ == "PtrDecl"))
     return out
 

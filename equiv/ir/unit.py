@@ -323,7 +323,10 @@ def build_unit(side: ParsedSide, whole: bool = True) -> Unit:
 
 def _add_function(unit: Unit, item: Any) -> None:
     name = item.decl.name
-    if item.param_decls:
+    if type(item.decl.type).__name__ != "FuncDecl":
+        raise unsupported_at(item, "a body after a declarator that is not a function")
+    args = item.decl.type.args
+    if item.param_decls or any(type(p).__name__ == "ID" for p in getattr(args, "params", None) or ()):
         raise unsupported_at(item, "K&R-style function definition")
     unit.signatures[name] = unit.signature_of(item.decl.type)
     unit.funcdefs[name] = item
