@@ -298,7 +298,7 @@ def build_rows(sizes: Sizes) -> list[Row]:
             targets=(Target("wall_s", 0.5, "<0.5 s"),)),
         Row("python", "seed", "seed: python -c pass", "process", command=(python, "-c", "pass")),
         Row("imports", "seed", "seed: python + imports", "process",
-            command=(python, "-c", "import equiv.check, z3, pycparser")),
+            command=(python, "-c", "import equiv.driver.check, z3, pycparser")),
         Row("seed-stages", "seed", "seed: stages in process", "stages",
             pair=Pair("seed", Path(seed[0]).read_text(), Path(seed[1]).read_text(),
                       "syscall_exit_to_user_mode_work")),
@@ -392,10 +392,9 @@ def staged_check(before: str, after: str, function: str, unwind: int = 8,
     the duration of the call, so the bench cannot drift from what
     `equiv check` does (including the unchanged-function shortcut).
     """
-    from equiv import report
-    from equiv.check import CheckOptions, run_check
-
-    from equiv.budget import Budget
+    from equiv.driver.budget import Budget
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.report import render as report
 
     clock = Stopwatch()
     # No watchdog thread: under cProfile (--profile) its interruptions never settle.
@@ -410,19 +409,19 @@ def staged_check(before: str, after: str, function: str, unwind: int = 8,
 # (module, attribute, stage): the functions whose time is each stage's.  A
 # dotted attribute is a method of a class.
 STAGE_HOOKS = (
-    ("equiv.check", "load_side", "parse"),
-    ("equiv.check", "build_unit", "program"),
+    ("equiv.driver.check", "load_side", "parse"),
+    ("equiv.driver.check", "build_unit", "program"),
     ("equiv.semantics.executor", "StatementExecutor.run", "symex"),
-    ("equiv.equivalence", "build_query", "query"),
-    ("equiv.equivalence", "decide", "solve"),
-    ("equiv.counterexample", "minimal_model", "mincex"),
-    ("equiv.counterexample", "build_counterexample", "mincex"),
-    ("equiv.explain", "difference_condition", "diffcond"),
-    ("equiv.explain", "bit_rows", "explain"),
-    ("equiv.explain", "tested_bits", "explain"),
-    ("equiv.explain", "mask_rows", "explain"),
-    ("equiv.explain", "macro_values", "explain"),
-    ("equiv.report", "render_text", "report"),
+    ("equiv.query.equivalence", "build_query", "query"),
+    ("equiv.query.equivalence", "decide", "solve"),
+    ("equiv.explain.counterexample", "minimal_model", "mincex"),
+    ("equiv.explain.counterexample", "build_counterexample", "mincex"),
+    ("equiv.explain.perbit", "difference_condition", "diffcond"),
+    ("equiv.explain.perbit", "bit_rows", "explain"),
+    ("equiv.explain.perbit", "tested_bits", "explain"),
+    ("equiv.explain.perbit", "mask_rows", "explain"),
+    ("equiv.explain.perbit", "macro_values", "explain"),
+    ("equiv.report.render", "render_text", "report"),
 )
 
 
@@ -469,8 +468,8 @@ def timed_stages(clock: Stopwatch) -> Iterator[None]:
 
 def batch_check(pairs: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, float]]:
     """`run_check` + `render_text` on every pair, one after the other."""
-    from equiv.check import CheckOptions, run_check
-    from equiv.report import render_text
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.report.render import render_text
 
     verdicts: dict[str, int] = {}
     for before, after in pairs:
@@ -494,7 +493,7 @@ def corpus_pairs(directory: Path) -> list[tuple[str, str]]:
 def corpus_check(directory: Path) -> tuple[str, dict[str, float]]:
     """`run_check` on every corpus pair, timed one by one: the verdict counts,
     and the median and maximum seconds per pair (stages "median" and "max")."""
-    from equiv.check import CheckOptions, run_check
+    from equiv.driver.check import CheckOptions, run_check
     from equiv.errors import InputError
 
     times: list[float] = []
@@ -817,7 +816,7 @@ def profile_row(row: Row, top: int = 25) -> None:
             import pycparser  # noqa: F401
             import z3  # noqa: F401
 
-            import equiv.check  # noqa: F401
+            import equiv.driver.check  # noqa: F401
 
         profiler = cProfile.Profile()
         profiler.enable()

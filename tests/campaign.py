@@ -56,10 +56,10 @@ import oracle  # noqa: E402
 from generate import FAMILIES, Pair, fixture_text, generate_pair, parse_families  # noqa: E402
 from oracle import OracleStatus, RunInput, StubResults  # noqa: E402
 
-from equiv.check import CheckOptions, run_check  # noqa: E402
+from equiv.driver.check import CheckOptions, run_check  # noqa: E402
 from equiv.errors import InputError  # noqa: E402
-from equiv.report import render_json  # noqa: E402
-from equiv.results import Verdict  # noqa: E402
+from equiv.report.render import render_json  # noqa: E402
+from equiv.report.results import Verdict  # noqa: E402
 
 STUB_MODES = (StubResults.ZERO, StubResults.HASH)
 UNWIND = 8

@@ -1167,7 +1167,7 @@ def fam_switch_jump(rng: random.Random) -> Drawn:
     cases = "".join(
         f"\t\tcase {hex(v)}:\n\t\t\ttrace_long({k});\n\t\t\t{j};\n" for k, (v, j) in enumerate(zip(labels, jumps))
     )
-    default = f"\t\tdefault:\n\t\t\ttrace_long(9);\n" + (f"\t\t\t{default_jump};\n" if default_jump else "")
+    default = "\t\tdefault:\n\t\t\ttrace_long(9);\n" + (f"\t\t\t{default_jump};\n" if default_jump else "")
     before = (DECLS + f"void {ROOT}(struct pt_regs *regs, unsigned long flags)\n{{\n\tint i;\n\n"
               f"\tfor (i = 0; i < {bound}; i++) {{\n\t\tswitch (flags & {hex(mask)}) {{\n{cases}{default}\t\t}}\n"
               f"\t\ttrace_long(100 + i);\n\t}}\n}}\n")

@@ -38,9 +38,9 @@ from campaign import FastOracle, Outcome, judge_files  # noqa: E402
 from test_fixtures import REPO_ROOT, Expect, discover_fixtures, read_header  # noqa: E402
 from test_oracle_agreement import EQUIV_BUGS  # noqa: E402
 
-from equiv.check import CheckOptions, run_check  # noqa: E402
+from equiv.driver.check import CheckOptions, run_check  # noqa: E402
 from equiv.errors import InputError  # noqa: E402
-from equiv.results import Verdict  # noqa: E402
+from equiv.report.results import Verdict  # noqa: E402
 
 # --------------------------------------------------------------------------
 # Operators: C text in, mutants out

@@ -20,8 +20,8 @@ prelude (``models/prelude.h``), which it force-includes the way equiv does.
 from __future__ import annotations
 
 import atexit
-import copy
 import concurrent.futures
+import copy
 import dataclasses
 import itertools
 import re
@@ -35,9 +35,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from pycparser import c_ast, c_generator, c_parser
+from pycparser import c_ast, c_generator
 
-from equiv.frontend import _locating_parser_class  # pycparser with GNU ?: and ({ ... }): syntax only
+from equiv.frontend.source import (
+    _locating_parser_class,  # pycparser with GNU ?: and ({ ... }): syntax only
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PRELUDE = REPO / "models" / "prelude.h"

@@ -1,4 +1,4 @@
-"""`python -m equiv.batch`: many checks in one process, each reported as `equiv check` would."""
+"""`python -m equiv.driver.batch`: many checks in one process, each reported as `equiv check` would."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_batch_runs_each_line_and_combines_exit_codes(tmp_path: Path) -> None:
     pairs.write_text(f"{SEED}.before.c {SEED}.after.c\n"
                      "# a comment\n\n"
                      f"{SEED}.before.c {SEED}.before.c --models all\n")
-    proc = subprocess.run([sys.executable, "-m", "equiv.batch", str(pairs)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "equiv.driver.batch", str(pairs)], cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1, proc.stderr  # a difference outranks an equivalence
     out = proc.stdout
@@ -36,7 +36,7 @@ def test_batch_runs_each_line_and_combines_exit_codes(tmp_path: Path) -> None:
 def test_batch_trouble_outranks_everything(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.txt"
     pairs.write_text(f"{SEED}.before.c {SEED}.after.c\nmissing.c also-missing.c\n")
-    proc = subprocess.run([sys.executable, "-m", "equiv.batch", str(pairs)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "equiv.driver.batch", str(pairs)], cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2
     assert "missing.c" in proc.stderr and "Traceback" not in proc.stderr

@@ -301,7 +301,7 @@ def test_version_and_help_exit_0_quickly(flag: str) -> None:
 def test_version_and_help_do_not_import_the_solver(flag: str) -> None:
     script = (
         "import sys\n"
-        "from equiv.cli import main\n"
+        "from equiv.driver.cli import main\n"
         "try:\n"
         f"    main([{flag!r}])\n"
         "except SystemExit as exc:\n"
@@ -320,7 +320,7 @@ def test_version_import_log_has_no_z3() -> None:
     assert proc.returncode == 0, describe(proc)
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:")]
-    assert "equiv.cli" in imported, describe(proc)  # the log is really there
+    assert "equiv.driver.cli" in imported, describe(proc)  # the log is really there
     assert not [name for name in imported if name == "z3" or name.startswith("z3.")]
 
 

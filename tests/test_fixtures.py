@@ -7,7 +7,7 @@ two invariant checks for free: each side against itself must be equivalent
 (identity, skipped for `error` and `unknown` cases) and the swapped pair must
 end with the same exit code (symmetry).
 
-The runs call `equiv.cli.main` in this process, with stdout and stderr
+The runs call `equiv.driver.cli.main` in this process, with stdout and stderr
 captured: the process boundary is not what these tests are about (test_cli.py
 and test_jobs.py run the command as a user does), and a new interpreter per
 run cost most of the suite's time.  The identity runs ask for the full
@@ -204,12 +204,12 @@ def run_equiv(header: FixtureHeader, before: Path, after: Path) -> Outcome:
 
 
 def run_in_process(command: list[str]) -> Outcome:
-    """What `python -m equiv ARGS` would print and return, run by `equiv.cli.main`.
+    """What `python -m equiv ARGS` would print and return, run by `equiv.driver.cli.main`.
 
     `command` is a full `python -m equiv ...` line (as shown in failures); the
     relative paths in it are relative to the repository root.
     """
-    from equiv.cli import main
+    from equiv.driver.cli import main
 
     argv = command[command.index("equiv") + 1:]
     out, err = io.StringIO(), io.StringIO()
@@ -273,7 +273,7 @@ def _at_repo_root() -> Iterator[None]:
 @contextlib.contextmanager
 def full_query() -> Iterator[None]:
     """Identical sides go through the full difference query, not the unchanged shortcut."""
-    from equiv.check import FunctionCheck
+    from equiv.driver.check import FunctionCheck
 
     saved = FunctionCheck.unchanged
     FunctionCheck.unchanged = lambda self, models: False  # type: ignore[method-assign]

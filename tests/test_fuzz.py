@@ -7,7 +7,7 @@ stray non-UTF-8 bytes.  equiv runs in-process (``run_check``, then both
 renderers) in a pool of two workers with a hard per-input time limit.  The
 only acceptable outcomes are a ``CheckResult`` with an exit code in {0, 1, 2,
 3} or ``InputError``; anything else escaping, or a hang, fails.  A second
-sample goes through ``equiv.cli.main`` with stdout/stderr captured: the exit
+sample goes through ``equiv.driver.cli.main`` with stdout/stderr captured: the exit
 code must be in {0, 1, 2, 3} and stderr must not report an internal error.
 """
 
@@ -85,9 +85,9 @@ def fuzz_inputs(count: int, seed: int) -> list[tuple[str, bytes, bytes, tuple[st
 
 def check_one(item: tuple[str, bytes, bytes, tuple[str, ...]]) -> str | None:
     """Run equiv on one input; None when it behaved, else what went wrong."""
-    from equiv.check import CheckOptions, run_check
+    from equiv.driver.check import CheckOptions, run_check
     from equiv.errors import InputError
-    from equiv.report import render_json, render_text
+    from equiv.report.render import render_json, render_text
 
     name, before, after, functions = item
     with tempfile.TemporaryDirectory(prefix="equiv-fuzz-") as tmp:
@@ -111,8 +111,8 @@ def check_one(item: tuple[str, bytes, bytes, tuple[str, ...]]) -> str | None:
 
 
 def check_cli(item: tuple[str, bytes, bytes, tuple[str, ...]]) -> str | None:
-    """The same input through ``equiv.cli.main``, output captured."""
-    from equiv.cli import main
+    """The same input through ``equiv.driver.cli.main``, output captured."""
+    from equiv.driver.cli import main
 
     name, before, after, functions = item
     with tempfile.TemporaryDirectory(prefix="equiv-fuzz-") as tmp:

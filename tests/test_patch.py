@@ -256,9 +256,9 @@ def test_witness_and_confirm(tmp_path: Path) -> None:
 
 
 def test_unreproduced_difference_is_an_equiv_bug(tmp_path: Path) -> None:
-    from equiv.patch_gate import GateOptions, _witnesses, check_series, judge
-    from equiv.patch_report import render_text_report
-    from equiv.patch_series import Scratch, read_patches
+    from equiv.patch.gate import GateOptions, _witnesses, check_series, judge
+    from equiv.patch.report import render_text_report
+    from equiv.patch.series import Scratch, read_patches
 
     patches = read_patches([str(SERIES / "0004-entry-Drop-the-redundant-tracepoint-test-in-"
                                          "syscall_.patch")])

@@ -251,7 +251,7 @@ def test_struct_layout_change_checks_its_users(tmp_path: Path) -> None:
 
 
 def test_cut_out_carries_the_types_it_uses() -> None:
-    from equiv.patch_scope import TreeIndex, fragment
+    from equiv.patch.scope import TreeIndex, fragment
 
     files = {"k/a.h": "struct exit_ctx {\n\tunsigned int mode;\n};\n"
                       "typedef struct exit_ctx exit_ctx_t;\n",
@@ -296,7 +296,7 @@ def test_baseline_matches_by_patch_id_not_subject(tmp_path: Path) -> None:
 
 
 def test_condition_is_compared_as_data() -> None:
-    from equiv.patch_baseline import canonical_difference
+    from equiv.patch.baseline import canonical_difference
 
     a = canonical_difference("(_TIF_A is set and none of _TIF_B, _TIF_C is set) or "
                              "(CONFIG_X=y and _TIF_D is clear)")
@@ -323,7 +323,7 @@ def test_refuted_claim_is_not_accepted_into_the_baseline(tmp_path: Path) -> None
     assert "gate fails (exit 1)" in run.stdout
     assert json.loads((path / ".equiv-baseline").read_text())["accepted"] == []
     # Nor does an entry written by hand make the claim pass.
-    from equiv.patch_baseline import canonical_difference
+    from equiv.patch.baseline import canonical_difference
 
     doc = json.loads(equiv_patch("--git", "HEAD~2..HEAD~1", "--format", "json",
                                  cwd=path).stdout)
@@ -423,7 +423,7 @@ def test_witness_says_differs(tmp_path: Path) -> None:
 def test_functions_named_outside_calls_are_never_contained() -> None:
     """A difference in a function that a top-level macro, EXPORT_SYMBOL or a pointer
     names can reach code no check sees, whatever its callers in scope do."""
-    from equiv.patch_scope import TreeIndex, roots, touched
+    from equiv.patch.scope import TreeIndex, roots, touched
 
     def tree(body: str) -> dict[str, str]:
         return {"k/a.c": "static int helper(int x)\n{\n\treturn " + body + ";\n}\n\n"

@@ -319,8 +319,8 @@ def test_condition_is_data_with_a_canonical_key() -> None:
 
 
 def test_condition_sentence_is_made_from_data_only() -> None:
-    from equiv.report import condition_text
-    from equiv.results import Condition, ConditionStatus, Literal
+    from equiv.report.render import condition_text
+    from equiv.report.results import Condition, ConditionStatus, Literal
 
     a, b = Literal("_TIF_A", "bit", True), Literal("CONFIG_X", "config", False)
     assert condition_text(Condition(ConditionStatus.EXACT)) == "never"
@@ -334,7 +334,7 @@ def test_condition_sentence_is_made_from_data_only() -> None:
 
 
 def test_minimise_uses_dont_cares() -> None:
-    from equiv.explain import minimise
+    from equiv.explain.perbit import minimise
 
     # on: a=1,b=1 and a=1,b=0 (c=1); off: a=0.  With c free the cover is just "a".
     on = [{0: True, 1: True}, {0: True, 1: False, 2: True}]
@@ -452,9 +452,9 @@ def test_flag_word_recognised_by_use(tmp_path: Path) -> None:
 
 
 def test_flagword_prepass_on_the_ast(tmp_path: Path) -> None:
-    from equiv.flagword import SYSCALL_WORK, TIF, flag_words
-    from equiv.frontend import SideInput, load_side
+    from equiv.frontend.source import SideInput, load_side
     from equiv.ir.unit import build_unit as build_program
+    from equiv.semantics.flagword import SYSCALL_WORK, TIF, flag_words
 
     path = write(tmp_path, "x.c", """\
 #define _TIF_A 1
@@ -537,9 +537,9 @@ def test_v16_email_is_short(v16_email: subprocess.CompletedProcess[str]) -> None
 
 
 def test_email_reproduce_command_rebuilds_the_check(tmp_path: Path) -> None:
-    from equiv.check import CheckOptions
-    from equiv.patch_report import reproduce_command
-    from equiv.patch_series import read_patches
+    from equiv.driver.check import CheckOptions
+    from equiv.patch.report import reproduce_command
+    from equiv.patch.series import read_patches
 
     patch = read_patches([str(V16_PATCH)])[0]
     assert patch.tags == "[PATCH 2/5]"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from equiv import cli, smt
+from equiv.driver import cli
+from equiv.query import smt
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "fixtures" / "seeds" / "v15-08-11-exit-mask-spelled-out"

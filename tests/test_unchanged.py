@@ -1,4 +1,4 @@
-"""Unchanged functions (equiv/unchanged.py): equivalent without the difference query.
+"""Unchanged functions (equiv/query/unchanged.py): equivalent without the difference query.
 
 The shortcut must see every change that can influence behaviour, and must not
 hide what the full check would report: unsupported constructs, loops past
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from equiv.check import CheckOptions, run_check
+from equiv.driver.check import CheckOptions, run_check
 from equiv.errors import InputError
-from equiv.frontend import SideInput, load_side
+from equiv.frontend.source import SideInput, load_side
 from equiv.ir.unit import build_unit as build_program
-from equiv.results import Verdict
-from equiv.unchanged import unchanged
+from equiv.query.unchanged import unchanged
+from equiv.report.results import Verdict
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="equiv preprocesses with gcc")
 
@@ -77,7 +77,7 @@ def test_a_different_macro_value_is_seen(tmp_path: Path) -> None:
 
 
 def _count_queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    from equiv import smt
+    from equiv.query import smt
 
     calls: list[int] = []
     original = smt.Session.check

@@ -323,7 +323,7 @@ int main(void)
 
 
 def test_hostile_witness_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
-    from equiv import witness
+    from equiv.explain import witness
 
     monkeypatch.setenv("EQUIV_TEST_SECRET", SECRET)
     ran = witness.execute(HOSTILE_WITNESS)
@@ -340,9 +340,15 @@ def test_hostile_witness_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_witness_with_inline_assembly_is_not_run() -> None:
-    from equiv import witness
-    from equiv.patch_scope import Fragment
-    from equiv.results import Behaviour, Call, Counterexample, FunctionResult, Verdict
+    from equiv.explain import witness
+    from equiv.patch.scope import Fragment
+    from equiv.report.results import (
+        Behaviour,
+        Call,
+        Counterexample,
+        FunctionResult,
+        Verdict,
+    )
 
     text = ("void f(unsigned long flags)\n{\n\tif (flags & 1)\n\t\tg();\n"
             "\tasm volatile(\"nop\");\n}\n")

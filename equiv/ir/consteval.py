@@ -10,8 +10,8 @@ diagnostics.
 
 from __future__ import annotations
 
-from equiv import ctypes_model as ct
 from equiv.errors import InputError
+from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
 
 

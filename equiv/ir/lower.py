@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from equiv import ctypes_model as ct
 from equiv.errors import InputError
+from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
 from equiv.ir.consteval import value_of
 from equiv.ir.unit import GlobalVar, Unit, located_error, location, unsupported_at

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from equiv import ctypes_model as ct
 from equiv.errors import Location
+from equiv.ir import ctypes_model as ct
 
 # ---- expressions ------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from equiv import ctypes_model as ct
 from equiv.errors import InputError, Location, unsupported
-from equiv.frontend import MACRO_PREFIX, ParsedSide, source_line
+from equiv.frontend.source import MACRO_PREFIX, ParsedSide, source_line
+from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
 
 

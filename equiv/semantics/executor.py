@@ -17,20 +17,11 @@ from typing import Any
 
 import z3
 
-from equiv import ctypes_model as ct
 from equiv.errors import Location
+from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
 from equiv.ir.unit import Unit, error_at, unsupported_at
-from equiv.semantics.trace import (
-    ASSUME_PREFIX,
-    FLAG_WORD,
-    AnalysisLimit,
-    Event,
-    LoopBound,
-    Options,
-    SideTrace,
-)
-from equiv.state import (
+from equiv.semantics.state import (
     FALSE,
     TRUE,
     MemoryReader,
@@ -41,6 +32,15 @@ from equiv.state import (
     mk_and,
     mk_ite,
     mk_not,
+)
+from equiv.semantics.trace import (
+    ASSUME_PREFIX,
+    FLAG_WORD,
+    AnalysisLimit,
+    Event,
+    LoopBound,
+    Options,
+    SideTrace,
 )
 
 MAX_INLINE_DEPTH = 64

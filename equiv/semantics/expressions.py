@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import z3
 
-from equiv import ctypes_model as ct
+from equiv.errors import Location
+from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
 from equiv.ir.lower import string_value
-from equiv.errors import Location
 from equiv.ir.unit import error_at
 from equiv.semantics.executor import (
     VOID_VALUE,
@@ -29,6 +29,7 @@ from equiv.semantics.executor import (
     truth,
 )
 from equiv.semantics.loops import LoopSummarizer
+from equiv.semantics.state import FALSE, State, Value, mk_and, mk_ite, mk_not, mk_or
 from equiv.semantics.trace import (
     CURRENT,
     FLAG_WORD,
@@ -37,7 +38,6 @@ from equiv.semantics.trace import (
     Event,
     LoopBound,
 )
-from equiv.state import FALSE, State, Value, mk_and, mk_ite, mk_not, mk_or
 
 Handler = Callable[..., "tuple[Value, State]"]
 

@@ -10,7 +10,7 @@ executor records two things:
 - an `Iteration`: one run of the loop's test and body from a symbolic head
   state, with the calls it makes and the state at the next head and at exit.
 
-`equiv.loop_proof` then proves, by induction, that the two sides' loops run
+`equiv.query.loop_proof` then proves, by induction, that the two sides' loops run
 in lockstep; only then are the two loop events treated as the same step.
 """
 
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import z3
 
-from equiv import ctypes_model as ct
 from equiv.errors import Location
+from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
 from equiv.semantics.executor import StatementExecutor
+from equiv.semantics.state import FALSE, TRUE, State, Value, mk_and, mk_not
 from equiv.semantics.trace import FLAGS_HAVOC, Event, LoopBound
-from equiv.state import FALSE, TRUE, State, Value, mk_and, mk_not
 
 HEAD_VERSION_BASE = 1 << 20  # memory versions at a loop head: -(BASE + k)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import z3
 
-from equiv import ctypes_model as ct
 from equiv.errors import Location
+from equiv.ir import ctypes_model as ct
 
 FLAG_WORD = "flags"  # the z3 name of the shared thread-flag word
 THREAD_INFO = "current_thread_info()"

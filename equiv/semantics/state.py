@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import z3
 
-from equiv.ctypes_model import CType
+from equiv.ir.ctypes_model import CType
 
 _CTX = z3.main_ctx()
 TRUE = z3.BoolVal(True)

@@ -22,10 +22,11 @@ from typing import Any
 
 import z3
 
-from equiv.counterexample import flag_bits
-from equiv.equivalence import Query
+from equiv.explain.counterexample import flag_bits
 from equiv.ir.unit import Unit as Program
-from equiv.results import (
+from equiv.query.equivalence import Query
+from equiv.query.smt import Answer, Outcome, Session
+from equiv.report.results import (
     BitRow,
     Condition,
     ConditionStatus,
@@ -35,7 +36,6 @@ from equiv.results import (
     MaskRow,
     Relevance,
 )
-from equiv.smt import Answer, Outcome, Session
 
 MAX_CONDITION_VARS = 20  # bits and switches the exact condition may range over
 MAX_SPLIT_NODES = 600  # parts of the input space examined for the exact condition

@@ -1,4 +1,4 @@
-"""`python -m equiv.batch FILE`: many `equiv check` runs in one process.
+"""`python -m equiv.driver.batch FILE`: many `equiv check` runs in one process.
 
 Each line of FILE (or of standard input for `-`) is the argument list of one
 `equiv check`, split like a shell would (`before.c after.c --model audit`).
@@ -25,7 +25,7 @@ SEVERITY = (2, 1, 3, 0)  # most severe first (a difference outranks an unknown)
 
 def run_lines(lines: Iterable[str], origin: str, out: TextIO) -> int:
     """Runs every pair; returns the combined exit status."""
-    from equiv.cli import main
+    from equiv.driver.cli import main
 
     codes: list[int] = []
     for number, line in enumerate(lines, start=1):
@@ -60,7 +60,7 @@ def combine(codes: list[int]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m equiv.batch FILE|-   (one `equiv check` argument list per line)",
+        print("usage: python -m equiv.driver.batch FILE|-   (one `equiv check` argument list per line)",
               file=sys.stderr)
         return 2
     if args[0] == "-":

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from equiv.budget import Budget, BudgetExceeded, Guard
-from equiv.confine import DEFAULT_MAX_FILE_SIZE
+from equiv.driver.budget import Budget, BudgetExceeded, Guard
 from equiv.errors import InputError, Location
-from equiv.flagword import SYSCALL_WORK, TIF, FlagWord, flag_words
-from equiv.frontend import (
+from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
+from equiv.frontend.models import Model, arch_headers, select_models
+from equiv.frontend.source import (
     Extra,
     SideInput,
     load_side,
@@ -26,8 +26,14 @@ from equiv.frontend import (
     read_source,
 )
 from equiv.ir.unit import Unit, build_unit
-from equiv.model_library import Model, arch_headers, select_models
-from equiv.results import CheckResult, FunctionResult, NeededPremise, Premise, Verdict
+from equiv.report.results import (
+    CheckResult,
+    FunctionResult,
+    NeededPremise,
+    Premise,
+    Verdict,
+)
+from equiv.semantics.flagword import SYSCALL_WORK, TIF, FlagWord, flag_words
 from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS
 
 MAX_PREPROCESSOR_CONFIGS = 6
@@ -57,7 +63,7 @@ class CheckOptions:
     jobs: int = 1  # worker processes for independent functions
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
     budget: Budget = field(default_factory=Budget)  # --max-time, --max-memory
-    # An unchanged function (equiv.unchanged) is equivalent without the
+    # An unchanged function (equiv.query.unchanged) is equivalent without the
     # difference query; off only to exercise the full query on such pairs.
     skip_unchanged: bool = True
 
@@ -255,7 +261,7 @@ def _arch_conflicts(sides: Sides, before: Unit, after: Unit) -> list[str]:
     """Where a fragment's own layout differs from the --arch layout (the fragment wins)."""
     if not sides.arch:
         return []
-    from equiv import explain
+    from equiv.explain import perbit as explain
 
     layout = build_unit(load_side(SideInput((sides.arch[0],))))
     arch_values = explain.macro_values(layout)
@@ -276,7 +282,7 @@ def _arch_conflicts(sides: Sides, before: Unit, after: Unit) -> list[str]:
 
 def _user_macros(program: Unit, values: dict[str, int]) -> dict[str, int]:
     """The macro values a side's own files define (not an --arch layout)."""
-    from equiv.frontend import models_dir
+    from equiv.frontend.source import models_dir
 
     layout = str(models_dir())
     return {n: v for n, v in values.items() if n in program.side.macros
@@ -350,11 +356,11 @@ class FunctionCheck:
         return out
 
     def evaluate(self, premises: list[Premise], explain_all: bool) -> FunctionResult:
-        from equiv import explain
-        from equiv.counterexample import build_counterexample, minimal_model
-        from equiv.equivalence import build_query, decide
-        from equiv.results import BitRow, Relevance
-        from equiv.smt import Session
+        from equiv.explain import perbit as explain
+        from equiv.explain.counterexample import build_counterexample, minimal_model
+        from equiv.query.equivalence import build_query, decide
+        from equiv.query.smt import Session
+        from equiv.report.results import BitRow, Relevance
 
         models = tuple(m for m in self.models if f"model {m.name}" in
                        {p.label for p in premises})
@@ -419,7 +425,7 @@ class FunctionCheck:
     def unchanged(self, models: tuple[Model, ...]) -> bool:
         """Both sides are the same program for this function (never with a flag map,
         which reads the after side's flag parameter as another word)."""
-        from equiv.unchanged import unchanged
+        from equiv.query.unchanged import unchanged
 
         if not self.options.skip_unchanged or self.options.flag_map:
             return False
@@ -429,7 +435,7 @@ class FunctionCheck:
 
     def word_view(self, b_prog: Unit, a_prog: Unit) -> WordView:
         """Bit names for the flag word (and the --flag-map word), in each word's layout."""
-        from equiv import explain
+        from equiv.explain import perbit as explain
 
         b_values, a_values = explain.macro_values(b_prog), explain.macro_values(a_prog)
         own = [_user_macros(b_prog, b_values), _user_macros(a_prog, a_values)]
@@ -499,9 +505,9 @@ class FunctionCheck:
         function with its loops summarised has no difference; otherwise the
         bounded answer (UNKNOWN) stands, with what was tried added to its reason.
         """
-        from equiv.equivalence import Decision, build_query, decide
-        from equiv.loop_proof import prove_loops
-        from equiv.smt import Session
+        from equiv.query.equivalence import Decision, build_query, decide
+        from equiv.query.loop_proof import prove_loops
+        from equiv.query.smt import Session
 
         b_trace, _ = self.trace("before", models, keys, summarize=True)
         a_trace, _ = self.trace("after", models, keys, summarize=True)
@@ -523,7 +529,7 @@ class FunctionCheck:
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str],
               summarize: bool = False) -> tuple[Any, Unit]:
         """The side's behaviour, combined over its preprocessor configurations."""
-        from equiv.combine import combine
+        from equiv.semantics.combine import combine
         from equiv.semantics.expressions import Executor
         from equiv.semantics.trace import Options
 
@@ -567,7 +573,7 @@ def flag_map_facts(path: str, before: Unit, after: Unit) -> list[Any]:
     """`BEFORE_BIT = AFTER_BIT` lines: bit i of the flag word is bit j of the after word."""
     import z3
 
-    from equiv import explain
+    from equiv.explain import perbit as explain
 
     text = read_source(path)
     b_values, a_values = explain.macro_values(before), explain.macro_values(after)

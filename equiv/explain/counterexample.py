@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import z3
 
-from equiv import ctypes_model as ct
-from equiv.ctypes_model import CType
 from equiv.errors import Location
-from equiv.equivalence import Query
-from equiv.results import Behaviour, Call, Counterexample
+from equiv.ir import ctypes_model as ct
+from equiv.ir.ctypes_model import CType
+from equiv.query.equivalence import Query
+from equiv.query.smt import Answer, Outcome, Session
+from equiv.report.results import Behaviour, Call, Counterexample
 from equiv.semantics.trace import SideTrace
-from equiv.smt import Answer, Outcome, Session
 
 MASK64 = (1 << 64) - 1
 

@@ -18,8 +18,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from equiv import confine
 from equiv.errors import InputError
+from equiv.frontend import confine
 
 GIT_TIMEOUT = 120
 _SUBJECT_TAG = re.compile(r"^\s*(\[[^\]]*\]\s*)+")
@@ -190,7 +190,7 @@ class Scratch:
 
         A patch decides what the tree holds: a symlink out of the tree, a file
         that is not regular, or one over the size limit is an InputError and is
-        never read (equiv.confine).
+        never read (equiv.frontend.confine).
         """
         full = self.root / path
         if not os.path.lexists(full):

@@ -117,7 +117,7 @@ def _uses(lines: list[str], param: str, macros: dict[str, str]) -> tuple[str, st
 
 
 def _source_lines(path: str) -> list[str]:
-    from equiv.frontend import read_source
+    from equiv.frontend.source import read_source
 
     try:
         return read_source(path).splitlines()

@@ -13,7 +13,7 @@ difference only in call arguments or in memory is reported as not
 confirmable, never as reproduced or as an equiv bug.
 
 `confirm` executes code that comes from the patch.  It refuses fragments with
-inline assembly, and runs the program in equiv.sandbox: an empty environment,
+inline assembly, and runs the program in equiv.frontend.sandbox: an empty environment,
 a fresh temporary directory, limits on CPU time, memory, file size, open files
 and processes, no network where the machine allows a network namespace, and
 the `nobody` user when equiv runs as root.
@@ -28,13 +28,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from equiv import sandbox
-from equiv.confine import directives
 from equiv.errors import InputError
-from equiv.frontend import models_dir
-from equiv.model_library import Model
-from equiv.patch_scope import Fragment
-from equiv.results import Behaviour, FunctionResult
+from equiv.frontend import sandbox
+from equiv.frontend.confine import directives
+from equiv.frontend.models import Model
+from equiv.frontend.source import models_dir
+from equiv.patch.scope import Fragment
+from equiv.report.results import Behaviour, FunctionResult
 
 CC = "gcc"
 CFLAGS = ("-std=gnu11", "-O0", "-fwrapv", "-fno-strict-aliasing", "-w")

@@ -61,21 +61,21 @@ def register(sub: Any) -> None:
                    help="unroll loops up to N iterations (default 8)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="give up a solver query after this long (default 30)")
-    from equiv.cli import add_limit_options
+    from equiv.driver.options import add_limit_options
 
     add_limit_options(p)
     p.set_defaults(run=run)
 
 
 def _default_tree() -> str:
-    from equiv.patch_series import git
+    from equiv.patch.series import git
 
     return str(git(".", "rev-parse", "--show-toplevel")).strip()
 
 
 def usage_error(args: argparse.Namespace, tree: str) -> str | None:
     """What is wrong with the command line before anything runs, or None."""
-    from equiv.cli import range_error
+    from equiv.driver.options import range_error
 
     problem = range_error(args)
     if problem is not None:
@@ -100,11 +100,11 @@ def usage_error(args: argparse.Namespace, tree: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from equiv.check import CheckOptions
-    from equiv.cli import limit_options, parse_pins
+    from equiv.driver.check import CheckOptions
+    from equiv.driver.options import limit_options, parse_pins
     from equiv.errors import InputError
-    from equiv.patch_baseline import BASELINE_NAME, load_baseline
-    from equiv.patch_gate import (
+    from equiv.patch.baseline import BASELINE_NAME, load_baseline
+    from equiv.patch.gate import (
         GateOptions,
         check_series,
         exit_status,
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         rejudge,
         write_baseline,
     )
-    from equiv.patch_report import render
-    from equiv.patch_series import Scratch, git_range, read_patches
+    from equiv.patch.report import render
+    from equiv.patch.series import Scratch, git_range, read_patches
 
     if bool(args.patches) == bool(args.git):
         print("equiv patch: error: give patch files or --git A..B (not both)", file=sys.stderr)
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                              f"{r.patch.subject}: it claims no functional change, and the "
                              f"claim is refuted (fix the claim or the code)")
         if args.format == "email":
-            from equiv.patch_report import probe_premises, render_email
+            from equiv.patch.report import probe_premises, render_email
 
             text = render_email(reports, options, probe_premises(reports, options))
         else:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from equiv import __version__
-from equiv.check import CheckOptions
+from equiv.driver.check import CheckOptions
 from equiv.errors import Location
-from equiv.patch_gate import PatchReport, RootCheck, exit_status
-from equiv.patch_series import Patch
-from equiv.report import condition_text, render_text
-from equiv.results import CheckResult, FunctionResult, Verdict
+from equiv.patch.gate import PatchReport, RootCheck, exit_status
+from equiv.patch.series import Patch
+from equiv.report.render import condition_text, render_text
+from equiv.report.results import CheckResult, FunctionResult, Verdict
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 RULES = {
@@ -126,7 +126,7 @@ def _check_text(c: RootCheck) -> str:
 # ---- JSON ---------------------------------------------------------------------------
 
 def render_json_report(reports: list[PatchReport]) -> str:
-    from equiv.report import render_json
+    from equiv.report.render import render_json
 
     rows = []
     for r in reports:
@@ -309,7 +309,7 @@ def _email_calls(label: str, calls: tuple[Any, ...], at: int | None,
 
 
 def _email_counterexample(result: FunctionResult) -> list[str]:
-    from equiv.report import _shown_context, shown_inputs
+    from equiv.report.render import _shown_context, shown_inputs
 
     cex = result.counterexample
     assert cex is not None
@@ -339,7 +339,7 @@ def _email_counterexample(result: FunctionResult) -> list[str]:
 
 def _condition_sentence(cond: Any, text: str, cex: Any = None) -> str:
     """The exact condition as a sentence of the reply."""
-    from equiv.results import ConditionStatus
+    from equiv.report.results import ConditionStatus
 
     rereads = [m for m in (cex.matters if cex is not None else ()) if m.startswith("flags after ")]
     if cond.status is ConditionStatus.EXACT and not cond.sure and cond.maybe == ((),) and rereads:
@@ -364,7 +364,7 @@ def _premise_text(need: Any) -> str:
 
 
 def _model_follows(name: str) -> str:
-    from equiv.model_library import catalogue
+    from equiv.frontend.models import catalogue
 
     m = catalogue().get(name)
     return f", after {m.follows}" if m is not None and m.follows else ""
@@ -373,7 +373,7 @@ def _model_follows(name: str) -> str:
 def _email_finding(report: PatchReport, c: RootCheck, probe: Any,
                    opts: CheckOptions) -> list[str]:
     """One root's paragraph: the verdict on the claim, the counterexample, what a proof needs."""
-    from equiv.report import condition_text
+    from equiv.report.render import condition_text
 
     fn = f"{c.function}()"
     r = c.result
@@ -467,7 +467,7 @@ def render_email(reports: list[PatchReport], options: Any,
     Kernel review conventions: `Re: [PATCH ...]` subject, the claim quoted,
     the verdict on it, a counterexample as flags and call sequences with
     file:line, the exact condition, the premises a proof needs (`probes`:
-    see equiv.patch_premises), and the command that reproduces it.  Replies
+    see equiv.patch.premises), and the command that reproduces it.  Replies
     are separated by a scissors line; patches with nothing to check are left out.
     """
     opts = options.check
@@ -485,7 +485,7 @@ def render_email(reports: list[PatchReport], options: Any,
 
 def probe_premises(reports: list[PatchReport], options: Any) -> dict[tuple[int, str], Any]:
     """For each differing root of a patch, the check again under the models it may need."""
-    from equiv.patch_premises import probe
+    from equiv.patch.premises import probe
 
     out = {}
     for r in reports:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from equiv.errors import Location
-from equiv.results import (
+from equiv.report.results import (
     Behaviour,
     BitRow,
     CheckResult,

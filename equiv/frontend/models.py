@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from equiv.errors import InputError
-from equiv.frontend import models_dir, read_source
+from equiv.frontend.source import models_dir, read_source
 
 
 @dataclass(frozen=True)

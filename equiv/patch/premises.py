@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, replace
 
 from equiv.errors import InputError
-from equiv.model_library import Model, catalogue
-from equiv.patch_gate import GateOptions, RootCheck
-from equiv.results import FunctionResult, NeededPremise, Verdict
+from equiv.frontend.models import Model, catalogue
+from equiv.patch.gate import GateOptions, RootCheck
+from equiv.report.results import FunctionResult, NeededPremise, Verdict
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ def _recheck(check: RootCheck, options: GateOptions) -> FunctionResult:
     import tempfile
     from pathlib import Path
 
-    from equiv.check import run_check
-    from equiv.patch_gate import _inside
+    from equiv.driver.check import run_check
+    from equiv.patch.gate import _inside
 
     assert check.before is not None and check.after is not None
     with tempfile.TemporaryDirectory(prefix="equiv-premise-") as tmp:

@@ -36,8 +36,8 @@ def _key(text: str, filename: str) -> str:
 
     from equiv import __version__ as equiv_version
 
-    # The parser is pycparser's extended in equiv.frontend: its source is part of the key.
-    parser_source = Path(__file__).with_name("frontend.py").read_text(encoding="utf-8")
+    # The parser is pycparser's extended in equiv.frontend.source: its source is part of the key.
+    parser_source = Path(__file__).with_name("source.py").read_text(encoding="utf-8")
     h = hashlib.sha256()
     for part in (FORMAT, equiv_version, pycparser_version, sys.version, parser_source, filename,
                  text):

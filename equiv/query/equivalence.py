@@ -17,9 +17,9 @@ from typing import Any
 import z3
 
 from equiv.errors import Location
+from equiv.query.smt import Answer, Outcome, Session
+from equiv.semantics.state import FALSE, TRUE, mk_and, mk_not, mk_or
 from equiv.semantics.trace import FLAG_WORD, FLAGS_HAVOC, Event, SideTrace
-from equiv.smt import Answer, Outcome, Session
-from equiv.state import FALSE, TRUE, mk_and, mk_not, mk_or
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Query:
     exceeded: list[tuple[z3.BoolRef, Location | None]]
     final_mem: dict[str, tuple[z3.BitVecRef, z3.BitVecRef]] = field(default_factory=dict)
     cut_reasons: list[str] = field(default_factory=list)  # what cut each `exceeded` entry
-    # Both sides are the same program (equiv.unchanged): `differs` is false
+    # Both sides are the same program (equiv.query.unchanged): `differs` is false
     # without asking the solver.
     unchanged: bool = False
 
@@ -221,7 +221,7 @@ def build_query(before: SideTrace, after: SideTrace,
     `facts` are the assumptions in force (from --assume, models, pinned
     configs, flag maps); the sides' own assumption terms are not added here.
     `unchanged` says both sides are the same program (the caller has checked
-    with `equiv.unchanged`): then `differs` is false and no alignment is built.
+    with `equiv.query.unchanged`): then `differs` is false and no alignment is built.
     """
     if unchanged:
         return _unchanged_query(before, after, facts or [])

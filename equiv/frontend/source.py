@@ -4,9 +4,9 @@ This is the only module that runs the C preprocessor or imports pycparser.
 Input files are preprocessed with `gcc -E` (the kernel's own preprocessor),
 with `models/prelude.h` force-included and every `#include` that nothing
 provides replaced by an empty stub, so fragments copied from a kernel tree
-work without one.  Every include is vetted first by equiv.confine: it must
+work without one.  Every include is vetted first by equiv.frontend.confine: it must
 resolve inside the allowed roots, and gcc runs under time, memory and output
-limits (equiv.sandbox).  Line markers keep every coordinate in the user's file.
+limits (equiv.frontend.sandbox).  Line markers keep every coordinate in the user's file.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from equiv import confine, sandbox
-from equiv.confine import DEFAULT_MAX_FILE_SIZE, IncludeScan
 from equiv.errors import InputError, Location
+from equiv.frontend import confine, sandbox
+from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE, IncludeScan
 
 # Object-like macros whose value the report decodes into flag names.
 _MASK_NAME = re.compile(r"^(_?TIF_\w+|\w*_WORK\w*|\w*_MASK\w*|SYSCALL_WORK_\w+)$")
@@ -94,7 +94,7 @@ class ParsedSide:
 
 def models_dir() -> Path:
     """The `models/` directory, in a source checkout or an installed wheel."""
-    here = Path(__file__).resolve().parent.parent / "models"
+    here = Path(__file__).resolve().parents[2] / "models"
     if not (here / "prelude.h").is_file():
         import importlib.resources
 
@@ -106,7 +106,7 @@ def models_dir() -> Path:
 def read_source(path: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> str:
     """The text of a C source file, or a located error saying why not.
 
-    Only a regular file of at most `max_file_size` bytes is read (equiv.confine).
+    Only a regular file of at most `max_file_size` bytes is read (equiv.frontend.confine).
     """
     data = confine.read_bytes(path, max_file_size)
     if b"\0" in data:
@@ -406,7 +406,7 @@ def _locating_parser_class() -> Any:
 
 
 def _parse(preprocessed: str, paths: list[str]) -> Any:
-    from equiv.cache import cached_parse
+    from equiv.frontend.cache import cached_parse
 
     text = _strip_directives(preprocessed)
     try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from equiv.errors import InputError
-from equiv.patch_series import Patch
-from equiv.results import FunctionResult, Verdict
+from equiv.patch.series import Patch
+from equiv.report.results import FunctionResult, Verdict
 
 BASELINE_NAME = ".equiv-baseline"
 
@@ -44,7 +44,7 @@ def difference_text(result: FunctionResult) -> str:
     if result.verdict is Verdict.ONLY_AFTER:
         return "added (defined only after)"
     if result.condition is not None:
-        from equiv.report import condition_text
+        from equiv.report.render import condition_text
 
         return condition_text(result.condition)
     cex = result.counterexample

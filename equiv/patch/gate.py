@@ -1,7 +1,7 @@
 """`equiv patch`: check each patch of a series and decide the gate.
 
 For each patch, in series order: apply it to the scratch tree, find what it
-touches (equiv.patch_scope), check each root's before and after fragments
+touches (equiv.patch.scope), check each root's before and after fragments
 with equiv's checker, and judge the result against the patch's claim and the
 baseline of accepted differences.
 """
@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
-from equiv.budget import BudgetExceeded
-from equiv.check import CheckOptions, run_check
+from equiv.driver.budget import BudgetExceeded
+from equiv.driver.check import CheckOptions, run_check
 from equiv.errors import InputError, Location, with_hint
-from equiv.patch_baseline import Accepted, accepted_entry, is_accepted, save_baseline
-from equiv.patch_scope import (
+from equiv.patch.baseline import Accepted, accepted_entry, is_accepted, save_baseline
+from equiv.patch.scope import (
     C_SUFFIXES,
     Fragment,
     ObjectChange,
@@ -33,8 +33,8 @@ from equiv.patch_scope import (
     touched,
     tree_files,
 )
-from equiv.patch_series import Patch, Scratch
-from equiv.results import FunctionResult, Verdict
+from equiv.patch.series import Patch, Scratch
+from equiv.report.results import FunctionResult, Verdict
 
 _CWD_LOCK = threading.Lock()
 
@@ -289,8 +289,8 @@ def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeInde
 
 
 def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> list[RootCheck]:
-    from equiv import witness
-    from equiv.model_library import arch_headers, select_models
+    from equiv.explain import witness
+    from equiv.frontend.models import arch_headers, select_models
 
     opts = options.check
     models = tuple(select_models(opts.models, opts.all_models, opts.model_dirs))

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from equiv.patch_series import Scratch
+from equiv.patch.series import Scratch
 
 C_SUFFIXES = (".c", ".h")
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")

@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import z3
 
+from equiv.semantics.state import mk_and, mk_ite
 from equiv.semantics.trace import LoopBound, SideTrace
-from equiv.state import mk_and, mk_ite
 
 
 def _valuation(values: tuple[tuple[str, bool], ...]) -> z3.BoolRef:

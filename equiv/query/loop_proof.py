@@ -31,11 +31,11 @@ from dataclasses import dataclass, replace
 
 import z3
 
-from equiv.equivalence import _add_call_context, _alignment, _pointer_facts
+from equiv.query.equivalence import _add_call_context, _alignment, _pointer_facts
+from equiv.query.smt import Outcome, Session
 from equiv.semantics.loops import Iteration
+from equiv.semantics.state import FALSE, mk_and, mk_not, mk_or
 from equiv.semantics.trace import FLAGS_HAVOC, Event, SideTrace
-from equiv.smt import Outcome, Session
-from equiv.state import FALSE, mk_and, mk_not, mk_or
 
 MAX_HOUDINI_ROUNDS = 32
 
