@@ -199,19 +199,32 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
     return [z3.Implies(matched, mk_and(*same))]
 
 
-def _add_call_context(events: list[Event], written: list[str], flags: bool) -> None:
-    """A callee sees the flag word and memory: where the sides write them, they are inputs.
+def with_call_context(events: list[Event], written: list[str], flags: bool,
+                      link: bool | None = None) -> list[Event]:
+    """`events` as the query sees them: each with what its callee sees and leaves behind.
 
-    Two calls are the same only if, besides name and arguments, the flag word
-    (when either side writes it) and every memory cell either side writes
-    hold the same values when they happen.
+    A callee sees the flag word and memory: where the sides write them, they
+    are inputs.  Two calls are the same only if, besides name and arguments,
+    the flag word (when either side writes it) and every memory cell either
+    side writes hold the same values when they happen.  With `link` (default:
+    `flags`), the word each call leaves behind is linked across the sides too
+    (through `havoc`).  The events of the trace are not changed: these are
+    new events.
     """
+    link = flags if link is None else link
+    out = []
     for e in events:
         names = (["flags"] if flags else []) + written
         terms = ([e.flags_at] if flags and e.flags_at is not None else []) + [
             e.memory_at(p) for p in written if e.memory_at is not None]
+        havoc = e.havoc
+        if link and e.flags_after is not None and FLAGS_HAVOC not in havoc:
+            havoc = {**havoc, FLAGS_HAVOC: e.flags_after}
         if len(terms) == len(names):
-            e.context, e.context_names = tuple(terms), tuple(names)
+            out.append(replace(e, havoc=havoc, context=tuple(terms), context_names=tuple(names)))
+        else:
+            out.append(replace(e, havoc=havoc))
+    return out
 
 
 def build_query(before: SideTrace, after: SideTrace,
@@ -226,15 +239,13 @@ def build_query(before: SideTrace, after: SideTrace,
     if unchanged:
         return _unchanged_query(before, after, facts or [])
     written = list(dict.fromkeys(list(before.written) + list(after.written)))
-    if before.flags_written or after.flags_written:
-        # The final word and every callee's view of it are compared: every word a
-        # call leaves behind is linked across the sides (same history, same word).
-        for e in before.events + after.events:
-            if e.flags_after is not None:
-                e.havoc.setdefault(FLAGS_HAVOC, e.flags_after)
+    # Where a side writes the flag word, the final word and every callee's view of
+    # it are compared, and every word a call leaves behind is linked across the
+    # sides (same history, same word).
+    flags = before.flags_written or after.flags_written
+    before = replace(before, events=with_call_context(before.events, written, flags))
+    after = replace(after, events=with_call_context(after.events, written, flags))
     final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
-    _add_call_context(before.events + after.events, written,
-                      before.flags_written or after.flags_written)
     keys = _call_keys(before.events, after.events)
     if keys is not None:
         calls_equal, env = _projection(before.events, after.events, keys)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 import z3
 
-from equiv.query.equivalence import _add_call_context, _alignment, _pointer_facts
+from equiv.query.equivalence import _alignment, _pointer_facts, with_call_context
 from equiv.query.smt import Outcome, Session
 from equiv.semantics.loops import Iteration
 from equiv.semantics.state import FALSE, mk_and, mk_not, mk_or
@@ -80,10 +80,9 @@ def _couple(b: Iteration, a: Iteration, base: list[z3.BoolRef],
     if b.escapes or a.escapes:
         return None, ("a path leaves the loop by return or goto, or the loop reassigns a "
                       "pointer variable")
-    events = list(b.events) + list(a.events)
     written = sorted(set(b.memory_next) | set(a.memory_next))
-    _add_call_context(events, written, True)
-    calls_equal, env = _alignment(list(b.events), list(a.events))
+    calls_equal, env = _alignment(with_call_context(list(b.events), written, True, link=False),
+                                  with_call_context(list(a.events), written, True, link=False))
     pairs = [(i, j) for i in range(len(b.head)) for j in range(len(a.head))
              if b.head[i].size() == a.head[j].size()]
     session_facts = base + env

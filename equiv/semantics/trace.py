@@ -70,7 +70,7 @@ class Event:
     # they are when the call happens.
     flags_at: z3.BitVecRef | None = None
     memory_at: Callable[[str], z3.BitVecRef] | None = None
-    context: tuple[z3.BitVecRef, ...] = ()  # filled by the query: what the sides write
+    context: tuple[z3.BitVecRef, ...] = ()  # set on the query's copy: what the sides write
     context_names: tuple[str, ...] = ()
     # The flag word the call leaves behind (None under --stable-flags); linked across
     # the sides, through `havoc`, where it is read or where the final word is compared.
