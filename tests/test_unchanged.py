@@ -126,3 +126,29 @@ def test_unchanged_contradictory_assumptions_are_still_an_error(tmp_path: Path) 
     options = CheckOptions(assumptions=("flags & 1", "!(flags & 1)"))
     with pytest.raises(InputError, match="contradict"):
         run_check([str(path)], [str(path)], options)
+
+
+def test_unchanged_root_executes_one_side(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same program on both sides is executed once; a changed one on each side."""
+    from equiv.semantics.executor import StatementExecutor
+
+    labels: list[str] = []
+    original = StatementExecutor.run
+
+    def counted(self, function):  # type: ignore[no-untyped-def]
+        labels.append(self.label)
+        return original(self, function)
+
+    monkeypatch.setattr(StatementExecutor, "run", counted)
+    path = tmp_path / "x.c"
+    path.write_text(BASE)
+    result = run_check([str(path)], [str(path)], CheckOptions(functions=("exit_work",)))
+    assert [f.verdict for f in result.functions] == [Verdict.EQUIVALENT]
+    assert labels == ["before"]
+    changed = tmp_path / "y.c"
+    changed.write_text(BASE.replace("flags & 4", "flags & 8"))
+    labels.clear()
+    result = run_check([str(path)], [str(changed)], CheckOptions(functions=("exit_work",)))
+    assert [f.verdict for f in result.functions] == [Verdict.NOT_EQUIVALENT]
+    assert sorted(set(labels)) == ["after", "before"]

@@ -322,6 +322,7 @@ class FunctionCheck:
         self.options = options
         self.models = models
         self.words: dict[str, tuple[FlagWord, ...]] = {}  # per side: its flag-word parameters
+        self._unchanged: dict[tuple[str, ...], bool] = {}  # per set of enabled models
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -370,16 +371,19 @@ class FunctionCheck:
         from equiv.semantics.trace import AnalysisLimit
 
 
+        same = self.unchanged(models)
         try:
             b_trace, b_prog = self.trace("before", models, keys)
-            a_trace, a_prog = self.trace("after", models, keys)
+            # The same program on both sides (every configuration): executing the
+            # after side would give the same trace, errors and cut loops again.
+            a_trace, a_prog = (b_trace, b_prog) if same else self.trace("after", models, keys)
         except AnalysisLimit as limit:
             return FunctionResult(self.name, Verdict.UNKNOWN, reason=str(limit))
         except z3.Z3Exception as exc:  # a bug of equiv's, never a proof
             return FunctionResult(self.name, Verdict.UNKNOWN,
                                   reason=f"internal error (z3: {exc}); please report")
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
-        query = build_query(b_trace, a_trace, facts, unchanged=self.unchanged(models))
+        query = build_query(b_trace, a_trace, facts, unchanged=same)
         session = Session(query.background, self.options.timeout)
         view = self.word_view(b_prog, a_prog)
         masks = explain.mask_rows(view.own_before, view.own_after, view.tif,
@@ -429,9 +433,13 @@ class FunctionCheck:
 
         if not self.options.skip_unchanged or self.options.flag_map:
             return False
-        before, after = (self.sides.variants(label, models) for label in ("before", "after"))
-        return unchanged([(v.valuation, v.program) for v in before],
-                         [(v.valuation, v.program) for v in after], self.name)
+        key = tuple(m.name for m in models)
+        if key not in self._unchanged:
+            before, after = (self.sides.variants(label, models) for label in ("before", "after"))
+            self._unchanged[key] = unchanged([(v.valuation, v.program) for v in before],
+                                             [(v.valuation, v.program) for v in after],
+                                             self.name)
+        return self._unchanged[key]
 
     def word_view(self, b_prog: Unit, a_prog: Unit) -> WordView:
         """Bit names for the flag word (and the --flag-map word), in each word's layout."""

@@ -94,7 +94,8 @@ def tested_bits(query: Query, word: str | None = None) -> list[int]:
     found: set[int] = set()
     seen: set[int] = set()
     terms: list[Any] = []
-    for side in (query.before, query.after):
+    sides = [query.before] if query.after is query.before else [query.before, query.after]
+    for side in sides:  # one trace for both sides when they are the same program
         terms += [e.guard for e in side.events] + [a for e in side.events for a in e.args]
         terms += [lb.guard for lb in side.exceeded]
         if side.ret is not None:
@@ -102,7 +103,8 @@ def tested_bits(query: Query, word: str | None = None) -> list[int]:
         if side.flags_written:
             terms.append(side.final_flags)
     terms += list(query.background)  # flag-map facts reach bits through the other word
-    stack = [z3.simplify(t) for t in terms]
+    unique = {t.get_id(): t for t in terms}  # calls share guards and arguments
+    stack = [z3.simplify(t) for t in unique.values()]
     while stack:
         t = stack.pop()
         if t.get_id() in seen:

@@ -21,7 +21,8 @@ can influence semantics keeps the full query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import zip_longest
 from typing import Any
 
 from equiv.ir.unit import Unit as Program
@@ -36,25 +37,23 @@ def _origin(program: Program, node: Any) -> str:
     return USER if file in program.side.paths else file
 
 
-def node_tokens(node: Any) -> list[Token]:
-    """The node and its subtree as a flat token list, without coordinates.
+def node_tokens(node: Any) -> Iterator[Token]:
+    """The node and its subtree as a flat token stream, without coordinates.
 
     Iterative, so 500-deep nesting and 20,000-statement bodies do not hit
     Python's recursion limit.  Each token is (class, attribute values,
-    number of children), in preorder: the list determines the tree.
+    number of children), in preorder: the stream determines the tree.
     """
-    out: list[Token] = []
     stack = [node]
     while stack:
         n = stack.pop()
         if n is None:
-            out.append(("None",))
+            yield ("None",)
             continue
         attrs = tuple(_plain(getattr(n, a, None)) for a in n.attr_names)
         children = [c for _, c in n.children()]
-        out.append((type(n).__name__, attrs, len(children)))
+        yield (type(n).__name__, attrs, len(children))
         stack.extend(reversed(children))
-    return out
 
 
 def _plain(value: Any) -> Any:
@@ -91,21 +90,21 @@ def _reached_user_functions(program: Program, root: str) -> list[str]:
     return [root] + sorted(seen - {root})
 
 
-def fingerprint(program: Program, root: str) -> list[Token]:
-    """Everything that can influence `root`'s behaviour in `program` (see the module doc)."""
-    out: list[Token] = [("root", root)]
+def fingerprint(program: Program, root: str) -> Iterator[Token]:
+    """Everything that can influence `root`'s behaviour in `program` (see the module doc),
+    as a stream, so that a comparison stops at the first difference."""
+    yield ("root", root)
     for item in program.side.ast.ext:
         if type(item).__name__ == "FuncDef" and program.is_user_node(item):
-            out.append(("user-function", item.decl.name))
+            yield ("user-function", item.decl.name)
             continue
-        out.append(("item", _origin(program, item)))
-        out.extend(node_tokens(item))
+        yield ("item", _origin(program, item))
+        yield from node_tokens(item)
     for name in _reached_user_functions(program, root):
         fn = program.functions.get(name)
-        out.append(("body", name, None if fn is None else _origin(program, fn)))
+        yield ("body", name, None if fn is None else _origin(program, fn))
         if fn is not None:
-            out.extend(node_tokens(fn))
-    return out
+            yield from node_tokens(fn)
 
 
 def unchanged(before: Sequence[tuple[Any, Program]], after: Sequence[tuple[Any, Program]],
@@ -124,4 +123,6 @@ def unchanged(before: Sequence[tuple[Any, Program]], after: Sequence[tuple[Any, 
 
 
 def _same(a: Iterable[Token], b: Iterable[Token]) -> bool:
-    return list(a) == list(b)
+    """Whether two token streams are equal (read only up to their first difference)."""
+    end = object()
+    return all(x == y for x, y in zip_longest(a, b, fillvalue=end))

@@ -32,6 +32,7 @@ from equiv.semantics.state import (
     mk_and,
     mk_ite,
     mk_not,
+    resolved,
 )
 from equiv.semantics.trace import (
     ASSUME_PREFIX,
@@ -312,7 +313,7 @@ class StatementExecutor(MemoryReader):
     def initial(self, state: State, path: str) -> z3.BitVecRef:
         """The 64-bit content of memory cell `path` as first read in `state`."""
         terms: list[tuple[int, z3.BitVecRef]] = []
-        for version in sorted(state.versions):
+        for version in sorted(resolved(state.versions)):
             if version == 0:
                 sym = self._entry_value(path)
             elif version < 0:  # a loop head: memory equal on both sides there

@@ -29,7 +29,16 @@ from equiv.semantics.executor import (
     truth,
 )
 from equiv.semantics.loops import LoopSummarizer
-from equiv.semantics.state import FALSE, State, Value, mk_and, mk_ite, mk_not, mk_or
+from equiv.semantics.state import (
+    FALSE,
+    State,
+    Value,
+    mk_and,
+    mk_ite,
+    mk_not,
+    mk_or,
+    resolved,
+)
 from equiv.semantics.trace import (
     CURRENT,
     FLAG_WORD,
@@ -333,12 +342,17 @@ class Executor(LoopSummarizer):
 
     def flags_observed(self, state: State) -> None:
         """The flag word is read: the calls that may have left it are linked across sides."""
-        for index in state.flag_events:
+        for index in sorted(resolved(state.flag_events)):
             event = self.events[index]
             word = z3.BitVec(f"{self.prefix}:flags@{index + 1}", 64)
             event.havoc.setdefault(FLAGS_HAVOC, word)
             if not self.in_iteration:
                 self.inputs[f"flags after {event.name}() #{index + 1}"] = word
+        if not self.in_iteration:
+            # Every call in the set is now linked for good: linking it again adds
+            # nothing, so the set restarts empty (it would otherwise grow with
+            # every join and make a long function quadratic).
+            state.flag_events = frozenset()
 
     def racy_read(self, state: State) -> None:
         """The n-th read may see bits others flipped since read n-1 (same on both sides)."""

@@ -9,7 +9,7 @@ never matters, only the size of the code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeAlias
 
 import z3
 
@@ -68,10 +68,13 @@ def mk_not(x: z3.BoolRef) -> z3.BoolRef:
 
 
 def mk_ite(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
-    if c is TRUE or a.eq(b):
+    """If-then-else of two terms of one sort, folding a constant condition and equal arms."""
+    if c is TRUE or a is b or a.eq(b):
         return a
     if c is FALSE:
         return b
+    if isinstance(a, z3.BitVecRef) and isinstance(b, z3.BitVecRef) and a.size() == b.size():
+        return z3.BitVecRef(z3.Z3_mk_ite(_CTX.ref(), c.as_ast(), a.as_ast(), b.as_ast()), _CTX)
     return z3.If(c, a, b)
 
 
@@ -96,6 +99,59 @@ class Value:
     path: str | None = None
 
 
+IndexSet: TypeAlias = "frozenset[int] | LazyUnion"
+
+
+class LazyUnion:
+    """The union of two sets of indexes, computed only when a read needs it.
+
+    A join of two states unites their sets of memory versions and of calls
+    that may have left the flag word.  Uniting them eagerly copies sets that
+    grow with every call in a long function, and every call's snapshot of
+    the state keeps its copy: quadratic time and memory.  Most of these
+    unions are never read.
+    """
+
+    __slots__ = ("parts", "value")
+
+    def __init__(self, a: IndexSet, b: IndexSet):
+        self.parts: tuple[IndexSet, IndexSet] | None = (a, b)
+        self.value: frozenset[int] | None = None
+
+
+def lazy_union(a: IndexSet, b: IndexSet) -> IndexSet:
+    """The union of two index sets (lazily, unless both are small sets)."""
+    if a is b:
+        return a
+    if isinstance(a, frozenset) and isinstance(b, frozenset) and len(a) + len(b) <= 8:
+        return a | b
+    return LazyUnion(a, b)
+
+
+def resolved(versions: IndexSet) -> frozenset[int]:
+    """The indexes as a set: resolves a `LazyUnion` (iteratively; it then
+    keeps the set and lets go of its parts)."""
+    if isinstance(versions, frozenset):
+        return versions
+    if versions.value is not None:
+        return versions.value
+    out: set[int] = set()
+    seen: set[int] = set()
+    stack: list[IndexSet] = [versions]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, frozenset):
+            out |= v
+        elif v.value is not None:
+            out |= v.value
+        elif id(v) not in seen:
+            seen.add(id(v))
+            assert v.parts is not None
+            stack.extend(v.parts)
+    versions.value, versions.parts = frozenset(out), None
+    return versions.value
+
+
 class State:
     """Variables, flag word and memory on the paths described by `guard`.
 
@@ -114,10 +170,10 @@ class State:
         self.ptrs: dict[Any, str | None] = {}
         self.flags = flags
         # The external calls whose refreshed flag word the current `flags` may hold.
-        self.flag_events: frozenset[int] = frozenset()
+        self.flag_events: IndexSet = frozenset()
         self.mem: dict[str, z3.BitVecRef] = {}
         self.memver: z3.BitVecRef = z3.BitVecVal(0, 32)
-        self.versions: frozenset[int] = frozenset([0])
+        self.versions: IndexSet = frozenset([0])
         # How many times these paths have read the flag word (for --racy-flags).
         self.reads: z3.BitVecRef = z3.BitVecVal(0, 32)
         self.read_counts: frozenset[int] = frozenset([0])
@@ -176,7 +232,7 @@ def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -
     out = State.__new__(State)
     out.guard = mk_or(a.guard, b.guard)
     out.flags = mk_ite(g, a.flags, b.flags)
-    out.flag_events = a.flag_events | b.flag_events
+    out.flag_events = lazy_union(a.flag_events, b.flag_events)
     out.vars = {}
     for key in a.vars.keys() | b.vars.keys():
         va, vb = a.vars.get(key), b.vars.get(key)
@@ -194,7 +250,7 @@ def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -
         mb = b.mem[path] if path in b.mem else reader.initial(b, path)
         out.mem[path] = mk_ite(g, ma, mb)
     out.memver = mk_ite(g, a.memver, b.memver)
-    out.versions = a.versions | b.versions
+    out.versions = lazy_union(a.versions, b.versions)
     out.reads = mk_ite(g, a.reads, b.reads)
     out.read_counts = a.read_counts | b.read_counts
     return out
