@@ -9,6 +9,9 @@ only acceptable outcomes are a ``CheckResult`` with an exit code in {0, 1, 2,
 3} or ``InputError``; anything else escaping, or a hang, fails.  A second
 sample goes through ``equiv.driver.cli.main`` with stdout/stderr captured: the exit
 code must be in {0, 1, 2, 3} and stderr must not report an internal error.
+
+The default run checks the first 120 and 20 inputs of the two seeded
+sequences; `--campaign` (tests/conftest.py) checks 400 and 60.
 """
 
 from __future__ import annotations
@@ -30,8 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_fixtures import REPO_ROOT, discover_fixtures, read_header  # noqa: E402
 
 SEED = 4242
-INPUTS = 400
-CLI_INPUTS = 60
+# The default run (CI's and a developer's) fuzzes a bounded sample: the first
+# inputs of the same seeded sequence that `--campaign` (tests/conftest.py)
+# runs in full.
+INPUTS = 120
+CLI_INPUTS = 20
+FULL_INPUTS = 400
+FULL_CLI_INPUTS = 60
 PER_INPUT_SECONDS = 60
 INSERTS = (b"{", b"}", b"(", b")", b";", b",", b"&", b"|", b"!", b"~", b"<<", b"=", b"?", b":", b"#", b"\"",
            b"'", b"\\", b"\n", b"*", b"goto out;", b"while (1)", b"for (;;)", b"switch (x) {", b"case 1:",
@@ -150,12 +158,17 @@ def run_pool(check, items) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="equiv preprocesses with gcc")
-def test_fuzzed_fixtures_never_crash_run_check() -> None:
-    problems = run_pool(check_one, fuzz_inputs(INPUTS, SEED))
+def test_fuzzed_fixtures_never_crash_run_check(full_campaign: bool) -> None:
+    problems = run_pool(check_one, fuzz_inputs(FULL_INPUTS if full_campaign else INPUTS, SEED))
     assert not problems, "\n".join(problems[:10])
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="equiv preprocesses with gcc")
-def test_fuzzed_fixtures_through_the_command_line() -> None:
-    problems = run_pool(check_cli, fuzz_inputs(CLI_INPUTS, SEED + 1))
+def test_fuzzed_fixtures_through_the_command_line(full_campaign: bool) -> None:
+    problems = run_pool(check_cli, fuzz_inputs(FULL_CLI_INPUTS if full_campaign else CLI_INPUTS, SEED + 1))
     assert not problems, "\n".join(problems[:10])
+
+
+def test_default_sample_is_a_prefix_of_the_full_run() -> None:
+    """The bounded sample checks exactly the first inputs `--campaign` checks."""
+    assert fuzz_inputs(INPUTS, SEED) == fuzz_inputs(FULL_INPUTS, SEED)[:INPUTS]
