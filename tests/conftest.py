@@ -6,8 +6,10 @@ addopts).  Without pytest-xdist (or with `-p no:xdist`) the same command runs se
 `--dist` are then accepted here and ignored, so the addopts never break a
 plain pytest.  `-n 0` runs serially with xdist installed.
 
-`--campaign` runs the long campaigns of tests/test_campaign.py at full size;
-without it they run the bounded sample that CI runs.  Tests that share one expensive up-front computation carry
+`--campaign` runs the long campaigns at full size: tests/test_campaign.py
+(generated pairs against the gcc oracle, the mutation run) and
+tests/test_fuzz.py (fuzzed fixtures).  Without it they run a bounded sample,
+the one CI runs: the first inputs of the same seeded sequences.  Tests that share one expensive up-front computation carry
 `@pytest.mark.xdist_group(NAME)` so that one worker runs them all.
 """
 

@@ -9,6 +9,9 @@ only acceptable outcomes are a ``CheckResult`` with an exit code in {0, 1, 2,
 3} or ``InputError``; anything else escaping, or a hang, fails.  A second
 sample goes through ``equiv.driver.cli.main`` with stdout/stderr captured: the exit
 code must be in {0, 1, 2, 3} and stderr must not report an internal error.
+
+The default run checks the first 120 and 20 inputs of the two seeded
+sequences; `--campaign` (tests/conftest.py) checks 400 and 60.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import io
 import multiprocessing
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,14 +35,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_fixtures import REPO_ROOT, discover_fixtures, read_header  # noqa: E402
 
 SEED = 4242
-INPUTS = 400
-CLI_INPUTS = 60
-PER_INPUT_SECONDS = 60
+# The default run (CI's and a developer's) fuzzes a bounded sample: the first
+# inputs of the same seeded sequence that `--campaign` (tests/conftest.py)
+# runs in full.
+INPUTS = 120
+CLI_INPUTS = 20
+FULL_INPUTS = 400
+FULL_CLI_INPUTS = 60
+# A hang is judged by the CPU an input uses (the machine may be loaded; the
+# slowest input of the full run needs about 11 s); the wall-clock limit only
+# catches a worker that waits forever without using CPU.
+PER_INPUT_CPU_SECONDS = 60
+PER_INPUT_SECONDS = 600
 INSERTS = (b"{", b"}", b"(", b")", b";", b",", b"&", b"|", b"!", b"~", b"<<", b"=", b"?", b":", b"#", b"\"",
            b"'", b"\\", b"\n", b"*", b"goto out;", b"while (1)", b"for (;;)", b"switch (x) {", b"case 1:",
            b"asm(\"nop\");", b"float f;", b"typeof(x) y;", b"struct s v;", b"&flags", b"[3]", b"0x", b"1UL << 99",
            b"__builtin_unreachable();", b"static int s;", b"({ 1; })", b"\xff\xfe", b"\x00", b"return", b"else",
            b"#if CONFIG_X\n", b"#endif\n", b"#define X(", b"/*", b"*/", b"//", b"$", b"@", b"`")
+
+
+FuzzInput = tuple[str, bytes, bytes, tuple[str, ...]]  # name, before, after, functions
 
 
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
@@ -132,10 +149,32 @@ def check_cli(item: tuple[str, bytes, bytes, tuple[str, ...]]) -> str | None:
     return None
 
 
+class _CpuLimit(BaseException):  # not caught by the checks' `except Exception`
+    """An input used more than PER_INPUT_CPU_SECONDS of CPU."""
+
+
+def _cpu_limit_reached(signum: int, frame: object) -> None:
+    raise _CpuLimit
+
+
+def limited(check: Callable[[FuzzInput], str | None], item: FuzzInput) -> str | None:
+    """``check(item)`` in a pool worker, stopped after PER_INPUT_CPU_SECONDS
+    of this process's CPU time (ITIMER_PROF is not inherited by children)."""
+    previous = signal.signal(signal.SIGPROF, _cpu_limit_reached)
+    signal.setitimer(signal.ITIMER_PROF, PER_INPUT_CPU_SECONDS)
+    try:
+        return check(item)
+    except _CpuLimit:
+        return f"{item[0]}: more than {PER_INPUT_CPU_SECONDS} s of CPU (hang?)"
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
 def run_pool(check, items) -> list[str]:  # type: ignore[no-untyped-def]
     problems = []
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        pending = [(item[0], pool.apply_async(check, (item,))) for item in items]
+        pending = [(item[0], pool.apply_async(limited, (check, item))) for item in items]
         for name, result in pending:
             try:
                 problem = result.get(timeout=PER_INPUT_SECONDS)
@@ -150,12 +189,17 @@ def run_pool(check, items) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="equiv preprocesses with gcc")
-def test_fuzzed_fixtures_never_crash_run_check() -> None:
-    problems = run_pool(check_one, fuzz_inputs(INPUTS, SEED))
+def test_fuzzed_fixtures_never_crash_run_check(full_campaign: bool) -> None:
+    problems = run_pool(check_one, fuzz_inputs(FULL_INPUTS if full_campaign else INPUTS, SEED))
     assert not problems, "\n".join(problems[:10])
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="equiv preprocesses with gcc")
-def test_fuzzed_fixtures_through_the_command_line() -> None:
-    problems = run_pool(check_cli, fuzz_inputs(CLI_INPUTS, SEED + 1))
+def test_fuzzed_fixtures_through_the_command_line(full_campaign: bool) -> None:
+    problems = run_pool(check_cli, fuzz_inputs(FULL_CLI_INPUTS if full_campaign else CLI_INPUTS, SEED + 1))
     assert not problems, "\n".join(problems[:10])
+
+
+def test_default_sample_is_a_prefix_of_the_full_run() -> None:
+    """The bounded sample checks exactly the first inputs `--campaign` checks."""
+    assert fuzz_inputs(INPUTS, SEED) == fuzz_inputs(FULL_INPUTS, SEED)[:INPUTS]
