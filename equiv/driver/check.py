@@ -146,24 +146,34 @@ def called_names(funcdef: Any) -> set[str]:
 
 
 def roots(program: Unit) -> list[str]:
-    """User-defined functions that no other user-defined function calls."""
+    """User-defined functions that no other user-defined function calls.
+
+    A definition in the user's files that could not be read counts too (it is
+    checked as its error), unless another function calls it."""
     called: set[str] = set()
     for name in program.user_functions:
         called |= called_names(program.functions[name]) - {name}
     found = [n for n in program.user_functions if n not in called]
     # Every function called by another: a cycle.  Check them all (the
     # executor then reports the recursion where it happens).
-    return found or list(program.user_functions)
+    found = found or list(program.user_functions)
+    return found + [n for n in program.skipped_functions if n not in called]
 
 
 def select_functions(before: Unit, after: Unit,
                      requested: tuple[str, ...]) -> list[str]:
     if requested:
         for name in requested:
-            if name not in before.user_functions and name not in after.user_functions:
+            if not any(name in p.user_functions or name in p.skipped_functions
+                       for p in (before, after)):
                 raise InputError(None, f"function '{name}' is defined on neither side")
         return list(dict.fromkeys(requested))
     return list(dict.fromkeys(roots(before) + roots(after)))
+
+
+def _unreadable(name: str, before: Unit, after: Unit) -> InputError | None:
+    """The error of a function whose definition could not be read on either side."""
+    return before.skipped_functions.get(name) or after.skipped_functions.get(name)
 
 
 # ---- premises ---------------------------------------------------------------------
@@ -202,8 +212,11 @@ def run_check(before_paths: list[str], after_paths: list[str],
         notes = _arch_conflicts(sides, before, after)
     premises = premises_of(models, options)
     names = select_functions(before, after, options.functions)
-    both = [n for n in names if n in before.user_functions and n in after.user_functions]
-    checked = _check_all(sides, both, options, models, premises)
+    unreadable = {n: e for n in names if (e := _unreadable(n, before, after)) is not None}
+    both = [n for n in names if n in before.user_functions and n in after.user_functions
+            and n not in unreadable]
+    checked = _errors_as_results({**_check_all(sides, both, options, models, premises),
+                                  **unreadable})
     results = []
     for name in names:
         if name in checked:
@@ -216,11 +229,36 @@ def run_check(before_paths: list[str], after_paths: list[str],
     if not results:
         raise InputError(None, "no function to check: neither side defines a function")
     return CheckResult(tuple(before_paths), tuple(after_paths), tuple(results),
-                       notes=tuple(notes))
+                       notes=tuple(notes), skipped=_skipped_lines(before, after))
+
+
+def _skipped_lines(before: Unit, after: Unit) -> tuple[str, ...]:
+    """The file-scope declarations each side left out, as located lines (for -v)."""
+    out: dict[str, None] = {}
+    for label, program in (("before", before), ("after", after)):
+        for err in program.skipped:
+            if err.location is not None and err.location.file not in program.side.paths:
+                continue  # a header's: listed only when a checked function reaches it
+            where = f"{err.location}: " if err.location is not None else ""
+            out[f"{where}note: skipped ({label}; no checked function reaches it): "
+                f"{err.message}"] = None
+    return tuple(out)
+
+
+def _errors_as_results(outcomes: dict[str, FunctionResult | InputError]) -> dict[str, FunctionResult]:
+    """One function's error is that function's result; if every function failed, the error."""
+    from equiv.errors import with_hint
+
+    errors = [o for o in outcomes.values() if isinstance(o, InputError)]
+    if errors and len(errors) == len(outcomes):
+        raise errors[0]  # nothing was checked: the error, as before
+    return {name: o if isinstance(o, FunctionResult) else
+            FunctionResult(name, Verdict.ERROR, reason=with_hint(o).render())
+            for name, o in outcomes.items()}
 
 
 def _check_all(sides: Sides, names: list[str], options: CheckOptions, models: list[Model],
-               premises: list[Premise]) -> dict[str, FunctionResult]:
+               premises: list[Premise]) -> dict[str, FunctionResult | InputError]:
     """Check each function, in worker processes when asked and worth it.
 
     Workers are forked before any z3 term exists in this process, and results
@@ -229,28 +267,29 @@ def _check_all(sides: Sides, names: list[str], options: CheckOptions, models: li
     import multiprocessing
 
     # A daemonic process (a pool worker of the caller's) may not have children.
+    work = (sides, options, models, premises)
     if options.jobs <= 1 or len(names) <= 1 or multiprocessing.current_process().daemon:
-        return {n: FunctionCheck(sides, n, options, models).run(premises) for n in names}
+        return {n: _check_with(work, n) for n in names}
 
     global _WORK
-    _WORK = (sides, options, models, premises)
+    _WORK = work
     context = multiprocessing.get_context("fork")
     with context.Pool(min(options.jobs, len(names))) as pool:
         outcomes = pool.map(_check_one, names)
     _WORK = None
-    results = {}
-    for name, outcome in zip(names, outcomes):
-        if isinstance(outcome, InputError):
-            raise outcome
-        results[name] = outcome
-    return results
+    return dict(zip(names, outcomes))
 
 
 _WORK: Any = None
 
 
 def _check_one(name: str) -> FunctionResult | InputError:
-    sides, options, models, premises = _WORK
+    return _check_with(_WORK, name)
+
+
+def _check_with(work: Any, name: str) -> FunctionResult | InputError:
+    """One function's result, or the located error that stopped its check."""
+    sides, options, models, premises = work
     try:
         return FunctionCheck(sides, name, options, models).run(premises)
     except InputError as err:

@@ -46,6 +46,18 @@ from equiv.semantics.trace import (
 MAX_INLINE_DEPTH = 64
 MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per side
 RETURN = -1  # the departure target of `return`
+LOCAL_CELL = "@"  # the first character of the path of a cell of a local (kept in State.vars)
+
+
+def is_local_cell(path: str) -> bool:
+    """Whether memory path `path` is a cell of a local (an array, struct, or &-taken scalar)."""
+    return path.startswith(LOCAL_CELL)
+
+
+def cell_root(path: str) -> str:
+    """The local a cell path belongs to (`@3:7[2].a` -> `@3:7`)."""
+    cut = [i for i in (path.find("["), path.find(".")) if i >= 0]
+    return path[:min(cut)] if cut else path
 CUT = None  # the departure target of a path that ends (loop bound, unreachable)
 
 
@@ -149,6 +161,9 @@ class StatementExecutor(MemoryReader):
         self.iteration_wrote_flags = False
         self.in_iteration = False
         self.head_versions: dict[int, int] = {}
+        self.cell_layouts: dict[str, tuple[str, ...]] = {}  # local -> its cell paths
+        # The index of each `[?N]` in a path, and the values it selects among.
+        self.selections: list[tuple[z3.BitVecRef, list[int]]] = []
 
     # ---- entry ---------------------------------------------------------------------
     def run(self, function: str) -> SideTrace:
@@ -346,6 +361,11 @@ class StatementExecutor(MemoryReader):
         return mk_ite(pristine, init, sym)
 
     def _read_raw(self, state: State, path: str) -> z3.BitVecRef:
+        if is_local_cell(path):
+            term = state.vars.get(path)
+            if term is None:  # never written: an indeterminate value of this side's own
+                term = state.vars[path] = self.uninit.fresh(64)
+            return term
         if path not in state.mem:
             state.mem[path] = self.initial(state, path)
         return state.mem[path]
@@ -361,6 +381,9 @@ class StatementExecutor(MemoryReader):
         if width < 64:
             old = self._read_raw(state, path)
             term = z3.Concat(z3.Extract(63, width, old), term)
+        if is_local_cell(path):
+            state.vars[path] = term
+            return
         state.mem[path] = term
         self.mem_written[path] = None
 
@@ -394,6 +417,33 @@ class StatementExecutor(MemoryReader):
         v, state = self.eval(s.init, state)
         self.bind(s.var, v, state)
         return state
+
+    def exec_declare_cells(self, s: ir.DeclareCells, state: State) -> State:
+        """A local kept as cells: each cell zero or its initializer, or unset."""
+        base = self.cell_base(s.var)
+        self.cell_layouts[base] = tuple(path for path, _, _ in s.cells)
+        values: list[z3.BitVecRef | None] = []
+        for k, (path, t, bits) in enumerate(s.cells):
+            if s.init is None:
+                values.append(None)
+                continue
+            e = s.init[k]
+            if e is None:
+                values.append(z3.BitVecVal(0, 64))
+                continue
+            v, state = self.eval(e, state)
+            term = v.term if bits is None else z3.Extract(bits - 1, 0, v.term)
+            values.append(z3.ZeroExt(64 - term.size(), term) if term.size() < 64 else term)
+        for (path, _, _), term in zip(s.cells, values):
+            if term is None:
+                state.vars.pop(base + path, None)
+            else:
+                state.vars[base + path] = term
+        return state
+
+    def cell_base(self, var: int) -> str:
+        """The path prefix of the cells of local `var` in the current activation."""
+        return f"{LOCAL_CELL}{self.frame.activation}:{var}"
 
     def exec_if(self, s: ir.If, state: State) -> State:
         if state.dead:
@@ -559,6 +609,7 @@ _STMT: dict[type, Callable[..., State]] = {
     ir.Nop: StatementExecutor.exec_nop,
     ir.ExprStmt: StatementExecutor.exec_expr_stmt,
     ir.Declare: StatementExecutor.exec_declare,
+    ir.DeclareCells: StatementExecutor.exec_declare_cells,
     ir.If: StatementExecutor.exec_if,
     ir.Return: StatementExecutor.exec_return,
     ir.Goto: StatementExecutor.exec_goto,
@@ -576,6 +627,8 @@ __all__ = [
     "convert",
     "ext64",
     "int_value",
+    "is_local_cell",
+    "cell_root",
     "truth",
     "unsupported_at",
 ]
