@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv.driver.budget import Budget, BudgetExceeded, Guard
+from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.frontend.models import Model, arch_headers, select_models
@@ -95,21 +96,32 @@ class Sides:
         pinned = dict(self.options.pins)
         free = [c for c in preprocessor_configs(tuple(paths), self.options.max_file_size)
                 if c not in pinned]
+        if free and self.options.functions:
+            # Only the switches that can change what the checked functions reach
+            # make configurations of their own; the others stay off.
+            off = self._variant(paths, models, pinned, tuple((c, False) for c in free))
+            texts = {p: read_source(p, self.options.max_file_size) for p in paths}
+            keep = relevant_configs(off.program, self.options.functions, free, texts)
+            if not keep:
+                return [Variant((), off.program)]
+            pinned.update({c: False for c in free if c not in keep})
+            free = keep
         if len(free) > MAX_PREPROCESSOR_CONFIGS:
             raise InputError(None, f"{len(free)} config switches in #if lines ({', '.join(free)}); "
                                    f"pin some with -D CONFIG_X=y|n")
+        return [self._variant(paths, models, pinned, tuple(zip(free, values)))
+                for values in itertools.product([False, True], repeat=len(free))]
+
+    def _variant(self, paths: list[str], models: tuple[Model, ...], pinned: dict[str, bool],
+                 valuation: tuple[tuple[str, bool], ...]) -> Variant:
+        """The side preprocessed with `pinned` and `valuation`, loaded."""
         extras = tuple(Extra(m.display, m.text) for m in models) + _assumption_extras(
             self.options.assumptions)
-        out = []
-        for values in itertools.product([False, True], repeat=len(free)):
-            valuation = tuple(zip(free, values))
-            defines = tuple((name, "1" if on else None)
-                            for name, on in list(pinned.items()) + list(valuation))
-            side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
-                             self.options.max_file_size)
-            out.append(Variant(valuation, build_unit(load_side(side),
-                                                     whole=self.options.whole_files)))
-        return out
+        defines = tuple((name, "1" if on else None)
+                        for name, on in list(pinned.items()) + list(valuation))
+        side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
+                         self.options.max_file_size)
+        return Variant(valuation, build_unit(load_side(side), whole=self.options.whole_files))
 
 
 def _assumption_extras(assumptions: tuple[str, ...]) -> tuple[Extra, ...]:
