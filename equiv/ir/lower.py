@@ -57,11 +57,14 @@ def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
     lw.addressed = addressed_names(funcdef.body)
     params = []
     for pname, ptype in sig.params:
-        if ptype.kind not in SCALAR_KINDS:
+        if ptype.kind not in SCALAR_KINDS and ptype.kind != "struct":
             raise unsupported_at(funcdef, f"parameter '{pname}' of type {ptype.name or ptype.kind}")
         if pname in lw.addressed:
             raise unsupported_at(funcdef, f"taking the address of parameter '{pname}'")
-        params.append(ir.Param(lw.declare(pname, ptype), pname, ptype))
+        var = lw.declare(pname, ptype)
+        if ptype.kind == "struct":  # a copy of the caller's struct, kept as cells
+            lw.cell_vars.add(var)
+        params.append(ir.Param(var, pname, ptype))
     body = lw.stmt(funcdef.body)
     block = body if isinstance(body, ir.Block) else ir.Block(body.loc, (body,))
     return ir.Function(name, sig.ret, tuple(params), sig.variadic, block, location(funcdef),
@@ -906,6 +909,9 @@ class Lowerer:
                                       f"{len(arg_nodes)} given")
         args = []
         for i, a in enumerate(arg_nodes):
+            if i < len(sig.params) and sig.params[i][1].kind == "struct":
+                raise unsupported_at(a, f"passing a struct by value to '{name}', which the "
+                                        f"side defines")
             e = self.operand(a)
             args.append(self.convert(e, sig.params[i][1], a) if i < len(sig.params)
                         else self.promoted(e, a))

@@ -47,6 +47,7 @@ MAX_INLINE_DEPTH = 64
 MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per side
 RETURN = -1  # the departure target of `return`
 LOCAL_CELL = "@"  # the first character of the path of a cell of a local (kept in State.vars)
+STRUCT_PARAM = "struct-param:"  # the path of a struct argument of the checked function
 
 
 def is_local_cell(path: str) -> bool:
@@ -162,6 +163,7 @@ class StatementExecutor(MemoryReader):
         self.in_iteration = False
         self.head_versions: dict[int, int] = {}
         self.cell_layouts: dict[str, tuple[str, ...]] = {}  # local -> its cell paths
+        self.struct_params: dict[str, str] = {}  # the root's struct parameters' cells -> name
         # The index of each `[?N]` in a path, and the values it selects among.
         self.selections: list[tuple[z3.BitVecRef, list[int]]] = []
 
@@ -201,6 +203,8 @@ class StatementExecutor(MemoryReader):
     def _root_argument(self, position: int, p: ir.Param) -> Value:
         names = self.options.root_names
         name = names[position] if position < len(names) else p.name
+        if p.ctype.kind == "struct":  # its members are inputs, named by the parameter
+            return Value(z3.BitVecVal(0, 64), p.ctype, f"{STRUCT_PARAM}{name}")
         if p.ctype.kind == "ptr":
             return self.root_pointer(name, p.ctype)
         # By position too: the flag word is the argument where the before side
@@ -232,6 +236,10 @@ class StatementExecutor(MemoryReader):
         try:
             state = state.copy()
             for p, arg in zip(fn.params, args):
+                if p.ctype.kind == "struct":
+                    assert arg.path is not None and arg.path.startswith(STRUCT_PARAM)
+                    self.struct_params[self.cell_base(p.var)] = arg.path[len(STRUCT_PARAM):]
+                    continue
                 self.bind(p.var, arg, state)
             end = self.exec_stmt(fn.body, state)
             return self._collect_returns(frame, end)
@@ -363,8 +371,9 @@ class StatementExecutor(MemoryReader):
     def _read_raw(self, state: State, path: str) -> z3.BitVecRef:
         if is_local_cell(path):
             term = state.vars.get(path)
-            if term is None:  # never written: an indeterminate value of this side's own
-                term = state.vars[path] = self.uninit.fresh(64)
+            if term is None:  # never written: an input, or a value of this side's own
+                term = self.cell_initial(path)
+                term = state.vars[path] = term if term is not None else self.uninit.fresh(64)
             return term
         if path not in state.mem:
             state.mem[path] = self.initial(state, path)
@@ -440,6 +449,18 @@ class StatementExecutor(MemoryReader):
             else:
                 state.vars[base + path] = term
         return state
+
+    def cell_initial(self, path: str) -> z3.BitVecRef | None:
+        """A member of the checked function's struct parameter: an input shared by both
+        sides, named by the parameter (by position) and the member (`state.exit_rcu`)."""
+        root = cell_root(path)
+        name = self.struct_params.get(root)
+        if name is None:
+            return None
+        shown = name + path[len(root):]
+        sym = z3.BitVec(f"mem:{shown}", 64)
+        self.inputs[shown] = sym
+        return sym
 
     def cell_base(self, var: int) -> str:
         """The path prefix of the cells of local `var` in the current activation."""
