@@ -172,15 +172,18 @@ def roots(program: Unit) -> list[str]:
     return found + [n for n in program.skipped_functions if n not in called]
 
 
-def select_functions(before: Unit, after: Unit,
+def select_functions(before: Unit | list[Unit], after: Unit | list[Unit],
                      requested: tuple[str, ...]) -> list[str]:
+    """The functions to check: `requested`, or every root.  A side may be given as
+    the units of all its configurations (a function may be defined in some only)."""
+    units = [u for side in (before, after) for u in (side if isinstance(side, list) else [side])]
     if requested:
         for name in requested:
             if not any(name in p.user_functions or name in p.skipped_functions
-                       for p in (before, after)):
+                       for p in units):
                 raise InputError(None, f"function '{name}' is defined on neither side")
         return list(dict.fromkeys(requested))
-    return list(dict.fromkeys(roots(before) + roots(after)))
+    return list(dict.fromkeys(n for u in units for n in roots(u)))
 
 
 def _unreadable(name: str, before: Unit, after: Unit) -> InputError | None:
@@ -222,11 +225,16 @@ def run_check(before_paths: list[str], after_paths: list[str],
         before = sides.variants("before", enabled)[0].program
         after = sides.variants("after", enabled)[0].program
         notes = _arch_conflicts(sides, before, after)
+    # A function may be defined in some configurations only (under #ifdef CONFIG_X).
+    in_before, in_after = (
+        {n for v in sides.variants(label, enabled) for n in v.program.user_functions}
+        for label in ("before", "after"))
     premises = premises_of(models, options)
-    names = select_functions(before, after, options.functions)
+    names = select_functions([v.program for v in sides.variants("before", enabled)],
+                             [v.program for v in sides.variants("after", enabled)],
+                             options.functions)
     unreadable = {n: e for n in names if (e := _unreadable(n, before, after)) is not None}
-    both = [n for n in names if n in before.user_functions and n in after.user_functions
-            and n not in unreadable]
+    both = [n for n in names if n in in_before and n in in_after and n not in unreadable]
     checked = _errors_as_results({**_check_all(sides, both, options, models, premises),
                                   **unreadable})
     results = []
@@ -234,9 +242,9 @@ def run_check(before_paths: list[str], after_paths: list[str],
         if name in checked:
             results.append(checked[name])
         else:
-            in_before = name in before.user_functions
-            verdict = Verdict.ONLY_BEFORE if in_before else Verdict.ONLY_AFTER
-            side = before_paths[0] if in_before else after_paths[0]
+            only_before = name in in_before
+            verdict = Verdict.ONLY_BEFORE if only_before else Verdict.ONLY_AFTER
+            side = before_paths[0] if only_before else after_paths[0]
             results.append(FunctionResult(name, verdict, reason=f"defined only in {side}"))
     if not results:
         raise InputError(None, "no function to check: neither side defines a function")
@@ -373,6 +381,8 @@ class FunctionCheck:
         self.options = options
         self.models = models
         self.words: dict[str, tuple[FlagWord, ...]] = {}  # per side: its flag-word parameters
+        # Per side, when the function is defined in some configurations only: those.
+        self.defined_in: dict[str, tuple[tuple[tuple[str, bool], ...], ...]] = {}
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -385,6 +395,10 @@ class FunctionCheck:
     def _run(self, premises: list[Premise]) -> FunctionResult:
         result = self.evaluate(premises, explain_all=True)
         result = replace(result, premises=tuple(premises))
+        where = self.where_defined()
+        if where is not None and result.reason is None:
+            result = replace(result, reason=f"checked only where {where}: '{self.name}' "
+                                            f"is not defined in the other configurations")
         if result.verdict is not Verdict.EQUIVALENT or not premises:
             return result
         return replace(result, needed=tuple(self.needed(premises)))
@@ -589,10 +603,15 @@ class FunctionCheck:
         before_sig = self.sides.variants("before", models)[0].program.signatures.get(self.name)
         root_names = tuple(n for n, _ in before_sig.params) if before_sig else ()
         traces = []
+        present = [v for v in variants if self.name in v.program.functions]
+        if not present:
+            raise InputError(None, f"'{self.name}' is not defined in any configuration "
+                                   f"of the {label} side")
+        if len(present) < len(variants):
+            # Checked only in the configurations that define it (a premise, stated).
+            self.defined_in[label] = tuple(v.valuation for v in present)
+            variants = present
         for k, variant in enumerate(variants):
-            if self.name not in variant.program.functions:
-                raise InputError(None, f"'{self.name}' is not defined in every configuration "
-                                       f"of the {label} side")
             options = Options(unwind=self.options.unwind, flag_params=self.flag_params(models),
                               racy_flags=self.options.racy_flags,
                               stable_flags=STABLE_FLAGS in keys,
@@ -606,11 +625,24 @@ class FunctionCheck:
             traces.append((variant.valuation, replace(trace, assumptions=owned)))
         return combine(traces), variants[0].program
 
+    def where_defined(self) -> str | None:
+        """The configurations the check was restricted to, as text (None: all)."""
+        if not self.defined_in:
+            return None
+        parts: dict[str, None] = {}
+        for valuations in self.defined_in.values():
+            parts[" or ".join(", ".join(f"{n}={'y' if on else 'n'}" for n, on in v)
+                              for v in valuations)] = None
+        return " and ".join(f"({p})" if len(parts) > 1 else p for p in parts)
+
     def facts(self, b_prog: Unit, a_prog: Unit, b_trace: Any, a_trace: Any,
               keys: set[str], models: tuple[Model, ...]) -> list[Any]:
         import z3
 
         facts = [term for _, term in b_trace.assumptions + a_trace.assumptions]
+        for valuations in self.defined_in.values():
+            facts.append(z3.Or(*[z3.And(*[z3.Bool(n) == z3.BoolVal(on) for n, on in v])
+                                 for v in valuations]))
         for name, on in self.options.pins:
             facts.append(z3.Bool(name) == z3.BoolVal(on))
         if self.options.flag_map:
