@@ -50,7 +50,7 @@ def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
     """The IR of one function definition."""
     name = funcdef.decl.name
     sig = unit.signatures[name]
-    if sig.ret.kind not in ("int", "ptr", "void"):
+    if sig.ret.kind not in ("int", "ptr", "void", "struct"):
         raise unsupported_at(funcdef, f"function '{name}' returning {sig.ret.name or sig.ret.kind}")
     lw = Lowerer(unit, sig.ret)
     lw.number_labels(funcdef.body)
@@ -291,6 +291,8 @@ class Lowerer:
         if t.kind == "array" and t.length is None and type(node.init).__name__ == "InitList" \
                 and not any(type(x).__name__ == "NamedInitializer" for x in node.init.exprs):
             t = ct.array_of(t.elem or ct.LONG, len(node.init.exprs))
+        if t.kind == "struct" and self.unit.layout(t.target) is None:
+            return self.declare_open_struct(node, t)
         cells = self.cells_of(t, node, "")
         if len(cells) > MAX_CELLS:
             raise unsupported_at(node, f"local '{node.name}' of more than {MAX_CELLS} scalars")
@@ -302,6 +304,31 @@ class Lowerer:
         var = self.declare(node.name, t)  # in scope only after its initializer
         self.cell_vars.add(var)
         return ir.DeclareCells(location(node), var, node.name, t, tuple(cells), init)
+
+    def declare_open_struct(self, node: Any, t: ct.CType) -> ir.Stmt:
+        """A local of a struct nothing defines: its members are long cells, made as they
+        are named.  With an initializer (designators only), the members it does not
+        name are zero, as C says; without one, indeterminate."""
+        if t.target is not None:
+            self.unit.reached_skipped(t.target, location(node), tag=True)
+        cells: list[tuple[str, ct.CType, int | None]] = []
+        values: list[ir.Expr | None] = []
+        if node.init is not None:
+            if type(node.init).__name__ != "InitList":
+                raise unsupported_at(node, f"initializer of {t.name} that is not a list in "
+                                           f"braces")
+            for item in node.init.exprs:
+                if type(item).__name__ != "NamedInitializer" or len(item.name) != 1 \
+                        or type(item.name[0]).__name__ != "ID":
+                    raise unsupported_at(node, f"initializer of {t.name}, whose members are "
+                                               f"not defined, other than by `.member =`")
+                cells.append((f".{item.name[0].name}", ct.LONG, None))
+                values.append(self.convert(self.operand(item.expr), ct.LONG, item))
+        var = self.declare(node.name, t)
+        self.cell_vars.add(var)
+        return ir.DeclareCells(location(node), var, node.name, t, tuple(cells),
+                               tuple(values) if node.init is not None else None,
+                               zeroed=node.init is not None)
 
     def cells_of(self, t: ct.CType, node: Any, prefix: str) -> list[tuple[str, ct.CType, int | None]]:
         """The scalar cells of a local of type `t`, by path inside it."""
@@ -485,10 +512,21 @@ class Lowerer:
         loc = location(node)
         if node.expr is None:
             return ir.Return(loc, None)
+        if self.ret.kind == "struct":
+            return self.return_struct(node)
         value = self.expr(node.expr)
         if self.ret.kind == "void":
             return ir.Block(loc, (ir.ExprStmt(loc, value), ir.Return(loc, None)))
         return ir.Return(loc, self.convert(value, self.ret, node))
+
+    def return_struct(self, node: Any) -> ir.Stmt:
+        """`return local;` of a struct local: its cells are what the function returns."""
+        found = self.lookup(node.expr.name) if type(node.expr).__name__ == "ID" else None
+        if found is None or found[0] not in self.cell_vars or found[1] != self.ret:
+            raise unsupported_at(node, f"returning a {self.ret.name} other than a local of "
+                                       f"that type")
+        place = ir.VarPlace(found[1], location(node.expr), found[0], node.expr.name, True)
+        return ir.Return(location(node), ir.AddressOf(ct.pointer_to(self.ret), place.loc, place))
 
     def stmt_Goto(self, node: Any) -> ir.Stmt:
         if node.name not in self.labels:

@@ -348,6 +348,8 @@ class DeclareCells(Stmt):
     ctype: ct.CType
     cells: tuple[tuple[str, ct.CType, int | None], ...]
     init: tuple[Expr | None, ...] | None
+    # A struct nothing defines, with an initializer: cells not listed are zero.
+    zeroed: bool = False
 
 
 @dataclass(frozen=True)

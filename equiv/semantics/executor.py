@@ -48,6 +48,7 @@ MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per si
 RETURN = -1  # the departure target of `return`
 LOCAL_CELL = "@"  # the first character of the path of a cell of a local (kept in State.vars)
 STRUCT_PARAM = "struct-param:"  # the path of a struct argument of the checked function
+RETURNED = "<return>"  # the memory a returned struct's members are compared in
 
 
 def is_local_cell(path: str) -> bool:
@@ -164,6 +165,7 @@ class StatementExecutor(MemoryReader):
         self.head_versions: dict[int, int] = {}
         self.cell_layouts: dict[str, tuple[str, ...]] = {}  # local -> its cell paths
         self.struct_params: dict[str, str] = {}  # the root's struct parameters' cells -> name
+        self.zeroed_cells: set[str] = set()  # locals whose cells nobody named are zero
         # The index of each `[?N]` in a path, and the values it selects among.
         self.selections: list[tuple[z3.BitVecRef, list[int]]] = []
 
@@ -177,7 +179,7 @@ class StatementExecutor(MemoryReader):
         ret, final = self.inline(fn, args, state, fn.loc)
         if final.dead:
             final = state.copy(FALSE)
-        ret_term = ext64(ret) if fn.ret.kind != "void" else None
+        ret_term = ext64(ret) if fn.ret.kind not in ("void", "struct") else None
         end = final
         return SideTrace(self.label, function, self.events, ret_term, fn.ret, final.flags,
                          self.flags_written, list(self.mem_written),
@@ -251,10 +253,11 @@ class StatementExecutor(MemoryReader):
         ret = frame.function.ret
         returns = list(frame.returns)
         if not end.dead:
-            value = None if ret.kind == "void" else Value(self.uninit.fresh(ret.width), ret)
+            value = None if ret.kind in ("void", "struct") else \
+                Value(self.uninit.fresh(ret.width), ret)
             returns.append((end, value))  # fell off the end: no value
         merged = self.join([s for s, _ in returns], end)
-        if ret.kind == "void":
+        if ret.kind in ("void", "struct"):
             return VOID_VALUE, merged
         term: z3.BitVecRef | None = None
         for s, v in reversed(returns):
@@ -431,6 +434,12 @@ class StatementExecutor(MemoryReader):
         """A local kept as cells: each cell zero or its initializer, or unset."""
         base = self.cell_base(s.var)
         self.cell_layouts[base] = tuple(path for path, _, _ in s.cells)
+        if s.zeroed:
+            self.zeroed_cells.add(base)
+        else:
+            self.zeroed_cells.discard(base)
+        for key in [k for k in state.vars if isinstance(k, str) and cell_root(k) == base]:
+            del state.vars[key]  # a new instance of the local (a loop body declares it again)
         values: list[z3.BitVecRef | None] = []
         for k, (path, t, bits) in enumerate(s.cells):
             if s.init is None:
@@ -450,10 +459,27 @@ class StatementExecutor(MemoryReader):
                 state.vars[base + path] = term
         return state
 
+    def return_struct(self, e: ir.Expr, state: State) -> State:
+        """The checked function returns a struct local: its cells become the memory
+        `<return>.member`, compared at the end like any memory the sides write.  Whether
+        its unnamed members are zero is `<return>#zeroed`."""
+        if len(self.frames) != 1:
+            raise error_at(e.loc, "unsupported construct: a struct returned to a caller")
+        where, state = self.eval(e, state)
+        assert where.path is not None
+        root = cell_root(where.path)
+        for key in sorted(k for k in state.vars if isinstance(k, str) and cell_root(k) == root):
+            self.write_bits(state, f"{RETURNED}{key[len(root):]}", state.vars[key])
+        zeroed = 1 if root in self.zeroed_cells else 0
+        self.write_bits(state, f"{RETURNED}#zeroed", z3.BitVecVal(zeroed, 64))
+        return state
+
     def cell_initial(self, path: str) -> z3.BitVecRef | None:
         """A member of the checked function's struct parameter: an input shared by both
         sides, named by the parameter (by position) and the member (`state.exit_rcu`)."""
         root = cell_root(path)
+        if root in self.zeroed_cells:
+            return z3.BitVecVal(0, 64)
         name = self.struct_params.get(root)
         if name is None:
             return None
@@ -486,6 +512,12 @@ class StatementExecutor(MemoryReader):
     def exec_return(self, s: ir.Return, state: State) -> State:
         ret = self.frame.function.ret
         value = None
+        if ret.kind == "struct" and s.value is not None:
+            state = self.return_struct(s.value, state)
+            if not state.dead:
+                self.frame.returns.append((state, None))
+                self.depart(RETURN, state)
+            return state.copy(FALSE)
         if s.value is not None:
             value, state = self.eval(s.value, state)
         elif ret.kind != "void":
