@@ -515,7 +515,8 @@ class Executor(LoopSummarizer):
     def local_token(self) -> Value:
         """The value a callee is given for a pointer to a local: one token for every
         local, shown as `&local` (where each local is, is not observable here)."""
-        token = self.roots.setdefault("&local", z3.BitVecVal(string_value("&local"), 64))
+        # Distinct from the value of the string literal "&local".
+        token = self.roots.setdefault("&local", z3.BitVecVal(string_value("&local") ^ 2, 64))
         return Value(token, ct.pointer_to(ct.VOID))
 
     def e_indirect(self, e: ir.IndirectCall, state: State) -> tuple[Value, State]:
