@@ -257,7 +257,7 @@ def _skipped_lines(before: Unit, after: Unit) -> tuple[str, ...]:
     out: dict[str, None] = {}
     for label, program in (("before", before), ("after", after)):
         for err in program.skipped:
-            if err.location is not None and err.location.file not in program.side.paths:
+            if err.location is not None and not program.side.is_user_file(err.location.file):
                 continue  # a header's: listed only when a checked function reaches it
             where = f"{err.location}: " if err.location is not None else ""
             out[f"{where}note: skipped ({label}; no checked function reaches it): "

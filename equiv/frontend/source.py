@@ -106,6 +106,13 @@ class ParsedSide:
     macros: dict[str, Macro] = field(default_factory=dict)
     prelude_file: str = ""
     skipped: tuple[SkippedDecl, ...] = ()  # file-scope declarations the parser skipped
+    # Files the side's code came from that the user did not write: #included headers,
+    # the prelude, models and other extras.
+    foreign: frozenset[str] = frozenset()
+
+    def is_user_file(self, path: str) -> bool:
+        """Code the user wrote (their files, or text they renamed with #line)."""
+        return path in self.paths or path not in self.foreign
 
 
 def models_dir() -> Path:
@@ -353,7 +360,8 @@ def load_side(side: SideInput) -> ParsedSide:
             if path not in paths:
                 macros.update(scan_macros(path, text))
         try:
-            ast, skipped = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
+            text = preprocess(all_paths, all_texts, macros, side, scan)
+            ast, skipped = _parse(text, paths)
             if any(s.error.location is not None and s.error.location.file == "<equiv-macros>"
                    for s in skipped):
                 raise next(s.error for s in skipped)
@@ -362,9 +370,12 @@ def load_side(side: SideInput) -> ParsedSide:
                 raise
             # A mask-like macro whose body is not an expression: do without mask names.
             macros = {}
-            ast, skipped = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
+            text = preprocess(all_paths, all_texts, macros, side, scan)
+            ast, skipped = _parse(text, paths)
+    foreign = set(_INCLUDED.findall(text)) | {e.display for e in side.extras} | {
+        str(models_dir() / "prelude.h"), "<equiv-macros>", *side.force_includes}
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
-                      tuple(skipped))
+                      tuple(skipped), frozenset(foreign))
 
 
 _PARSER: Any = None
@@ -390,6 +401,7 @@ _C_WORDS = frozenset((
     "__restrict", "__restrict__", "__signed__", "__extension__", "__attribute__",
     "__builtin_offsetof",
 ))
+_INCLUDED = re.compile(r'^#\s*\d+\s+"((?:[^"\\]|\\.)*)"\s+1\b', re.MULTILINE)  # entering
 _ASM_WORDS = ("asm", "__asm__", "__asm")
 _TYPEOF_WORDS = ("typeof", "__typeof__", "__typeof", "__auto_type")
 _TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[A-Za-z_]\w*|\d\w*|\S')

@@ -356,7 +356,7 @@ def build_unit(side: ParsedSide, whole: bool = True) -> Unit:
     for s in side.skipped:
         unit.skip(s.error, s.names, s.tags)
         if s.function is not None and s.error.location is not None \
-                and s.error.location.file in side.paths:
+                and side.is_user_file(s.error.location.file):
             unit.skipped_functions.setdefault(s.function, s.error)
     for item in side.ast.ext:
         try:
