@@ -107,7 +107,7 @@ typedef unsigned int uid_t;
 typedef unsigned int gid_t;
 typedef unsigned int gfp_t;
 typedef unsigned short umode_t;
-typedef unsigned long irqentry_state_t;
+typedef struct irqentry_state irqentry_state_t;
 typedef unsigned char uint8_t;
 typedef unsigned short uint16_t;
 typedef unsigned int uint32_t;

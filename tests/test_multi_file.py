@@ -236,9 +236,15 @@ def test_syntax_error_in_the_header_is_located_in_the_header(tmp_path: Path) -> 
         "\tif (flags & )\n")
     bad_line = broken.splitlines().index("\tif (flags & )") + 1
     before, after = write_before(tmp_path), write_after(tmp_path, syscall_h=broken)
-    proc = check(joined(before), joined(after))
+    proc = check(joined(before), joined(after), "--function", "syscall_exit_to_user_mode_work")
     assert_located_error(proc, after / "syscall.h", lines=bad_line, message="syntax error")
     assert_only_known_temp_paths(proc, tmp_path)
+    # Checking every function: the broken one is its error, the other still gets its
+    # verdict (a real difference, the worst outcome: exit 1).
+    every = check(joined(before), joined(after))
+    assert every.returncode == 1, describe(every)
+    assert "syscall_exit_to_user_mode_work: ERROR (not checked)" in every.stdout, describe(every)
+    assert f"{after / 'syscall.h'}:{bad_line}:" in every.stderr, describe(every)
 
 
 def test_directory_side_gives_the_same_verdict(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv.driver.budget import Budget, BudgetExceeded, Guard
+from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.frontend.models import Model, arch_headers, select_models
@@ -95,21 +96,32 @@ class Sides:
         pinned = dict(self.options.pins)
         free = [c for c in preprocessor_configs(tuple(paths), self.options.max_file_size)
                 if c not in pinned]
+        if free and self.options.functions:
+            # Only the switches that can change what the checked functions reach
+            # make configurations of their own; the others stay off.
+            off = self._variant(paths, models, pinned, tuple((c, False) for c in free))
+            texts = {p: read_source(p, self.options.max_file_size) for p in paths}
+            keep = relevant_configs(off.program, self.options.functions, free, texts)
+            if not keep:
+                return [Variant((), off.program)]
+            pinned.update({c: False for c in free if c not in keep})
+            free = keep
         if len(free) > MAX_PREPROCESSOR_CONFIGS:
             raise InputError(None, f"{len(free)} config switches in #if lines ({', '.join(free)}); "
                                    f"pin some with -D CONFIG_X=y|n")
+        return [self._variant(paths, models, pinned, tuple(zip(free, values)))
+                for values in itertools.product([False, True], repeat=len(free))]
+
+    def _variant(self, paths: list[str], models: tuple[Model, ...], pinned: dict[str, bool],
+                 valuation: tuple[tuple[str, bool], ...]) -> Variant:
+        """The side preprocessed with `pinned` and `valuation`, loaded."""
         extras = tuple(Extra(m.display, m.text) for m in models) + _assumption_extras(
             self.options.assumptions)
-        out = []
-        for values in itertools.product([False, True], repeat=len(free)):
-            valuation = tuple(zip(free, values))
-            defines = tuple((name, "1" if on else None)
-                            for name, on in list(pinned.items()) + list(valuation))
-            side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
-                             self.options.max_file_size)
-            out.append(Variant(valuation, build_unit(load_side(side),
-                                                     whole=self.options.whole_files)))
-        return out
+        defines = tuple((name, "1" if on else None)
+                        for name, on in list(pinned.items()) + list(valuation))
+        side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
+                         self.options.max_file_size)
+        return Variant(valuation, build_unit(load_side(side), whole=self.options.whole_files))
 
 
 def _assumption_extras(assumptions: tuple[str, ...]) -> tuple[Extra, ...]:
@@ -146,24 +158,37 @@ def called_names(funcdef: Any) -> set[str]:
 
 
 def roots(program: Unit) -> list[str]:
-    """User-defined functions that no other user-defined function calls."""
+    """User-defined functions that no other user-defined function calls.
+
+    A definition in the user's files that could not be read counts too (it is
+    checked as its error), unless another function calls it."""
     called: set[str] = set()
     for name in program.user_functions:
         called |= called_names(program.functions[name]) - {name}
     found = [n for n in program.user_functions if n not in called]
     # Every function called by another: a cycle.  Check them all (the
     # executor then reports the recursion where it happens).
-    return found or list(program.user_functions)
+    found = found or list(program.user_functions)
+    return found + [n for n in program.skipped_functions if n not in called]
 
 
-def select_functions(before: Unit, after: Unit,
+def select_functions(before: Unit | list[Unit], after: Unit | list[Unit],
                      requested: tuple[str, ...]) -> list[str]:
+    """The functions to check: `requested`, or every root.  A side may be given as
+    the units of all its configurations (a function may be defined in some only)."""
+    units = [u for side in (before, after) for u in (side if isinstance(side, list) else [side])]
     if requested:
         for name in requested:
-            if name not in before.user_functions and name not in after.user_functions:
+            if not any(name in p.user_functions or name in p.skipped_functions
+                       for p in units):
                 raise InputError(None, f"function '{name}' is defined on neither side")
         return list(dict.fromkeys(requested))
-    return list(dict.fromkeys(roots(before) + roots(after)))
+    return list(dict.fromkeys(n for u in units for n in roots(u)))
+
+
+def _unreadable(name: str, before: Unit, after: Unit) -> InputError | None:
+    """The error of a function whose definition could not be read on either side."""
+    return before.skipped_functions.get(name) or after.skipped_functions.get(name)
 
 
 # ---- premises ---------------------------------------------------------------------
@@ -200,27 +225,60 @@ def run_check(before_paths: list[str], after_paths: list[str],
         before = sides.variants("before", enabled)[0].program
         after = sides.variants("after", enabled)[0].program
         notes = _arch_conflicts(sides, before, after)
+    # A function may be defined in some configurations only (under #ifdef CONFIG_X).
+    in_before, in_after = (
+        {n for v in sides.variants(label, enabled) for n in v.program.user_functions}
+        for label in ("before", "after"))
     premises = premises_of(models, options)
-    names = select_functions(before, after, options.functions)
-    both = [n for n in names if n in before.user_functions and n in after.user_functions]
-    checked = _check_all(sides, both, options, models, premises)
+    names = select_functions([v.program for v in sides.variants("before", enabled)],
+                             [v.program for v in sides.variants("after", enabled)],
+                             options.functions)
+    unreadable = {n: e for n in names if (e := _unreadable(n, before, after)) is not None}
+    both = [n for n in names if n in in_before and n in in_after and n not in unreadable]
+    checked = _errors_as_results({**_check_all(sides, both, options, models, premises),
+                                  **unreadable})
     results = []
     for name in names:
         if name in checked:
             results.append(checked[name])
         else:
-            in_before = name in before.user_functions
-            verdict = Verdict.ONLY_BEFORE if in_before else Verdict.ONLY_AFTER
-            side = before_paths[0] if in_before else after_paths[0]
+            only_before = name in in_before
+            verdict = Verdict.ONLY_BEFORE if only_before else Verdict.ONLY_AFTER
+            side = before_paths[0] if only_before else after_paths[0]
             results.append(FunctionResult(name, verdict, reason=f"defined only in {side}"))
     if not results:
         raise InputError(None, "no function to check: neither side defines a function")
     return CheckResult(tuple(before_paths), tuple(after_paths), tuple(results),
-                       notes=tuple(notes))
+                       notes=tuple(notes), skipped=_skipped_lines(before, after))
+
+
+def _skipped_lines(before: Unit, after: Unit) -> tuple[str, ...]:
+    """The file-scope declarations each side left out, as located lines (for -v)."""
+    out: dict[str, None] = {}
+    for label, program in (("before", before), ("after", after)):
+        for err in program.skipped:
+            if err.location is not None and not program.side.is_user_file(err.location.file):
+                continue  # a header's: listed only when a checked function reaches it
+            where = f"{err.location}: " if err.location is not None else ""
+            out[f"{where}note: skipped ({label}; no checked function reaches it): "
+                f"{err.message}"] = None
+    return tuple(out)
+
+
+def _errors_as_results(outcomes: dict[str, FunctionResult | InputError]) -> dict[str, FunctionResult]:
+    """One function's error is that function's result; if every function failed, the error."""
+    from equiv.errors import with_hint
+
+    errors = [o for o in outcomes.values() if isinstance(o, InputError)]
+    if errors and len(errors) == len(outcomes):
+        raise errors[0]  # nothing was checked: the error, as before
+    return {name: o if isinstance(o, FunctionResult) else
+            FunctionResult(name, Verdict.ERROR, reason=with_hint(o).render())
+            for name, o in outcomes.items()}
 
 
 def _check_all(sides: Sides, names: list[str], options: CheckOptions, models: list[Model],
-               premises: list[Premise]) -> dict[str, FunctionResult]:
+               premises: list[Premise]) -> dict[str, FunctionResult | InputError]:
     """Check each function, in worker processes when asked and worth it.
 
     Workers are forked before any z3 term exists in this process, and results
@@ -229,28 +287,29 @@ def _check_all(sides: Sides, names: list[str], options: CheckOptions, models: li
     import multiprocessing
 
     # A daemonic process (a pool worker of the caller's) may not have children.
+    work = (sides, options, models, premises)
     if options.jobs <= 1 or len(names) <= 1 or multiprocessing.current_process().daemon:
-        return {n: FunctionCheck(sides, n, options, models).run(premises) for n in names}
+        return {n: _check_with(work, n) for n in names}
 
     global _WORK
-    _WORK = (sides, options, models, premises)
+    _WORK = work
     context = multiprocessing.get_context("fork")
     with context.Pool(min(options.jobs, len(names))) as pool:
         outcomes = pool.map(_check_one, names)
     _WORK = None
-    results = {}
-    for name, outcome in zip(names, outcomes):
-        if isinstance(outcome, InputError):
-            raise outcome
-        results[name] = outcome
-    return results
+    return dict(zip(names, outcomes))
 
 
 _WORK: Any = None
 
 
 def _check_one(name: str) -> FunctionResult | InputError:
-    sides, options, models, premises = _WORK
+    return _check_with(_WORK, name)
+
+
+def _check_with(work: Any, name: str) -> FunctionResult | InputError:
+    """One function's result, or the located error that stopped its check."""
+    sides, options, models, premises = work
     try:
         return FunctionCheck(sides, name, options, models).run(premises)
     except InputError as err:
@@ -323,6 +382,8 @@ class FunctionCheck:
         self.models = models
         self.words: dict[str, tuple[FlagWord, ...]] = {}  # per side: its flag-word parameters
         self._unchanged: dict[tuple[str, ...], bool] = {}  # per set of enabled models
+        # Per side, when the function is defined in some configurations only: those.
+        self.defined_in: dict[str, tuple[tuple[tuple[str, bool], ...], ...]] = {}
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -335,6 +396,10 @@ class FunctionCheck:
     def _run(self, premises: list[Premise]) -> FunctionResult:
         result = self.evaluate(premises, explain_all=True)
         result = replace(result, premises=tuple(premises))
+        where = self.where_defined()
+        if where is not None and result.reason is None:
+            result = replace(result, reason=f"checked only where {where}: '{self.name}' "
+                                            f"is not defined in the other configurations")
         if result.verdict is not Verdict.EQUIVALENT or not premises:
             return result
         return replace(result, needed=tuple(self.needed(premises)))
@@ -546,10 +611,15 @@ class FunctionCheck:
         before_sig = self.sides.variants("before", models)[0].program.signatures.get(self.name)
         root_names = tuple(n for n, _ in before_sig.params) if before_sig else ()
         traces = []
+        present = [v for v in variants if self.name in v.program.functions]
+        if not present:
+            raise InputError(None, f"'{self.name}' is not defined in any configuration "
+                                   f"of the {label} side")
+        if len(present) < len(variants):
+            # Checked only in the configurations that define it (a premise, stated).
+            self.defined_in[label] = tuple(v.valuation for v in present)
+            variants = present
         for k, variant in enumerate(variants):
-            if self.name not in variant.program.functions:
-                raise InputError(None, f"'{self.name}' is not defined in every configuration "
-                                       f"of the {label} side")
             options = Options(unwind=self.options.unwind, flag_params=self.flag_params(models),
                               racy_flags=self.options.racy_flags,
                               stable_flags=STABLE_FLAGS in keys,
@@ -563,11 +633,24 @@ class FunctionCheck:
             traces.append((variant.valuation, replace(trace, assumptions=owned)))
         return combine(traces), variants[0].program
 
+    def where_defined(self) -> str | None:
+        """The configurations the check was restricted to, as text (None: all)."""
+        if not self.defined_in:
+            return None
+        parts: dict[str, None] = {}
+        for valuations in self.defined_in.values():
+            parts[" or ".join(", ".join(f"{n}={'y' if on else 'n'}" for n, on in v)
+                              for v in valuations)] = None
+        return " and ".join(f"({p})" if len(parts) > 1 else p for p in parts)
+
     def facts(self, b_prog: Unit, a_prog: Unit, b_trace: Any, a_trace: Any,
               keys: set[str], models: tuple[Model, ...]) -> list[Any]:
         import z3
 
         facts = [term for _, term in b_trace.assumptions + a_trace.assumptions]
+        for valuations in self.defined_in.values():
+            facts.append(z3.Or(*[z3.And(*[z3.Bool(n) == z3.BoolVal(on) for n, on in v])
+                                 for v in valuations]))
         for name, on in self.options.pins:
             facts.append(z3.Bool(name) == z3.BoolVal(on))
         if self.options.flag_map:

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the number of cores, at least 1; output does not depend "
                             "on it)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    check.add_argument("-v", "--verbose", action="store_true",
+                       help="also list, on stderr, the file-scope declarations left out "
+                            "because they cannot be read and no checked function reaches them")
     add_limit_options(check)
     _register_patch(sub)
     return parser
@@ -124,6 +127,14 @@ def run(args: argparse.Namespace) -> int:
     except BudgetExceeded as hit:
         print(f"equiv: unknown: {hit.reason}", file=sys.stderr)
         return UNKNOWN
+    from equiv.report.results import Verdict
+
+    for fn in result.functions:  # a function's own error: its located line, as for any error
+        if fn.verdict is Verdict.ERROR and fn.reason:
+            print(fn.reason, file=sys.stderr)
+    if args.verbose:
+        for line in result.skipped:
+            print(line, file=sys.stderr)
     sys.stdout.write(render_json(result) if args.json else render_text(result))
     return int(result.exit_code)
 

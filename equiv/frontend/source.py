@@ -83,6 +83,21 @@ def preprocessor_configs(paths: tuple[str, ...],
 
 
 @dataclass(frozen=True)
+class SkippedDecl:
+    """A file-scope declaration the parser could not read, and skipped.
+
+    `names` are the identifiers it would declare (a function, a variable) and
+    `tags` the struct, union or enum tags it would define: a checked function
+    that reaches one of them gets `error`, never a silent stand-in.
+    """
+
+    error: InputError
+    names: tuple[str, ...]
+    tags: tuple[str, ...]
+    function: str | None = None  # the function it defines, when it has a body
+
+
+@dataclass(frozen=True)
 class ParsedSide:
     """One side of a check after preprocessing and parsing."""
 
@@ -90,6 +105,14 @@ class ParsedSide:
     ast: Any  # pycparser c_ast.FileAST
     macros: dict[str, Macro] = field(default_factory=dict)
     prelude_file: str = ""
+    skipped: tuple[SkippedDecl, ...] = ()  # file-scope declarations the parser skipped
+    # Files the side's code came from that the user did not write: #included headers,
+    # the prelude, models and other extras.
+    foreign: frozenset[str] = frozenset()
+
+    def is_user_file(self, path: str) -> bool:
+        """Code the user wrote (their files, or text they renamed with #line)."""
+        return path in self.paths or path not in self.foreign
 
 
 def models_dir() -> Path:
@@ -337,14 +360,22 @@ def load_side(side: SideInput) -> ParsedSide:
             if path not in paths:
                 macros.update(scan_macros(path, text))
         try:
-            ast = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
+            text = preprocess(all_paths, all_texts, macros, side, scan)
+            ast, skipped = _parse(text, paths)
+            if any(s.error.location is not None and s.error.location.file == "<equiv-macros>"
+                   for s in skipped):
+                raise next(s.error for s in skipped)
         except InputError as err:
             if err.location is None or err.location.file != "<equiv-macros>":
                 raise
             # A mask-like macro whose body is not an expression: do without mask names.
             macros = {}
-            ast = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
-    return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"))
+            text = preprocess(all_paths, all_texts, macros, side, scan)
+            ast, skipped = _parse(text, paths)
+    foreign = set(_INCLUDED.findall(text)) | {e.display for e in side.extras} | {
+        str(models_dir() / "prelude.h"), "<equiv-macros>", *side.force_includes}
+    return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
+                      tuple(skipped), frozenset(foreign))
 
 
 _PARSER: Any = None
@@ -358,6 +389,63 @@ def _parser() -> Any:
     return _PARSER
 
 
+# C's keywords and GCC's spellings of them: never a typedef name.
+_C_WORDS = frozenset((
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+    "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
+    "_Noreturn", "_Thread_local", "_Static_assert", "_Atomic", "_Alignof", "_Alignas",
+    "_Pragma", "__int128", "offsetof", "asm", "__asm__", "__asm", "typeof", "__typeof__",
+    "__typeof", "__auto_type", "__volatile__", "__inline__", "__inline", "__const",
+    "__restrict", "__restrict__", "__signed__", "__extension__", "__attribute__",
+    "__builtin_offsetof",
+))
+_INCLUDED = re.compile(r'^#\s*\d+\s+"((?:[^"\\]|\\.)*)"\s+1\b', re.MULTILINE)  # entering
+_ASM_WORDS = ("asm", "__asm__", "__asm")
+_TYPEOF_WORDS = ("typeof", "__typeof__", "__typeof", "__auto_type")
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[A-Za-z_]\w*|\d\w*|\S')
+_IDENT = re.compile(r"[A-Za-z_]\w*$")
+
+
+def assumed_type_names(text: str) -> frozenset[str]:
+    """Identifiers that `text` can only be using as typedef names it never declares.
+
+    A typedef from a header that is not there (`syscall_fn_t`, `compat_ulong_t`) or a
+    GCC type (`__uint128_t`) makes pycparser fail on the whole file.  In C an
+    identifier followed by another identifier (`syscall_fn_t fn`) can only be a type
+    name, and so can `(X)` followed by an operand or `(X *)` (casts); a name that ends
+    in `_t` is one too where a declarator follows (`compat_ulong_t *p;`).  Such a name
+    is lexed as a type unless the file declares it as something else in scope; its
+    meaning is decided later (equiv.ir.unit: an opaque type).
+    """
+    lines = [line for line in text.split("\n") if not line.lstrip().startswith("#")]
+    tokens = _TOKEN.findall("\n".join(lines))
+    return frozenset(tok for i, tok in enumerate(tokens) if _used_as_type(tokens, i))
+
+
+def _used_as_type(tokens: list[str], i: int) -> bool:
+    """Whether identifier `tokens[i]` stands where only a type name can."""
+    def ident(k: int) -> bool:
+        return 0 <= k < len(tokens) and bool(_IDENT.match(tokens[k])) \
+            and tokens[k] not in _C_WORDS
+
+    def at(k: int) -> str:
+        return tokens[k] if 0 <= k < len(tokens) else ""
+
+    if not ident(i) or at(i - 1) in ("struct", "union", "enum", "goto", ".", ">"):
+        return False
+    if ident(i + 1):  # `syscall_fn_t fn`
+        return True
+    if at(i - 1) == "(" and at(i + 1) == ")":  # a cast: `(T)x`, `(T)1`
+        return ident(i + 2) or at(i + 2)[:1].isdigit()
+    if at(i - 1) == "(" and at(i + 1) == "*" and at(i + 2) in ("*", ")"):  # `(T *)`
+        return True
+    # `compat_ulong_t *p;` and the like
+    return tokens[i].endswith("_t") and at(i + 1) == "*" and ident(i + 2) \
+        and at(i + 3) in (";", ",", "=", ")", "[")
+
+
 def _locating_parser_class() -> Any:
     from pycparser import c_ast, c_parser
 
@@ -369,7 +457,159 @@ def _locating_parser_class() -> Any:
         position), and gives errors that pycparser reports without a line the
         next token's place.  pycparser 3 is a hand-written recursive-descent
         parser, so each extension overrides the one method of its rule.
+
+        Two kinds of tolerance for real kernel files: names that can only be
+        typedef names the file never declares (`assumed_type_names`) are lexed
+        as types, and a file-scope declaration that does not parse is skipped
+        and recorded (`skipped`), so that the functions around it still load.
         """
+
+        assumed: frozenset[str] = frozenset()
+        skipped: tuple[Any, ...] = ()
+
+        def parse_tolerant(self, text: str, filename: str) -> tuple[Any, list[Any]]:
+            self.assumed = assumed_type_names(text)
+            self.skipped = ()
+            return self.parse(text, filename=filename), list(self.skipped)
+
+        def _lex_type_lookup_func(self, name: str) -> bool:
+            for scope in reversed(self._scope_stack):
+                known = scope.get(name)
+                if known is not None:
+                    return bool(known)
+            return name in self.assumed
+
+        def _parse_translation_unit(self) -> list[Any]:
+            ext: list[Any] = []
+            while self._peek() is not None:
+                mark = self._mark()
+                try:
+                    ext.extend(self._parse_external_declaration())
+                except (c_parser.ParseError, AssertionError, AttributeError, TypeError) as exc:
+                    self._reset(mark)
+                    self.skipped += (self._skip_external(exc),)
+                    if self._mark() == mark:  # no progress: give up on the file
+                        raise
+            return ext
+
+        def _skip_external(self, exc: Exception) -> Any:
+            """Consume one file-scope declaration (to its `;` or its body's `}`)."""
+            first = self._peek()
+            message = str(exc)
+            if not isinstance(exc, c_parser.ParseError) and first is not None:
+                message = f"{self._tok_coord(first)}: cannot parse this declaration"
+            names: list[str] = []
+            tags: list[str] = []
+            braces = parens = 0
+            body = False
+            previous = ""
+            function = None
+            while self._peek() is not None:
+                tok = self._advance()
+                kind = tok.type
+                if kind == "LBRACE":
+                    if braces == 0 and previous == "RPAREN" and not body:
+                        body = True
+                        function = names[-1] if names else None
+                    braces += 1
+                elif kind == "RBRACE":
+                    braces -= 1
+                    if braces <= 0 and body:
+                        self._accept("SEMI")
+                        break
+                elif kind in ("LPAREN", "LBRACKET"):
+                    parens += 1
+                elif kind in ("RPAREN", "RBRACKET"):
+                    parens -= 1
+                elif kind == "SEMI" and braces <= 0 and parens <= 0:
+                    break
+                elif kind == "ID" and braces <= 0:
+                    if previous in ("STRUCT", "UNION", "ENUM"):
+                        tags.append(tok.value)
+                    elif parens <= 0:
+                        names.append(tok.value)
+                previous = kind
+            return (message, tuple(names), tuple(tags), function)
+
+        def _starts_declaration(self, tok: Any = None) -> bool:
+            tok = tok or self._peek()
+            if tok is not None and tok.type == "ID" and tok.value in _TYPEOF_WORDS:
+                return True
+            return bool(super()._starts_declaration(tok))
+
+        def _parse_declaration_specifiers(self, allow_no_type: bool = False) -> Any:
+            """GNU `typeof(expr)`, `typeof(type)` and `__auto_type` as the leading type
+            specifier: a Typename named `__equiv_typeof` (its `type` is the expression)
+            or `__equiv_auto_type`, which the lowering resolves."""
+            tok = self._peek()
+            if tok is None or tok.type != "ID" or tok.value not in _TYPEOF_WORDS:
+                return super()._parse_declaration_specifiers(allow_no_type)
+            self._advance()
+            coord = self._tok_coord(tok)
+            node: Any
+            if tok.value == "__auto_type":
+                node = c_ast.Typename("__equiv_auto_type", [], None,
+                                      c_ast.ID("__auto_type", coord), coord)
+            else:
+                self._expect("LPAREN")
+                if self._starts_declaration():
+                    node = self._parse_type_name()
+                else:
+                    node = c_ast.Typename("__equiv_typeof", [], None, self._parse_expression(),
+                                          coord)
+                self._expect("RPAREN")
+            spec: Any = {"qual": [], "storage": [], "type": [], "function": [], "alignment": []}
+            if self._starts_declaration():
+                spec, _, _ = super()._parse_declaration_specifiers(allow_no_type=True)
+            if spec["type"]:
+                self._parse_error("Invalid multiple types specified", coord)
+            spec["type"] = [node]
+            return spec, True, coord
+
+        def _parse_statement(self) -> Any:
+            token = self._peek()
+            if token is not None and token.type == "ID" and token.value in _ASM_WORDS:
+                return self._parse_asm_statement()
+            return super()._parse_statement()
+
+        def _parse_asm_statement(self) -> Any:
+            """GNU `asm [volatile|inline|goto] ("template" : outputs : inputs : clobbers
+            : labels);` as the call `__equiv_asm("template", n_outputs, n_labels,
+            "constraint", lvalue, ..., "constraint", value, ...)` for the lowering."""
+            coord = self._tok_coord(self._advance())
+            labels = 0
+            while self._peek_type() in ("VOLATILE", "INLINE", "GOTO"):
+                self._advance()
+            self._expect("LPAREN")
+            template = self._parse_unified_string_literal()
+            operands: list[Any] = []
+            outputs = 0
+            section = 0
+            while self._accept("COLON"):
+                section += 1
+                while self._peek_type() not in ("COLON", "RPAREN"):
+                    if section <= 2:
+                        if self._accept("LBRACKET"):  # [symbolic name]
+                            self._advance()
+                            self._expect("RBRACKET")
+                        operands.append(self._parse_unified_string_literal())
+                        self._expect("LPAREN")
+                        operands.append(self._parse_expression())
+                        self._expect("RPAREN")
+                        outputs += section == 1
+                    elif section == 3:
+                        self._parse_unified_string_literal()  # a clobber
+                    else:
+                        self._advance()  # a label of asm goto
+                        labels += 1
+                    if not self._accept("COMMA"):
+                        break
+            self._expect("RPAREN")
+            self._expect("SEMI")
+            args = [template, c_ast.Constant("int", str(outputs), coord),
+                    c_ast.Constant("int", str(labels), coord)] + operands
+            return c_ast.FuncCall(c_ast.ID("__equiv_asm", coord), c_ast.ExprList(args, coord),
+                                  coord)
 
         def _parse_conditional_expression(self) -> Any:
             expr = self._parse_binary_expression()
@@ -405,11 +645,16 @@ def _locating_parser_class() -> Any:
     return LocatingParser
 
 
-def _parse(preprocessed: str, paths: list[str]) -> Any:
+def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl]]:
+    """The AST of `preprocessed`, and the file-scope declarations skipped in it."""
     from equiv.frontend.cache import cached_parse
 
     text = _strip_directives(preprocessed)
     try:
-        return cached_parse(text, paths[0], lambda: _parser().parse(text, filename=paths[0]))
+        ast, raw = cached_parse(text, paths[0],
+                                lambda: _parser().parse_tolerant(text, paths[0]))
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(exc, paths) from None
+    skipped = [SkippedDecl(_parse_error(Exception(message), paths), names, tags, function)
+               for message, names, tags, function in raw]
+    return ast, skipped

@@ -14,8 +14,8 @@ class CType:
     """A C type equiv can hold in a bit-vector.
 
     kind: "int" (any integer type, _Bool included), "ptr", "void",
-    "struct" (only as a pointer target or member container) or "array"
-    (only as a struct member, indexed with a constant).
+    "struct" (a pointer target, member container or local), "array",
+    "fnptr" (a function pointer) or "opaque" (an undeclared typedef name).
     """
 
     kind: str
@@ -60,6 +60,16 @@ VOID = CType("void", 0, name="void")
 
 def pointer_to(elem: CType) -> CType:
     return CType("ptr", 64, False, 0, f"{elem.name} *", target=elem.target, elem=elem)
+
+
+def opaque_type(name: str) -> CType:
+    """A typedef name nothing declares (`syscall_fn_t` from a missing header).
+
+    Its values can be copied, passed and called through, nothing else: each
+    of those is exact whatever the real type is (a 64-bit handle is enough to
+    tell values apart, and no bit of one is ever looked at).
+    """
+    return CType("opaque", 64, False, 0, name)
 
 
 def struct_type(tag: str) -> CType:

@@ -23,6 +23,8 @@ from equiv.ir.unit import GlobalVar, Unit, located_error, location, unsupported_
 COMPARE_OPS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 ARITH_OPS = frozenset({"+", "-", "*", "/", "%", "&", "|", "^"})
 SHIFT_OPS = frozenset({"<<", ">>"})
+SCALAR_KINDS = frozenset({"int", "ptr", "opaque", "fnptr"})  # held in one variable
+MAX_CELLS = 512  # cells of one local array or struct
 
 # Special functions: lowered to `Intrinsic` (or rewritten), never inlined or
 # called.  Name -> (argument count, result type).  The executor defines each.
@@ -48,15 +50,21 @@ def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
     """The IR of one function definition."""
     name = funcdef.decl.name
     sig = unit.signatures[name]
-    if sig.ret.kind not in ("int", "ptr", "void"):
+    if sig.ret.kind not in ("int", "ptr", "void", "struct"):
         raise unsupported_at(funcdef, f"function '{name}' returning {sig.ret.name or sig.ret.kind}")
     lw = Lowerer(unit, sig.ret)
     lw.number_labels(funcdef.body)
+    lw.addressed = addressed_names(funcdef.body)
     params = []
     for pname, ptype in sig.params:
-        if ptype.kind not in ("int", "ptr"):
+        if ptype.kind not in SCALAR_KINDS and ptype.kind != "struct":
             raise unsupported_at(funcdef, f"parameter '{pname}' of type {ptype.name or ptype.kind}")
-        params.append(ir.Param(lw.declare(pname, ptype), pname, ptype))
+        if pname in lw.addressed:
+            raise unsupported_at(funcdef, f"taking the address of parameter '{pname}'")
+        var = lw.declare(pname, ptype)
+        if ptype.kind == "struct":  # a copy of the caller's struct, kept as cells
+            lw.cell_vars.add(var)
+        params.append(ir.Param(var, pname, ptype))
     body = lw.stmt(funcdef.body)
     block = body if isinstance(body, ir.Block) else ir.Block(body.loc, (body,))
     return ir.Function(name, sig.ret, tuple(params), sig.variadic, block, location(funcdef),
@@ -83,6 +91,23 @@ def constant_initializer(unit: Unit, g: GlobalVar) -> int:
     return value
 
 
+def addressed_names(body: Any) -> set[str]:
+    """Names whose address `&` takes somewhere in `body` (`&x`, `&x.a`, `&x[1]`)."""
+    names: set[str] = set()
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if type(node).__name__ == "UnaryOp" and node.op == "&":
+            root = node.expr
+            while type(root).__name__ in ("StructRef", "ArrayRef") and \
+                    (type(root).__name__ == "ArrayRef" or root.type == "."):
+                root = root.name
+            if type(root).__name__ == "ID":
+                names.add(root.name)
+        stack.extend(child for _, child in node.children())
+    return names
+
+
 def string_value(text: str) -> int:
     """The opaque value equiv gives a string literal: equal texts, equal values."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") | (1 << 63)
@@ -101,6 +126,8 @@ class Lowerer:
         self.labels: dict[str, tuple[int, int]] = {}  # name -> (id, textual position)
         self.goto_pos: dict[int, int] = {}
         self.all_targets: set[int] = set()
+        self.addressed: set[str] = set()  # locals whose address is taken (kept as cells)
+        self.cell_vars: set[int] = set()  # the ids of locals kept as cells
 
     # ---- names ------------------------------------------------------------------
     def fresh(self) -> int:
@@ -142,12 +169,35 @@ class Lowerer:
         walk(body)
 
     # ---- types -------------------------------------------------------------------
+    def resolve(self, node: Any) -> ct.CType:
+        """The CType of a type node; `typeof(expr)` is the type of `expr` here."""
+        self.unit.typeof_of.append(self.type_of)
+        try:
+            return self.unit.resolve(node)
+        finally:
+            self.unit.typeof_of.pop()
+
+    def type_of(self, node: Any) -> ct.CType:
+        """The type of expression `node` (GNU typeof: it is not evaluated)."""
+        if type(node).__name__ == "ID":
+            found = self.lookup(node.name)
+            if found is not None:
+                return found[1]  # an array stays an array
+        return self.expr(node).ctype
+
     def convert(self, e: ir.Expr, to: ct.CType, node: Any) -> ir.Expr:
         """`e` converted to `to` (folded when constant)."""
         if to.kind == "void":
             return ir.Convert(ct.VOID, e.loc, e)
         if e.ctype.kind == "void":
             raise located_error(node, "void value used where a value is required")
+        if "opaque" in (to.kind, e.ctype.kind) or "fnptr" in (to.kind, e.ctype.kind):
+            if e.ctype == to or (to.kind == "fnptr" and e.ctype.kind == "fnptr"):
+                return e if e.ctype == to else ir.Convert(to, e.loc, e)
+            unknown = e.ctype if e.ctype.kind in ("opaque", "fnptr") else to
+            raise unsupported_at(node, f"conversion between {e.ctype.name or e.ctype.kind} and "
+                                       f"{to.name or to.kind} (only a value of type "
+                                       f"{unknown.name} itself can be stored or passed)")
         if to.kind not in ("int", "ptr") or e.ctype.kind not in ("int", "ptr"):
             raise unsupported_at(node, f"conversion to or from "
                                        f"{(to if to.kind not in ('int', 'ptr') else e.ctype).name}")
@@ -165,6 +215,8 @@ class Lowerer:
     def integer(self, e: ir.Expr, node: Any) -> ct.CType:
         if e.ctype.kind == "ptr":
             raise unsupported_at(node, "pointer arithmetic")
+        if e.ctype.kind == "opaque":
+            raise unsupported_at(node, f"arithmetic on a value of undeclared type {e.ctype.name}")
         if e.ctype.kind != "int":
             raise unsupported_at(node, f"arithmetic on {e.ctype.name or e.ctype.kind}")
         return e.ctype
@@ -206,12 +258,15 @@ class Lowerer:
             self.local_sigs[node.name] = self.unit.signature_of(node.type)
             return ir.Nop(location(node))
         if node.name is None:
-            self.unit.resolve(node.type)
+            self.resolve(node.type)
             return ir.Nop(location(node))
         if "static" in (node.storage or []):
             raise unsupported_at(node, "static local variable")
-        t = self.unit.resolve(node.type)
-        if t.kind not in ("int", "ptr"):
+        t = self.auto_type(node) or self.resolve(node.type)
+        if t.kind in ("array", "struct") or (node.name in self.addressed and
+                                             t.kind in SCALAR_KINDS):
+            return self.declare_cells(node, t)
+        if t.kind not in SCALAR_KINDS:
             raise unsupported_at(node, f"local variable of type {t.name or t.kind}")
         init = None
         if node.init is not None:
@@ -220,6 +275,145 @@ class Lowerer:
             init = self.convert(self.expr(node.init), t, node)
         var = self.declare(node.name, t)  # in scope only after its initializer
         return ir.Declare(location(node), var, node.name, t, init)
+
+    def auto_type(self, node: Any) -> ct.CType | None:
+        """The type of `__auto_type x = init;` (init's type, arrays decayed), else None."""
+        decl = node.type
+        if type(decl).__name__ != "TypeDecl" or type(decl.type).__name__ != "Typename" \
+                or decl.type.name != "__equiv_auto_type":
+            return None
+        if node.init is None or type(node.init).__name__ == "InitList":
+            raise unsupported_at(node, "__auto_type without a single initializer value")
+        return self.type_of(node.init)
+
+    def declare_cells(self, node: Any, t: ct.CType) -> ir.Stmt:
+        """A local array, struct, or scalar whose address is taken: one cell per scalar."""
+        if t.kind == "array" and t.length is None and type(node.init).__name__ == "InitList" \
+                and not any(type(x).__name__ == "NamedInitializer" for x in node.init.exprs):
+            t = ct.array_of(t.elem or ct.LONG, len(node.init.exprs))
+        if t.kind == "struct" and self.unit.layout(t.target) is None:
+            return self.declare_open_struct(node, t)
+        cells = self.cells_of(t, node, "")
+        if len(cells) > MAX_CELLS:
+            raise unsupported_at(node, f"local '{node.name}' of more than {MAX_CELLS} scalars")
+        init: tuple[ir.Expr | None, ...] | None = None
+        if node.init is not None:
+            values: dict[str, ir.Expr] = {}
+            self.initialize(t, node.init, "", values)
+            init = tuple(values.get(path) for path, _, _ in cells)
+        var = self.declare(node.name, t)  # in scope only after its initializer
+        self.cell_vars.add(var)
+        return ir.DeclareCells(location(node), var, node.name, t, tuple(cells), init)
+
+    def declare_open_struct(self, node: Any, t: ct.CType) -> ir.Stmt:
+        """A local of a struct nothing defines: its members are long cells, made as they
+        are named.  With an initializer (designators only), the members it does not
+        name are zero, as C says; without one, indeterminate."""
+        if t.target is not None:
+            self.unit.reached_skipped(t.target, location(node), tag=True)
+        cells: list[tuple[str, ct.CType, int | None]] = []
+        values: list[ir.Expr | None] = []
+        if node.init is not None:
+            if type(node.init).__name__ != "InitList":
+                raise unsupported_at(node, f"initializer of {t.name} that is not a list in "
+                                           f"braces")
+            for item in node.init.exprs:
+                if type(item).__name__ != "NamedInitializer" or len(item.name) != 1 \
+                        or type(item.name[0]).__name__ != "ID":
+                    raise unsupported_at(node, f"initializer of {t.name}, whose members are "
+                                               f"not defined, other than by `.member =`")
+                cells.append((f".{item.name[0].name}", ct.LONG, None))
+                values.append(self.convert(self.operand(item.expr), ct.LONG, item))
+        var = self.declare(node.name, t)
+        self.cell_vars.add(var)
+        return ir.DeclareCells(location(node), var, node.name, t, tuple(cells),
+                               tuple(values) if node.init is not None else None,
+                               zeroed=node.init is not None)
+
+    def cells_of(self, t: ct.CType, node: Any, prefix: str) -> list[tuple[str, ct.CType, int | None]]:
+        """The scalar cells of a local of type `t`, by path inside it."""
+        if t.kind in SCALAR_KINDS:
+            return [(prefix, t, None)]
+        if t.kind == "array":
+            if t.length is None or t.elem is None:
+                raise unsupported_at(node, f"local array of unknown length ({t.name})")
+            if t.length * max(1, len(self.cells_of(t.elem, node, ""))) > MAX_CELLS:
+                raise unsupported_at(node, f"local array of more than {MAX_CELLS} scalars")
+            return [c for k in range(t.length) for c in self.cells_of(t.elem, node,
+                                                                       f"{prefix}[{k}]")]
+        if t.kind == "struct":
+            layout = self.unit.layout(t.target)
+            if layout is None:
+                raise unsupported_at(node, f"local of type {t.name}, whose members are not "
+                                           f"defined")
+            if layout.union:
+                widest = max(layout.fields, key=lambda f: f.ctype.width)
+                return [(prefix, widest.ctype, None)]
+            out: list[tuple[str, ct.CType, int | None]] = []
+            for f in layout.fields:
+                if f.bits is not None:
+                    out.append((f"{prefix}.{f.name}", f.ctype, f.bits))
+                else:
+                    out += self.cells_of(f.ctype, node, f"{prefix}.{f.name}")
+            return out
+        raise unsupported_at(node, f"local of type {t.name or t.kind}")
+
+    def initialize(self, t: ct.CType, init: Any, prefix: str, out: dict[str, ir.Expr]) -> None:
+        """The initializer `init` of an object of type `t` at `prefix`, cell by cell."""
+        kind = type(init).__name__
+        if t.kind in SCALAR_KINDS:
+            if kind == "InitList":
+                if len(init.exprs) != 1 or type(init.exprs[0]).__name__ in (
+                        "InitList", "NamedInitializer"):
+                    raise unsupported_at(init, "initializer list for a scalar with other "
+                                               "than one value")
+                init = init.exprs[0]
+            out[prefix] = self.convert(self.operand(init), t, init)
+            return
+        if kind != "InitList":
+            raise unsupported_at(init, f"initializer of {t.name} that is not a list in braces")
+        position = 0
+        for item in init.exprs:
+            if type(item).__name__ == "NamedInitializer":
+                if len(item.name) != 1:
+                    raise unsupported_at(item, "nested designator")
+                position = self.designated(t, item.name[0], item)
+                item = item.expr
+            sub_type, sub_prefix = self.element(t, position, prefix, item)
+            if sub_type.kind in ("array", "struct") and type(item).__name__ != "InitList":
+                raise unsupported_at(item, "initializer without braces for a nested "
+                                           "array or struct")
+            self.initialize(sub_type, item, sub_prefix, out)
+            position += 1
+
+    def designated(self, t: ct.CType, designator: Any, node: Any) -> int:
+        """The position a designator (`.name` or `[k]`) selects in `t`."""
+        if type(designator).__name__ == "ID":
+            layout = self.unit.layout(t.target) if t.kind == "struct" else None
+            names = [f.name for f in layout.fields] if layout is not None else []
+            if designator.name not in names:
+                raise located_error(node, f"{t.name} has no member named '{designator.name}'")
+            return names.index(designator.name)
+        k = value_of(self.operand(designator))
+        if t.kind != "array" or k is None:
+            raise unsupported_at(node, "array designator that is not a constant")
+        return k
+
+    def element(self, t: ct.CType, position: int, prefix: str,
+                node: Any) -> tuple[ct.CType, str]:
+        """The type and path of the `position`-th element or member of `t`."""
+        if t.kind == "array":
+            if t.length is not None and not 0 <= position < t.length:
+                raise located_error(node, f"excess elements in the initializer of {t.name}")
+            return t.elem or ct.LONG, f"{prefix}[{position}]"
+        layout = self.unit.layout(t.target)
+        assert layout is not None
+        if position >= len(layout.fields):
+            raise located_error(node, f"excess elements in the initializer of {t.name}")
+        f = layout.fields[position]
+        if layout.union:
+            return f.ctype, prefix
+        return f.ctype, f"{prefix}.{f.name}"
 
     def stmt_If(self, node: Any) -> ir.Stmt:
         cond = self.scalar(self.expr(node.cond), node.cond)
@@ -318,10 +512,21 @@ class Lowerer:
         loc = location(node)
         if node.expr is None:
             return ir.Return(loc, None)
+        if self.ret.kind == "struct":
+            return self.return_struct(node)
         value = self.expr(node.expr)
         if self.ret.kind == "void":
             return ir.Block(loc, (ir.ExprStmt(loc, value), ir.Return(loc, None)))
         return ir.Return(loc, self.convert(value, self.ret, node))
+
+    def return_struct(self, node: Any) -> ir.Stmt:
+        """`return local;` of a struct local: its cells are what the function returns."""
+        found = self.lookup(node.expr.name) if type(node.expr).__name__ == "ID" else None
+        if found is None or found[0] not in self.cell_vars or found[1] != self.ret:
+            raise unsupported_at(node, f"returning a {self.ret.name} other than a local of "
+                                       f"that type")
+        place = ir.VarPlace(found[1], location(node.expr), found[0], node.expr.name, True)
+        return ir.Return(location(node), ir.AddressOf(ct.pointer_to(self.ret), place.loc, place))
 
     def stmt_Goto(self, node: Any) -> ir.Stmt:
         if node.name not in self.labels:
@@ -364,8 +569,18 @@ class Lowerer:
     def expr_ID(self, node: Any) -> ir.Expr:
         name, loc = node.name, location(node)
         found = self.lookup(name)
+        if found is not None and found[0] in self.cell_vars:
+            place = ir.VarPlace(found[1], loc, found[0], name, True)
+            if found[1].kind == "array":  # an array used as a value is &array[0]
+                elem = found[1].elem or ct.LONG
+                first = ir.IndexPlace(elem, loc, place, ir.Const(ct.LONG, loc, 0),
+                                      found[1].length)
+                return ir.AddressOf(ct.pointer_to(elem), loc, first)
+            return self.load(place)
         if found is not None:
             return ir.VarRef(found[1], loc, found[0], name)
+        if name not in self.unit.funcdefs:
+            self.unit.reached_skipped(name, loc)
         if name in self.unit.enums:
             e = self.unit.enums[name]
             return ir.Const(e.ctype, loc, ct.wrap(e.value, e.ctype))
@@ -447,7 +662,7 @@ class Lowerer:
         if op == "*":
             return self.load(self.place(node))
         if op == "&":
-            raise unsupported_at(node, "taking an address (&)")
+            return self.address_of(node)
         if op not in ("-", "+", "~"):
             raise unsupported_at(node, f"operator '{op}'")
         x = self.promoted(self.operand(node.expr), node)
@@ -455,9 +670,33 @@ class Lowerer:
             return x
         return self.fold(ir.Unary(x.ctype, loc, op, x))
 
+    def address_of(self, node: Any) -> ir.Expr:
+        """`&x` of a local kept as cells (or of a member or element of one)."""
+        target = node.expr
+        kind = type(target).__name__
+        if kind == "ID" and self.lookup(target.name) is None and (
+                target.name in self.unit.funcdefs or self.signature(target.name) is not None):
+            raise unsupported_at(node, f"address of function '{target.name}' (function pointer)")
+        if kind not in ("ID", "StructRef", "ArrayRef"):
+            raise unsupported_at(node, "taking an address (&) of anything but a local")
+        place = self.place(target)
+        root = place
+        while isinstance(root, (ir.MemberPlace, ir.IndexPlace)):
+            inner = root.container if isinstance(root, ir.MemberPlace) else root.array
+            if inner is None:
+                break
+            root = inner
+        if not (isinstance(root, ir.VarPlace) and root.cell):
+            raise unsupported_at(node, "taking an address (&) of anything but a local")
+        if isinstance(place, ir.MemberPlace) and place.field.bits is not None:
+            raise located_error(node, "cannot take the address of a bit-field")
+        return ir.AddressOf(ct.pointer_to(place.ctype), location(node), place)
+
     def sizeof(self, operand: Any) -> int:
         if type(operand).__name__ == "Typename":
-            t = self.unit.resolve(operand.type)
+            t = self.resolve(operand.type)
+        elif type(operand).__name__ == "ID" and self.lookup(operand.name) is not None:
+            t = self.lookup(operand.name)[1]  # type: ignore[index]
         else:
             t = self.expr(operand).ctype
         size = self.size_of(t)
@@ -466,7 +705,7 @@ class Lowerer:
         return size
 
     def size_of(self, t: ct.CType) -> int | None:
-        if t.kind in ("int", "ptr"):
+        if t.kind in ("int", "ptr", "fnptr"):
             return t.width // 8
         if t.kind == "array" and t.length is not None and t.elem is not None:
             elem = self.size_of(t.elem)
@@ -513,7 +752,7 @@ class Lowerer:
         return ir.Comma(items[-1].ctype, location(node), items)
 
     def expr_Cast(self, node: Any) -> ir.Expr:
-        t = self.unit.resolve(node.to_type)
+        t = self.resolve(node.to_type)
         if t.kind == "fnptr":
             raise unsupported_at(node, "cast to a function pointer")
         e = self.expr(node.expr)
@@ -557,7 +796,9 @@ class Lowerer:
         if kind == "ID":
             found = self.lookup(node.name)
             if found is not None:
-                return ir.VarPlace(found[1], loc, found[0], node.name)
+                return ir.VarPlace(found[1], loc, found[0], node.name,
+                                   found[0] in self.cell_vars)
+            self.unit.reached_skipped(node.name, loc)
             if node.name in self.unit.globals:
                 g = self.unit.globals[node.name]
                 if g.const:
@@ -590,12 +831,22 @@ class Lowerer:
             tag = pointer.ctype.elem.target
         else:
             container = self.place(node.name)
+            if self.guessed_member(container):
+                # A member of a struct nothing defines, used as a struct itself.
+                assert isinstance(container, ir.MemberPlace)
+                inner = ct.struct_type(f"{container.struct_tag}.{container.field.name}")
+                container = ir.MemberPlace(inner, container.loc, container.pointer,
+                                           container.container,
+                                           ir.Field(container.field.name, inner),
+                                           container.struct_tag)
             if container.ctype.kind != "struct":
                 raise located_error(node, f"'.{name}' on a value that is not a struct")
-            if isinstance(container, ir.VarPlace):
-                raise unsupported_at(node, "struct-typed local variable")
+            if isinstance(container, ir.VarPlace) and not container.cell:
+                raise unsupported_at(node, "struct-typed parameter")
             tag = container.ctype.target
         layout = self.unit.layout(tag)
+        if layout is None and tag is not None:
+            self.unit.reached_skipped(tag, loc, tag=True)
         if layout is None:
             t = ct.ULONG if tag == "thread_info" and name in ("flags", "syscall_work") \
                 else ct.LONG
@@ -608,28 +859,51 @@ class Lowerer:
             f = found
         return ir.MemberPlace(f.ctype, loc, pointer, container, f, tag)
 
+    def guessed_member(self, place: ir.Place) -> bool:
+        """A member of a struct the side does not define (its type is a guess: long)."""
+        return isinstance(place, ir.MemberPlace) and place.struct_tag is not None \
+            and self.unit.layout(place.struct_tag) is None and place.field.bits is None
+
     def index(self, node: Any) -> ir.Place:
         base = self.place(node.name) if type(node.name).__name__ in (
             "StructRef", "ArrayRef", "ID") else None
-        if base is None or base.ctype.kind != "array" or isinstance(base, ir.VarPlace):
-            raise unsupported_at(node, "indexing anything but an array member or global array")
+        if base is not None and self.guessed_member(base) and base.ctype.kind != "array":
+            # `regs->regs[0]` on a struct nothing defines: an array of long.
+            assert isinstance(base, ir.MemberPlace)
+            array = ct.array_of(ct.LONG)
+            base = ir.MemberPlace(array, base.loc, base.pointer, base.container,
+                                  ir.Field(base.field.name, array), base.struct_tag)
+        if base is None or base.ctype.kind != "array" or \
+                (isinstance(base, ir.VarPlace) and not base.cell):
+            raise unsupported_at(node, "indexing anything but an array member, a local array "
+                                       "or a global array")
         index = self.operand(node.subscript)
+        self.integer(index, node.subscript)
         k = value_of(index)
-        if k is None:
-            raise unsupported_at(node, "array index that is not a constant")
         length = base.ctype.length
+        elem = base.ctype.elem or ct.LONG
+        if k is None:
+            # Into an array of unknown length, the executor takes an index whose value
+            # is one of a few constants on every path (`compat ? 12 : 7`), else refuses.
+            if length is not None and \
+                    length * max(1, len(self.cells_of(elem, node, ""))) > MAX_CELLS:
+                raise unsupported_at(node, f"array index that is not a constant, into an array "
+                                           f"of more than {MAX_CELLS} scalars")
+            return ir.IndexPlace(elem, location(node), base, self.promoted(index, node.subscript),
+                                 length)
         if k < 0 or (length is not None and k >= length):
             raise located_error(node, f"array index {k} is outside the array "
                                       f"({base.ctype.name})")
-        elem = base.ctype.elem or ct.LONG
         return ir.IndexPlace(elem, location(node), base, ir.Const(ct.LONG, index.loc, k), length)
 
     # ---- calls ---------------------------------------------------------------------------
     def call(self, node: Any, discard: bool) -> ir.Expr:
         if type(node.name).__name__ != "ID" or self.lookup(node.name.name) is not None:
-            raise unsupported_at(node, "call through a function pointer")
+            return self.indirect_call(node)
         name = node.name.name
         args = list(node.args.exprs) if node.args is not None else []
+        if name not in self.unit.funcdefs:
+            self.unit.reached_skipped(name, location(node))
         special = getattr(self, f"special{name}", None)
         if special is not None:
             result: ir.Expr = special(node, args)
@@ -642,6 +916,26 @@ class Lowerer:
             return self.inline_call(node, name, args)
         return self.external_call(node, name, args, discard)
 
+    def indirect_call(self, node: Any) -> ir.Expr:
+        """`fn(args)` or `(*fn)(args)` where `fn` is a value: an event keyed by that value."""
+        callee = node.name
+        if type(callee).__name__ == "UnaryOp" and callee.op == "*":
+            callee = callee.expr
+        pointer = self.operand(callee)
+        if pointer.ctype.kind not in ("fnptr", "opaque"):
+            raise unsupported_at(node, f"call through a value of type "
+                                       f"{pointer.ctype.name or pointer.ctype.kind}")
+        args: list[ir.Expr] = []
+        for a in (list(node.args.exprs) if node.args is not None else []):
+            e = self.expr(a)
+            if e.ctype.kind == "struct":
+                args.append(self.struct_arg(e, a))
+            elif e.ctype.kind == "int":
+                args.append(self.promoted(e, a))
+            else:
+                args.append(self.rvalue(e, a))
+        return ir.IndirectCall(ct.LONG, location(node), pointer, tuple(args))
+
     def inline_call(self, node: Any, name: str, arg_nodes: list[Any]) -> ir.Expr:
         sig = self.unit.signatures[name]
         if sig.ret.kind not in ("int", "ptr", "void"):
@@ -653,6 +947,9 @@ class Lowerer:
                                       f"{len(arg_nodes)} given")
         args = []
         for i, a in enumerate(arg_nodes):
+            if i < len(sig.params) and sig.params[i][1].kind == "struct":
+                raise unsupported_at(a, f"passing a struct by value to '{name}', which the "
+                                        f"side defines")
             e = self.operand(a)
             args.append(self.convert(e, sig.params[i][1], a) if i < len(sig.params)
                         else self.promoted(e, a))
@@ -740,6 +1037,28 @@ class Lowerer:
         assert isinstance(call, ir.Call)
         return ir.Call(ct.VOID, call.loc, call.name, call.args, False)
 
+    def special__equiv_asm(self, node: Any, args: list[Any]) -> ir.Expr:
+        """GNU `asm` (see equiv.frontend.source): an opaque event, its outputs havocked."""
+        template = _string_text(args[0].value)
+        outputs, labels = int(args[1].value), int(args[2].value)
+        if labels:
+            raise unsupported_at(node, "asm goto")
+        inputs: list[ir.Expr] = []
+        places: list[ir.Place] = []
+        for k in range(3, len(args), 2):
+            constraint, operand = _string_text(args[k].value), args[k + 1]
+            if (k - 3) // 2 < outputs:
+                place = self.place(operand)
+                if place.ctype.kind not in SCALAR_KINDS:
+                    raise unsupported_at(operand, f"asm output of type {place.ctype.name}")
+                places.append(place)
+                if "+" in constraint:  # read and written
+                    inputs.append(self.load(place))
+            else:
+                e = self.operand(operand)
+                inputs.append(self.promoted(e, operand) if e.ctype.kind == "int" else e)
+        return ir.AsmStmt(ct.VOID, location(node), template, tuple(inputs), tuple(places))
+
     def special__builtin_expect(self, node: Any, args: list[Any]) -> ir.Expr:
         if len(args) != 2:
             raise located_error(node, "__builtin_expect takes 2 arguments")
@@ -763,6 +1082,10 @@ def conditional_type(a: ct.CType, b: ct.CType) -> ct.CType:
     """The type of `c ? a : b`."""
     if a.kind == "void" or b.kind == "void":
         return ct.VOID
+    if a.kind in ("fnptr", "opaque"):
+        return a  # the arms must then have that type (convert refuses anything else)
+    if b.kind in ("fnptr", "opaque"):
+        return b
     if a.kind == "ptr":
         return a
     if b.kind == "ptr":

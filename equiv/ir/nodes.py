@@ -182,6 +182,40 @@ class Call(Expr):
 
 
 @dataclass(frozen=True)
+class AddressOf(Expr):
+    """`&local`, `&local.member`, or a local array used as a value (`&array[0]`).
+
+    Only a call may receive it.  An external callee sees the local's
+    initialized cells and may write every cell of it; an inlined callee
+    reads and writes the cells through the pointer.
+    """
+
+    place: Place
+
+
+@dataclass(frozen=True)
+class IndirectCall(Expr):
+    """A call through a function pointer or a value of an undeclared typedef type.
+
+    An observable event keyed by the pointer's value: `pointer` is its first
+    argument, then `args` (promoted).  It returns `long`, like an undeclared function.
+    """
+
+    pointer: Expr
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class AsmStmt(Expr):
+    """GNU `asm`: an opaque event (its template and inputs) that leaves each output
+    a fresh value, shared by both sides when the call histories agree."""
+
+    template: str
+    inputs: tuple[Expr, ...]
+    outputs: tuple[Place, ...]
+
+
+@dataclass(frozen=True)
 class StructArg(Expr):
     """A struct passed by value to an external function: its scalar members' values."""
 
@@ -215,8 +249,15 @@ class Place:
 
 @dataclass(frozen=True)
 class VarPlace(Place):
+    """A local variable or parameter.
+
+    `cell`: the local is kept as cells (an array, a struct, or a scalar whose
+    address is taken), each named by its path inside the local (`[2]`, `.a`).
+    """
+
     var: int
     name: str
+    cell: bool = False
 
 
 @dataclass(frozen=True)
@@ -291,6 +332,24 @@ class Declare(Stmt):
     name: str
     ctype: ct.CType
     init: Expr | None
+
+
+@dataclass(frozen=True)
+class DeclareCells(Stmt):
+    """A local kept as cells comes into scope (see `VarPlace.cell`).
+
+    `cells`: (path inside the local, type, bit-field width) in layout order.
+    `init`: None when uninitialized; else one value per cell, None for a cell
+    the initializer leaves out (it is zero, as C says).
+    """
+
+    var: int
+    name: str
+    ctype: ct.CType
+    cells: tuple[tuple[str, ct.CType, int | None], ...]
+    init: tuple[Expr | None, ...] | None
+    # A struct nothing defines, with an initializer: cells not listed are zero.
+    zeroed: bool = False
 
 
 @dataclass(frozen=True)

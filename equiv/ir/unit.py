@@ -95,8 +95,37 @@ class Unit:
     # The side holds its translation units whole (not a cut-out of them): only then
     # does "no function here writes this static global" mean it is never written.
     whole: bool = True
+    # File-scope declarations that could not be read or lowered, in file order, and
+    # the names and tags each would have declared: reaching one is its error.
+    skipped: list[InputError] = field(default_factory=list)
+    skipped_names: dict[str, InputError] = field(default_factory=dict)
+    skipped_tags: dict[str, InputError] = field(default_factory=dict)
+    # Function definitions in the user's files that were skipped: each is a function
+    # the check would have checked, so each gets its error as its result.
+    skipped_functions: dict[str, InputError] = field(default_factory=dict)
+    # The type of an expression in the function being lowered (GNU typeof), innermost last.
+    typeof_of: list[Any] = field(default_factory=list)
     _lowered: dict[str, ir.Function] = field(default_factory=dict)
     _inits: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, err: InputError, names: tuple[str, ...], tags: tuple[str, ...]) -> None:
+        """Record a file-scope declaration that is left out (`-v` lists it)."""
+        self.skipped.append(err)
+        for name in names:
+            self.skipped_names.setdefault(name, err)
+        for tag in tags:
+            self.skipped_tags.setdefault(tag, err)
+
+    def reached_skipped(self, name: str, use: Location | None, tag: bool = False) -> None:
+        """Refuse `name` (a tag when `tag`) if only a skipped declaration declares it."""
+        err = (self.skipped_tags if tag else self.skipped_names).get(name)
+        if err is None:
+            return
+        what = f"'struct {name}'" if tag else f"'{name}'"
+        where = f" (reached at {use})" if use is not None else ""
+        raise InputError(err.location, f"{err.message}; this declaration of {what} was "
+                                       f"skipped and a checked function needs it{where}",
+                         err.source_line)
 
     @property
     def functions(self) -> dict[str, Any]:
@@ -159,16 +188,30 @@ class Unit:
         return self.resolve(node.type)
 
     def _type_Typename(self, node: Any) -> ct.CType:
+        if node.name == "__equiv_typeof":  # GNU typeof(expr): the expression's type
+            if not self.typeof_of:
+                raise unsupported_at(node, "typeof at file scope")
+            return self.typeof_of[-1](node.type)
+        if node.name == "__equiv_auto_type":
+            raise unsupported_at(node, "__auto_type other than in a local's declaration "
+                                       "with an initializer")
         return self.resolve(node.type)
 
     def _type_IdentifierType(self, node: Any) -> ct.CType:
         names = list(node.names)
         if len(names) == 1 and names[0] in self.typedefs:
             return self.typedefs[names[0]]
+        if len(names) == 1:
+            self.reached_skipped(names[0], location(node))
         t = ct.from_specifiers(names)
         if t is None:
             if any(n in ("float", "double") for n in names):
                 raise unsupported_at(node, "floating point")
+            if "__int128" in names:
+                raise unsupported_at(node, "128-bit integer type")
+            if len(names) == 1 and names[0].isidentifier():
+                # The parser lexed it as a type name nothing declares.
+                return ct.opaque_type(names[0])
             raise unsupported_at(node, f"type '{' '.join(names)}'")
         return t
 
@@ -303,22 +346,61 @@ def _value_type(value: int) -> ct.CType:
 def build_unit(side: ParsedSide, whole: bool = True) -> Unit:
     """Collect the file-scope declarations of `side` (later definitions win).
 
+    A declaration that cannot be read (skipped by the parser) or lowered is
+    left out and recorded in `Unit.skipped`: it is an error only where a
+    checked function reaches a name or tag it declares.
+
     `whole` is false for a cut-out of a file (equiv patch), which may lack
     functions that write its static globals."""
     unit = Unit(side, whole=whole)
+    for s in side.skipped:
+        unit.skip(s.error, s.names, s.tags)
+        if s.function is not None and s.error.location is not None \
+                and side.is_user_file(s.error.location.file):
+            unit.skipped_functions.setdefault(s.function, s.error)
     for item in side.ast.ext:
-        kind = type(item).__name__
-        if kind == "FuncDef":
-            _add_function(unit, item)
-        elif kind == "Typedef":
-            unit.typedefs[item.name] = unit.resolve(item.type)
-        elif kind == "Decl":
-            _add_decl(unit, item)
-        elif kind == "Pragma":
-            continue
-        else:
-            raise unsupported_at(item, f"file-scope {kind}")
+        try:
+            _add_item(unit, item)
+        except InputError as err:
+            unit.skip(err, _declared_names(item), _declared_tags(item))
+            if type(item).__name__ == "FuncDef" and unit.is_user_node(item):
+                unit.skipped_functions.setdefault(item.decl.name, err)
+    for name in unit.funcdefs:
+        unit.skipped_functions.pop(name, None)  # another definition was read
     return unit
+
+
+def _add_item(unit: Unit, item: Any) -> None:
+    kind = type(item).__name__
+    if kind == "FuncDef":
+        _add_function(unit, item)
+    elif kind == "Typedef":
+        unit.typedefs[item.name] = unit.resolve(item.type)
+    elif kind == "Decl":
+        _add_decl(unit, item)
+    elif kind != "Pragma":
+        raise unsupported_at(item, f"file-scope {kind}")
+
+
+def _declared_names(item: Any) -> tuple[str, ...]:
+    """The identifier a file-scope item declares (a function, variable or typedef)."""
+    kind = type(item).__name__
+    name = item.decl.name if kind == "FuncDef" else getattr(item, "name", None)
+    return (name,) if isinstance(name, str) else ()
+
+
+def _declared_tags(item: Any) -> tuple[str, ...]:
+    """The struct, union or enum tags a file-scope item defines."""
+    tags: list[str] = []
+    stack = [getattr(item, "type", None)]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if type(node).__name__ in ("Struct", "Union", "Enum") and node.name:
+            tags.append(node.name)
+        stack.extend(child for _, child in node.children())
+    return tuple(tags)
 
 
 def _add_function(unit: Unit, item: Any) -> None:

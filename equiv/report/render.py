@@ -28,6 +28,7 @@ _TITLES = {
     Verdict.UNKNOWN: "UNKNOWN",
     Verdict.ONLY_BEFORE: "ONLY IN BEFORE (not checked)",
     Verdict.ONLY_AFTER: "ONLY IN AFTER (not checked)",
+    Verdict.ERROR: "ERROR (not checked)",
 }
 
 
@@ -255,7 +256,9 @@ def function_lines(result: FunctionResult) -> list[str]:
     lines = [f"{result.function}: {_TITLES[result.verdict]}"]
     lines += _premise_lines(result)
     lines += [f"  flag word: {n}" for n in result.word_notes]
-    if result.reason:
+    if result.reason and result.verdict is Verdict.ERROR:
+        lines += [f"  {line}" for line in result.reason.splitlines()]
+    elif result.reason:
         lines.append(f"  reason: {result.reason}")
     if result.counterexample is not None:
         lines += _counterexample_lines(result.counterexample)

@@ -19,6 +19,7 @@ class Verdict(enum.Enum):
     UNKNOWN = "unknown"  # neither proved nor refuted (timeout, loop bound)
     ONLY_BEFORE = "only-before"  # the function exists only in the before side
     ONLY_AFTER = "only-after"  # the function exists only in the after side
+    ERROR = "error"  # this function could not be checked: `reason` is its located error
 
 
 class ExitCode(enum.IntEnum):
@@ -212,12 +213,18 @@ class CheckResult:
     after: tuple[str, ...]
     functions: tuple[FunctionResult, ...]
     notes: tuple[str, ...] = ()
+    # File-scope declarations left out because no checked function reaches them
+    # (each a located error line; `equiv check -v` lists them).
+    skipped: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> ExitCode:
+        """The worst outcome: a difference, then trouble, then unknown."""
         verdicts = [f.verdict for f in self.functions]
         if Verdict.NOT_EQUIVALENT in verdicts:
             return ExitCode.DIFFERENT
+        if Verdict.ERROR in verdicts:
+            return ExitCode.TROUBLE
         if Verdict.UNKNOWN in verdicts:
             return ExitCode.UNKNOWN
         if not any(v == Verdict.EQUIVALENT for v in verdicts):

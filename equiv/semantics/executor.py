@@ -47,6 +47,20 @@ from equiv.semantics.trace import (
 MAX_INLINE_DEPTH = 64
 MAX_STEPS = 500_000  # statements executed (after unrolling and inlining) per side
 RETURN = -1  # the departure target of `return`
+LOCAL_CELL = "@"  # the first character of the path of a cell of a local (kept in State.vars)
+STRUCT_PARAM = "struct-param:"  # the path of a struct argument of the checked function
+RETURNED = "<return>"  # the memory a returned struct's members are compared in
+
+
+def is_local_cell(path: str) -> bool:
+    """Whether memory path `path` is a cell of a local (an array, struct, or &-taken scalar)."""
+    return path.startswith(LOCAL_CELL)
+
+
+def cell_root(path: str) -> str:
+    """The local a cell path belongs to (`@3:7[2].a` -> `@3:7`)."""
+    cut = [i for i in (path.find("["), path.find(".")) if i >= 0]
+    return path[:min(cut)] if cut else path
 CUT = None  # the departure target of a path that ends (loop bound, unreachable)
 
 
@@ -150,6 +164,11 @@ class StatementExecutor(MemoryReader):
         self.iteration_wrote_flags = False
         self.in_iteration = False
         self.head_versions: dict[int, int] = {}
+        self.cell_layouts: dict[str, tuple[str, ...]] = {}  # local -> its cell paths
+        self.struct_params: dict[str, str] = {}  # the root's struct parameters' cells -> name
+        self.zeroed_cells: set[str] = set()  # locals whose cells nobody named are zero
+        # The index of each `[?N]` in a path, and the values it selects among.
+        self.selections: list[tuple[z3.BitVecRef, list[int]]] = []
 
     # ---- entry ---------------------------------------------------------------------
     def run(self, function: str) -> SideTrace:
@@ -161,7 +180,7 @@ class StatementExecutor(MemoryReader):
         ret, final = self.inline(fn, args, state, fn.loc)
         if final.dead:
             final = state.copy(FALSE)
-        ret_term = ext64(ret) if fn.ret.kind != "void" else None
+        ret_term = ext64(ret) if fn.ret.kind not in ("void", "struct") else None
         end = final
         return SideTrace(self.label, function, self.events, ret_term, fn.ret, final.flags,
                          self.flags_written, list(self.mem_written),
@@ -187,6 +206,8 @@ class StatementExecutor(MemoryReader):
     def _root_argument(self, position: int, p: ir.Param) -> Value:
         names = self.options.root_names
         name = names[position] if position < len(names) else p.name
+        if p.ctype.kind == "struct":  # its members are inputs, named by the parameter
+            return Value(z3.BitVecVal(0, 64), p.ctype, f"{STRUCT_PARAM}{name}")
         if p.ctype.kind == "ptr":
             return self.root_pointer(name, p.ctype)
         # By position too: the flag word is the argument where the before side
@@ -218,6 +239,10 @@ class StatementExecutor(MemoryReader):
         try:
             state = state.copy()
             for p, arg in zip(fn.params, args):
+                if p.ctype.kind == "struct":
+                    assert arg.path is not None and arg.path.startswith(STRUCT_PARAM)
+                    self.struct_params[self.cell_base(p.var)] = arg.path[len(STRUCT_PARAM):]
+                    continue
                 self.bind(p.var, arg, state)
             end = self.exec_stmt(fn.body, state)
             return self._collect_returns(frame, end)
@@ -229,10 +254,11 @@ class StatementExecutor(MemoryReader):
         ret = frame.function.ret
         returns = list(frame.returns)
         if not end.dead:
-            value = None if ret.kind == "void" else Value(self.uninit.fresh(ret.width), ret)
+            value = None if ret.kind in ("void", "struct") else \
+                Value(self.uninit.fresh(ret.width), ret)
             returns.append((end, value))  # fell off the end: no value
         merged = self.join([s for s, _ in returns], end)
-        if ret.kind == "void":
+        if ret.kind in ("void", "struct"):
             return VOID_VALUE, merged
         term: z3.BitVecRef | None = None
         for s, v in reversed(returns):
@@ -347,6 +373,12 @@ class StatementExecutor(MemoryReader):
         return mk_ite(pristine, init, sym)
 
     def _read_raw(self, state: State, path: str) -> z3.BitVecRef:
+        if is_local_cell(path):
+            term = state.vars.get(path)
+            if term is None:  # never written: an input, or a value of this side's own
+                term = self.cell_initial(path)
+                term = state.vars[path] = term if term is not None else self.uninit.fresh(64)
+            return term
         if path not in state.mem:
             state.mem[path] = self.initial(state, path)
         return state.mem[path]
@@ -362,6 +394,9 @@ class StatementExecutor(MemoryReader):
         if width < 64:
             old = self._read_raw(state, path)
             term = z3.Concat(z3.Extract(63, width, old), term)
+        if is_local_cell(path):
+            state.vars[path] = term
+            return
         state.mem[path] = term
         self.mem_written[path] = None
 
@@ -396,6 +431,68 @@ class StatementExecutor(MemoryReader):
         self.bind(s.var, v, state)
         return state
 
+    def exec_declare_cells(self, s: ir.DeclareCells, state: State) -> State:
+        """A local kept as cells: each cell zero or its initializer, or unset."""
+        base = self.cell_base(s.var)
+        self.cell_layouts[base] = tuple(path for path, _, _ in s.cells)
+        if s.zeroed:
+            self.zeroed_cells.add(base)
+        else:
+            self.zeroed_cells.discard(base)
+        for key in [k for k in state.vars if isinstance(k, str) and cell_root(k) == base]:
+            del state.vars[key]  # a new instance of the local (a loop body declares it again)
+        values: list[z3.BitVecRef | None] = []
+        for k, (path, t, bits) in enumerate(s.cells):
+            if s.init is None:
+                values.append(None)
+                continue
+            e = s.init[k]
+            if e is None:
+                values.append(z3.BitVecVal(0, 64))
+                continue
+            v, state = self.eval(e, state)
+            term = v.term if bits is None else z3.Extract(bits - 1, 0, v.term)
+            values.append(z3.ZeroExt(64 - term.size(), term) if term.size() < 64 else term)
+        for (path, _, _), term in zip(s.cells, values):
+            if term is None:
+                state.vars.pop(base + path, None)
+            else:
+                state.vars[base + path] = term
+        return state
+
+    def return_struct(self, e: ir.Expr, state: State) -> State:
+        """The checked function returns a struct local: its cells become the memory
+        `<return>.member`, compared at the end like any memory the sides write.  Whether
+        its unnamed members are zero is `<return>#zeroed`."""
+        if len(self.frames) != 1:
+            raise error_at(e.loc, "unsupported construct: a struct returned to a caller")
+        where, state = self.eval(e, state)
+        assert where.path is not None
+        root = cell_root(where.path)
+        for key in sorted(k for k in state.vars if isinstance(k, str) and cell_root(k) == root):
+            self.write_bits(state, f"{RETURNED}{key[len(root):]}", state.vars[key])
+        zeroed = 1 if root in self.zeroed_cells else 0
+        self.write_bits(state, f"{RETURNED}#zeroed", z3.BitVecVal(zeroed, 64))
+        return state
+
+    def cell_initial(self, path: str) -> z3.BitVecRef | None:
+        """A member of the checked function's struct parameter: an input shared by both
+        sides, named by the parameter (by position) and the member (`state.exit_rcu`)."""
+        root = cell_root(path)
+        if root in self.zeroed_cells:
+            return z3.BitVecVal(0, 64)
+        name = self.struct_params.get(root)
+        if name is None:
+            return None
+        shown = name + path[len(root):]
+        sym = z3.BitVec(f"mem:{shown}", 64)
+        self.inputs[shown] = sym
+        return sym
+
+    def cell_base(self, var: int) -> str:
+        """The path prefix of the cells of local `var` in the current activation."""
+        return f"{LOCAL_CELL}{self.frame.activation}:{var}"
+
     def exec_if(self, s: ir.If, state: State) -> State:
         if state.dead:
             cond = FALSE
@@ -416,6 +513,12 @@ class StatementExecutor(MemoryReader):
     def exec_return(self, s: ir.Return, state: State) -> State:
         ret = self.frame.function.ret
         value = None
+        if ret.kind == "struct" and s.value is not None:
+            state = self.return_struct(s.value, state)
+            if not state.dead:
+                self.frame.returns.append((state, None))
+                self.depart(RETURN, state)
+            return state.copy(FALSE)
         if s.value is not None:
             value, state = self.eval(s.value, state)
         elif ret.kind != "void":
@@ -560,6 +663,7 @@ _STMT: dict[type, Callable[..., State]] = {
     ir.Nop: StatementExecutor.exec_nop,
     ir.ExprStmt: StatementExecutor.exec_expr_stmt,
     ir.Declare: StatementExecutor.exec_declare,
+    ir.DeclareCells: StatementExecutor.exec_declare_cells,
     ir.If: StatementExecutor.exec_if,
     ir.Return: StatementExecutor.exec_return,
     ir.Goto: StatementExecutor.exec_goto,
@@ -577,6 +681,8 @@ __all__ = [
     "convert",
     "ext64",
     "int_value",
+    "is_local_cell",
+    "cell_root",
     "truth",
     "unsupported_at",
 ]

@@ -23,9 +23,11 @@ from equiv.ir.unit import error_at
 from equiv.semantics.executor import (
     VOID_VALUE,
     bool_value,
+    cell_root,
     convert,
     ext64,
     int_value,
+    is_local_cell,
     truth,
 )
 from equiv.semantics.loops import LoopSummarizer
@@ -265,20 +267,24 @@ class Executor(LoopSummarizer):
     def locate(self, p: ir.Place, state: State) -> tuple[str, State]:
         """Where place `p` is: "var", "flags", "word2", or a memory cell's path."""
         if isinstance(p, ir.VarPlace):
-            return "var", state
+            return (self.cell_base(p.var) if p.cell else "var"), state
         if isinstance(p, ir.GlobalPlace):
             return p.name, state
         if isinstance(p, ir.DerefPlace):
             ptr, state = self.eval(p.pointer, state)
-            return f"*{self.named(ptr, p)}", state
+            root = self.named(ptr, p)
+            return (root if is_local_cell(root) else f"*{root}"), state
         if isinstance(p, ir.IndexPlace):
             base, state = self.locate(p.array, state)
-            assert isinstance(p.index, ir.Const)
-            return f"{base}[{p.index.value}]", state
+            if isinstance(p.index, ir.Const):
+                return f"{base}[{p.index.value}]", state
+            return self.select(p, base, state)
         assert isinstance(p, ir.MemberPlace)
         if p.pointer is not None:
             ptr, state = self.eval(p.pointer, state)
             root = self.named(ptr, p)
+            if is_local_cell(root):
+                return (root if p.field.in_union else f"{root}.{p.field.name}"), state
             if root == THREAD_INFO and p.field.name == "flags":
                 return "flags", state
             if root == THREAD_INFO and p.field.name == "syscall_work" \
@@ -293,6 +299,47 @@ class Executor(LoopSummarizer):
             return f"{base[1:]}->{p.field.name}", state  # (*p).f is p->f
         return f"{base}.{p.field.name}", state
 
+    def select(self, p: ir.IndexPlace, base: str, state: State) -> tuple[str, State]:
+        """`base[i]` for a symbolic `i`: a path with a `[?N]` that loads and stores expand.
+
+        An index outside 0..length-1 is undefined behaviour: those paths are cut and
+        recorded, so a difference that rests on them is never shown as real.
+        """
+        if "[?" in base:
+            raise error_at(p.loc, "unsupported construct: more than one array index that is "
+                                  "not a constant in one place")
+        value, state = self.eval(p.index, state)
+        index = ext64(value)
+        if p.length is None:
+            # An array of unknown length: exact only when the index is one of a few
+            # constants on every path; each is then a cell, as a constant index is.
+            found = constant_choices(index)
+            if found is None:
+                raise error_at(p.loc, "unsupported construct: array index that is not a "
+                                      "constant, into an array of unknown length")
+            self.selections.append((index, sorted(found)))
+            return f"{base}[?{len(self.selections) - 1}]", state
+        outside = z3.simplify(z3.UGE(index, z3.BitVecVal(p.length, 64)))
+        if not z3.is_false(outside):
+            if z3.is_true(outside):
+                raise error_at(p.loc, f"array index is always outside 0..{p.length - 1}")
+            self.exceeded.append(LoopBound(mk_and(state.guard, outside), p.loc,
+                                           f"array index may be outside 0..{p.length - 1} "
+                                           f"(undefined behaviour)"))
+        self.selections.append((index, list(range(p.length))))
+        return f"{base}[?{len(self.selections) - 1}]", state
+
+    def expand(self, where: str) -> list[tuple[int, str]]:
+        """The paths a `[?N]` path stands for, one per value the index can take."""
+        start = where.index("[?")
+        end = where.index("]", start)
+        _, choices = self.selections[int(where[start + 2:end])]
+        return [(k, f"{where[:start]}[{k}]{where[end + 1:]}") for k in choices]
+
+    def selection(self, where: str) -> z3.BitVecRef:
+        start = where.index("[?")
+        return self.selections[int(where[start + 2:where.index("]", start)])][0]
+
     def named(self, ptr: Value, p: ir.Place) -> str:
         if ptr.path is None:
             raise error_at(p.loc, "unsupported construct: dereference of a pointer equiv "
@@ -300,6 +347,15 @@ class Executor(LoopSummarizer):
         return ptr.path
 
     def load(self, p: ir.Place, where: str, state: State) -> Value:
+        if "[?" in where:
+            index = self.selection(where)
+            cells = self.expand(where)
+            values = [(k, self.load(p, path, state)) for k, path in cells]
+            term = values[-1][1].term
+            for k, v in reversed(values[:-1]):
+                term = mk_ite(index == k, v.term, term)
+            paths = {v.path for _, v in values}
+            return Value(term, values[0][1].ctype, paths.pop() if len(paths) == 1 else None)
         if where == "var":
             assert isinstance(p, ir.VarPlace)
             return self.e_var(ir.VarRef(p.ctype, p.loc, p.var, p.name), state)[0]
@@ -319,13 +375,22 @@ class Executor(LoopSummarizer):
             raw = Value(self.read_bits(state, where, bits), _bits_type(bits, p.ctype.signed))
             return convert(raw, ct.INT if bits < 32 or p.ctype.signed else ct.UINT) \
                 if not p.ctype.is_bool else convert(raw, ct.BOOL)
-        if p.ctype.kind not in ("int", "ptr"):
+        if p.ctype.kind not in ("int", "ptr", "opaque", "fnptr"):
             raise error_at(p.loc, f"unsupported construct: {p.ctype.kind} value")
         term = self.read_bits(state, where, p.ctype.width)
-        return Value(term, p.ctype, where if p.ctype.kind == "ptr" else None)
+        # A pointer read from memory names the object at that path; one kept in a
+        # local's cell names nothing equiv can follow.
+        named = p.ctype.kind == "ptr" and not is_local_cell(where)
+        return Value(term, p.ctype, where if named else None)
 
     def store(self, p: ir.Place, where: str, v: Value, state: State) -> None:
         if state.dead:
+            return
+        if "[?" in where:
+            index = self.selection(where)
+            for k, path in self.expand(where):
+                old = self.load(p, path, state)
+                self.store(p, path, Value(mk_ite(index == k, v.term, old.term), v.ctype), state)
             return
         if where == "var":
             assert isinstance(p, ir.VarPlace)
@@ -390,18 +455,30 @@ class Executor(LoopSummarizer):
                 continue
             v, state = self.eval(a, state)
             values.append(v)
+        return self.emit(e, e.name, values, state, want_result)
+
+    def emit(self, e: ir.Expr, name: str, values: list[Value], state: State,
+             want_result: bool) -> tuple[Value, State]:
+        """An external call `name(values)` happens on the paths of `state`."""
         index = len(self.events)
         result = None
         if e.ctype.kind in ("int", "ptr") and want_result:
-            result = z3.BitVec(f"{self.prefix}:{e.name}#{index}", 64)
+            result = z3.BitVec(f"{self.prefix}:{name}#{index}", 64)
         if state.dead:
             return Value(z3.BitVecVal(0, max(e.ctype.width, 8)), e.ctype), state
+        values, escaped = self.escaping(values, state)
         snapshot = state.copy()
-        self.events.append(Event(index, state.guard, e.name, tuple(ext64(v) for v in values),
+        self.events.append(Event(index, state.guard, name, tuple(ext64(v) for v in values),
                                  tuple(v.ctype for v in values), self.user_location(e),
                                  result, flags_at=state.flags,
                                  memory_at=lambda path: self._read_raw(snapshot, path),
                                  branch=self.gating_branch()))
+        for key, path in escaped:
+            # The callee may write the local: it holds what the call left, a value
+            # keyed like the call's result (the same on both sides for matched calls).
+            sym = z3.BitVec(f"{self.prefix}:{name}#{index}:{key}", 64)
+            self.events[-1].havoc[key] = sym
+            state.vars[path] = sym
         state.mem = {}
         state.memver = z3.BitVecVal(index + 1, 32)
         state.versions = frozenset([index + 1])
@@ -416,6 +493,81 @@ class Executor(LoopSummarizer):
         if result is None:
             return Value(self.uninit.fresh(e.ctype.width), e.ctype), state
         return convert(Value(result, ct.ULONG), e.ctype), state
+
+    def escaping(self, values: list[Value],
+                 state: State) -> tuple[list[Value], list[tuple[str, str]]]:
+        """The arguments as the callee sees them, and the local cells it may write.
+
+        A pointer to a local is passed as one token (the same for every local) followed
+        by the local's initialized cells, each after its position in the local: the
+        callee reads what the side wrote there.  Every cell of the local is returned
+        as (havoc key, path): `<arg N>` plus the cell's path inside the local.
+        """
+        out: list[Value] = []
+        escaped: list[tuple[str, str]] = []
+        for position, v in enumerate(values):
+            if v.path is None or not is_local_cell(v.path):
+                out.append(v)
+                continue
+            root = cell_root(v.path)
+            out.append(self.local_token())
+            for k, suffix in enumerate(self.cell_layouts.get(root, ())):
+                term = state.vars.get(root + suffix)
+                if term is not None:
+                    out += [int_value(k, ct.ULONG), Value(term, ct.ULONG)]
+                escaped.append((f"<arg {position + 1}{suffix}>", root + suffix))
+        return out, escaped
+
+    def e_address(self, e: ir.AddressOf, state: State) -> tuple[Value, State]:
+        """`&local`: a pointer equiv names by the local's cell path."""
+        where, state = self.locate(e.place, state)
+        if "[?" in where:
+            raise error_at(e.loc, "unsupported construct: address of an array element whose "
+                                  "index is not a constant")
+        return Value(self.local_token().term, e.ctype, where), state
+
+    def local_token(self) -> Value:
+        """The value a callee is given for a pointer to a local: one token for every
+        local, shown as `&local` (where each local is, is not observable here)."""
+        # Distinct from the value of the string literal "&local".
+        token = self.roots.setdefault("&local", z3.BitVecVal(string_value("&local") ^ 2, 64))
+        return Value(token, ct.pointer_to(ct.VOID))
+
+    def e_indirect(self, e: ir.IndirectCall, state: State) -> tuple[Value, State]:
+        """A call through a pointer: the event `(*fn)` with the pointer's value first."""
+        pointer, state = self.eval(e.pointer, state)
+        values = [Value(pointer.term, ct.ULONG)]
+        for a in e.args:
+            if isinstance(a, ir.StructArg):
+                for member in a.members:
+                    v, state = self.eval(member, state)
+                    values.append(v)
+                continue
+            v, state = self.eval(a, state)
+            values.append(v)
+        return self.emit(e, "(*fn)", values, state, want_result=True)
+
+    def e_asm(self, e: ir.AsmStmt, state: State) -> tuple[Value, State]:
+        """`asm`: the event `asm "template"(inputs)`; each output then holds what the
+        asm left, a fresh value keyed like a call's result."""
+        values: list[Value] = []
+        for a in e.inputs:
+            v, state = self.eval(a, state)
+            values.append(v)
+        where: list[str] = []
+        for place in e.outputs:
+            loc, state = self.locate(place, state)
+            where.append(loc)
+        count = len(self.events)
+        _, state = self.emit(e, f'asm "{e.template}"', values, state, want_result=False)
+        if len(self.events) == count:  # no path reaches it
+            return VOID_VALUE, state
+        event = self.events[-1]
+        for k, (place, loc) in enumerate(zip(e.outputs, where)):
+            sym = z3.BitVec(f"{self.prefix}:asm#{event.index}:out{k + 1}", 64)
+            event.havoc[f"<asm output {k + 1}>"] = sym
+            self.store(place, loc, convert(Value(sym, ct.ULONG), place.ctype), state)
+        return VOID_VALUE, state
 
     def user_location(self, e: ir.Expr):  # type: ignore[no-untyped-def]
         """Where a call happens in the user's files (a model's call: at its call site)."""
@@ -497,6 +649,30 @@ def compare(op: str, x: z3.BitVecRef, y: z3.BitVecRef, signed: bool) -> z3.BoolR
     return {"<": z3.ULT(x, y), "<=": z3.ULE(x, y), ">": z3.UGT(x, y), ">=": z3.UGE(x, y)}[op]
 
 
+MAX_CHOICES = 64  # values an index into an array of unknown length may take
+
+
+def constant_choices(term: z3.BitVecRef) -> set[int] | None:
+    """The values `term` can take when it is built of constants by `?:` and extensions
+    (unsigned, as an index is compared), or None."""
+    if z3.is_bv_value(term):
+        return {term.as_long()}
+    if z3.is_app_of(term, z3.Z3_OP_ITE):
+        a, b = constant_choices(term.arg(1)), constant_choices(term.arg(2))
+        if a is None or b is None or len(a | b) > MAX_CHOICES:
+            return None
+        return a | b
+    kind = term.decl().kind() if z3.is_app(term) else None
+    if kind in (z3.Z3_OP_SIGN_EXT, z3.Z3_OP_ZERO_EXT, z3.Z3_OP_EXTRACT) and term.num_args() == 1:
+        inner = term.arg(0)
+        values = constant_choices(inner)
+        if values is None:
+            return None
+        return {z3.simplify(z3.substitute(term, (inner, z3.BitVecVal(v, inner.size()))))
+                .as_long() for v in values}
+    return None
+
+
 def _bits_type(bits: int, signed: bool) -> ct.CType:
     return ct.CType("int", bits, signed, 3, f"{'int' if signed else 'unsigned int'}:{bits}")
 
@@ -519,6 +695,8 @@ _EXPR: dict[type, Handler] = {
     ir.Assign: Executor.e_assign, ir.CompoundAssign: Executor.e_compound,
     ir.IncDec: Executor.e_incdec, ir.Load: Executor.e_load, ir.Call: Executor.e_call,
     ir.StructArg: Executor.e_struct_arg, ir.Intrinsic: Executor.e_intrinsic,
+    ir.AddressOf: Executor.e_address, ir.IndirectCall: Executor.e_indirect,
+    ir.AsmStmt: Executor.e_asm,
 }
 
 # The special functions (see equiv.ir.lower.INTRINSICS for their types).

@@ -178,6 +178,7 @@ class LoopSummarizer(StatementExecutor):
             # A pointer variable the loop reassigns is not part of the summary's
             # interface: such a loop is not summarised.
             escapes = escapes or self._moves_pointers(s, head, (state, out))
+            escapes = escapes or _moves_cells(head, (state, out))
             cut = z3.Or(*[lb.guard for lb in self.exceeded]) if self.exceeded else FALSE
             written = list(self.mem_written)
             self.iteration_wrote_flags = self.flags_written
@@ -196,9 +197,10 @@ class LoopSummarizer(StatementExecutor):
             self.in_iteration = False
 
     def _moves_pointers(self, s: ir.Loop, head: State, ends: tuple[State, ...]) -> bool:
-        """Whether one iteration can leave a pointer variable of the loop changed."""
+        """Whether one iteration can leave a variable the summary does not carry changed:
+        a pointer, a function pointer or a value of an undeclared type."""
         for v, _, t in interface(s):
-            if t.kind != "ptr":
+            if t.kind == "int":
                 continue
             key = self.var_key(v)
             before = head.vars.get(key)
@@ -216,6 +218,20 @@ class LoopSummarizer(StatementExecutor):
         for path in iteration.memory_next:
             self.mem_written[path] = None
         self.flags_written = self.flags_written or wrote_flags
+
+
+def _moves_cells(head: State, ends: tuple[State, ...]) -> bool:
+    """Whether one iteration can change a local kept as cells (the summary does not carry them)."""
+    for end in ends:
+        if end.dead:
+            continue
+        for key in set(head.vars) | set(end.vars):
+            if not isinstance(key, str):
+                continue
+            before, after = head.vars.get(key), end.vars.get(key)
+            if before is None or after is None or not after.eq(before):
+                return True
+    return False
 
 
 def _value(state: State, key: object, default: z3.BitVecRef) -> z3.BitVecRef:

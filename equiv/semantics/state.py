@@ -203,6 +203,11 @@ class MemoryReader:
     def initial(self, state: State, path: str) -> z3.BitVecRef:  # pragma: no cover
         raise NotImplementedError
 
+    def cell_initial(self, path: str) -> z3.BitVecRef | None:
+        """What a local's cell holds before anything writes it, when that is an input
+        (a struct parameter of the checked function); None: indeterminate."""
+        return None
+
 
 def merge(states: Iterable[State], reader: MemoryReader, uninit: "UninitSource") -> State | None:
     """One state for the union of the (disjoint) path sets of `states`."""
@@ -236,11 +241,12 @@ def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -
     out.vars = {}
     for key in a.vars.keys() | b.vars.keys():
         va, vb = a.vars.get(key), b.vars.get(key)
+        shared = reader.cell_initial(key) if isinstance(key, str) else None
         if va is None:
             assert vb is not None
-            va = uninit.fresh(vb.size())
+            va = shared if shared is not None else uninit.fresh(vb.size())
         if vb is None:
-            vb = uninit.fresh(va.size())
+            vb = shared if shared is not None else uninit.fresh(va.size())
         out.vars[key] = mk_ite(g, va, vb)
     out.ptrs = {key: a.ptrs.get(key) if a.ptrs.get(key) == b.ptrs.get(key) else None
                 for key in a.ptrs.keys() | b.ptrs.keys()}
