@@ -26,6 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import campaign
+import generate
 import mutate
 
 pytestmark = [pytest.mark.skipif(shutil.which("gcc") is None, reason="the oracle needs gcc"),
@@ -37,10 +38,9 @@ CAMPAIGN_PAIRS = 40
 # equiv bug, feature -> the bug.  Empty: none known.
 KNOWN_BUGS: dict[str, str] = {}
 # Generator construct families (tests/generate.py FAMILIES) the CI sample
-# draws from.  Empty for now: today's executor gets most of them wrong (issue
-# 9); once it is fixed, set this to generate.DEFINED_FAMILIES (what
-# `python tests/campaign.py --families all` runs).
-CAMPAIGN_FAMILIES: frozenset[str] = frozenset()
+# draws from: every UB-free one (what `python tests/campaign.py --families all`
+# runs).
+CAMPAIGN_FAMILIES: frozenset[str] = generate.DEFINED_FAMILIES
 MUTATION_SEED = 7
 MUTANTS = 20
 # With --campaign (tests/conftest.py).
