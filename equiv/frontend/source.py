@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv.errors import InputError, Location
-from equiv.frontend import confine, sandbox
+from equiv.frontend import confine, headers, sandbox
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE, IncludeScan
 
 # Object-like macros whose value the report decodes into flag names.
@@ -66,6 +66,8 @@ class SideInput:
     extras: tuple[Extra, ...] = ()
     defines: tuple[tuple[str, str | None], ...] = ()  # -D NAME=VALUE, or -U NAME for None
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
+    no_stubs: bool = False  # a header that nothing provides is an error, not an empty stub
+    tree_dirs: tuple[str, ...] = ()  # --tree: the kernel's include path (after models/include)
 
 
 _PP_CONDITION = re.compile(r"^[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif)\b(.*)$", re.M)
@@ -90,6 +92,8 @@ class ParsedSide:
     ast: Any  # pycparser c_ast.FileAST
     macros: dict[str, Macro] = field(default_factory=dict)
     prelude_file: str = ""
+    stubs: tuple[str, ...] = ()  # headers read as empty stubs (premises of every verdict)
+    warnings: tuple[str, ...] = ()  # fallbacks that fired after a stub
 
 
 def models_dir() -> Path:
@@ -197,14 +201,18 @@ def _gcc_command(stub_dir: str, side: SideInput) -> list[str]:
         cmd += ["-iquote", d, "-I", d]
     for d in side.include_dirs:
         cmd += ["-I", d]
-    cmd += ["-I", str(models_dir() / "include"), "-idirafter", stub_dir, "-"]
+    cmd += ["-I", str(models_dir() / "include")]
+    for d in side.tree_dirs:
+        cmd += ["-I", d]
+    cmd += ["-idirafter", stub_dir, "-"]
     return cmd
 
 
 def include_scan(side: SideInput, stub_dir: str) -> IncludeScan:
     """The include resolver for `side`, with the roots the side may read from."""
     dirs = _side_dirs(side)
-    angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")]
+    angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")] + list(
+        side.tree_dirs)
     roots = [os.path.abspath(d) for d in angle + [str(models_dir()), stub_dir]]
     return IncludeScan(tuple(dict.fromkeys(roots)), tuple(dirs), tuple(angle), stub_dir,
                        side.max_file_size, shipped=str(models_dir()))
@@ -337,14 +345,33 @@ def load_side(side: SideInput) -> ParsedSide:
             if path not in paths:
                 macros.update(scan_macros(path, text))
         try:
-            ast = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
+            text = preprocess(all_paths, all_texts, macros, side, scan)
+            report = _stub_report(text, scan, paths, texts, side.no_stubs)
+            ast = _parse(text, paths)
         except InputError as err:
             if err.location is None or err.location.file != "<equiv-macros>":
                 raise
             # A mask-like macro whose body is not an expression: do without mask names.
             macros = {}
-            ast = _parse(preprocess(all_paths, all_texts, macros, side, scan), paths)
-    return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"))
+            text = preprocess(all_paths, all_texts, macros, side, scan)
+            report = _stub_report(text, scan, paths, texts, side.no_stubs)
+            ast = _parse(text, paths)
+    return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
+                      report.stubs, report.warnings)
+
+
+def _stub_report(text: str, scan: IncludeScan, paths: list[str], texts: list[str],
+                 no_stubs: bool) -> headers.StubReport:
+    """The stubs gcc entered, and the fallbacks of the user's files and headers they fired.
+
+    Under `no_stubs` a stub is an error at its first include.
+    """
+    known = [f for path, body in [*zip(paths, texts), *scan.quoted_headers.items()]
+             for f in headers.fallbacks(path, body)]
+    report = headers.stub_report(text, scan.stub_dir, known)
+    if no_stubs:
+        headers.refuse_stubs(report.stubs, scan.missing)
+    return report
 
 
 _PARSER: Any = None

@@ -95,6 +95,8 @@ class Unit:
     # The side holds its translation units whole (not a cut-out of them): only then
     # does "no function here writes this static global" mean it is never written.
     whole: bool = True
+    # Undeclared identifiers read as opaque constants (equiv.ir.opaque): name -> first use.
+    opaque_names: dict[str, Location | None] = field(default_factory=dict)
     _lowered: dict[str, ir.Function] = field(default_factory=dict)
     _inits: dict[str, int] = field(default_factory=dict)
 

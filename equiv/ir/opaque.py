@@ -1,0 +1,104 @@
+"""Identifiers that no header in reach declares: opaque constants, and where they may go.
+
+Real files use names from headers the check does not have (`X86_EFLAGS_DF`,
+`TS_COMPAT`, `CT_STATE_KERNEL`, `__NR_syscalls`).  Such a name becomes one
+unconstrained value shared by both sides (`ir.OpaqueConst`), and every verdict
+that reads it lists it as a premise.
+
+Its C type is unknown too: a kernel constant is an `int` (an enumerator, a
+plain literal), an `unsigned long` (`BIT()`, `_BITUL()`) or rarely something
+else.  equiv gives it the type `long` and accepts it only where the choice
+among int, unsigned int, long and unsigned long cannot decide a verdict:
+
+- converted to a named type (assignment, initialisation, cast, argument of a
+  prototyped call, return value);
+- as a truth value (`if (X)`, `!X`, `X && ...`);
+- an operand of `==` or `!=` whose other operand has a 64-bit type;
+- an operand of `&`, `|` or `^` whose other operand has an unsigned 64-bit
+  type (the result then has that type whatever X's type is).
+
+Flag-bit names (`TIF_*`, `_TIF_*`, `SYSCALL_WORK_*`) are never opaque: they name
+the bits the check is about, and an undeclared one stays an error that suggests
+`--arch` or `--tree`.
+
+Everywhere else (ordered comparisons, arithmetic, shifts, `-X`, `~X`, two
+opaque names in one operation, an operand of 32 bits) the type could decide
+the result, and the use is a located error that names the identifier.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from equiv.ir import ctypes_model as ct
+from equiv.ir import nodes as ir
+from equiv.ir.unit import unsupported_at
+
+OPAQUE_TYPE = ct.LONG  # the type an undeclared identifier is given
+# Names of flag bits and masks: opaque, they would hide the bits the check is about.
+_FLAG_LAYOUT = re.compile(r"^_?TIF_\w+$|^SYSCALL_WORK_\w+$")
+
+_BITWISE = frozenset({"&", "|", "^"})
+_EQUALITY = frozenset({"==", "!="})
+
+
+def names_flag_bits(name: str) -> bool:
+    """`TIF_*`, `_TIF_*` and `SYSCALL_WORK_*` stay errors when undeclared (--arch, --tree)."""
+    return _FLAG_LAYOUT.match(name) is not None
+
+
+def opaque_name(e: ir.Expr) -> str | None:
+    """The identifier, when `e` is an opaque constant as written (not cast)."""
+    return e.name if isinstance(e, ir.OpaqueConst) else None
+
+
+def check_binary(node: Any, op: str, a: ir.Expr, b: ir.Expr) -> None:
+    """Refuse `a op b` when an opaque operand's unknown type could decide its value."""
+    for mine, other in ((a, b), (b, a)):
+        name = opaque_name(mine)
+        if name is None:
+            continue
+        if opaque_name(other) is None and _type_blind(op, other.ctype):
+            continue
+        raise unsupported_at(node, _why(name, op, other))
+
+
+def check_unary(node: Any, op: str, operand: ir.Expr) -> None:
+    """Refuse `-X`, `~X` (and `X << n`, `X >> n`) on an opaque constant."""
+    name = opaque_name(operand)
+    if name is not None:
+        raise unsupported_at(node, f"'{op}' on '{name}', which no header in reach declares: "
+                                   f"its result depends on the type of '{name}'; "
+                                   f"{_REMEDY}")
+
+
+def check_branches(node: Any, *branches: ir.Expr) -> None:
+    """Refuse an opaque constant as a value of `?:` (the result type would be its type)."""
+    for e in branches:
+        name = opaque_name(e)
+        if name is not None:
+            raise unsupported_at(node, f"'{name}', which no header in reach declares, as a "
+                                       f"value of '?:': the result's type would be its "
+                                       f"unknown type; {_REMEDY}")
+
+
+def _type_blind(op: str, other: ct.CType) -> bool:
+    if other.kind != "int" or ct.promote(other).width != 64:
+        return False
+    if op in _EQUALITY:
+        return True
+    return op in _BITWISE and not other.signed
+
+
+def _why(name: str, op: str, other: ir.Expr) -> str:
+    partner = opaque_name(other)
+    if partner is not None:
+        return (f"'{name}' {op} '{partner}': neither is declared by a header in reach, and "
+                f"the result depends on their types; {_REMEDY}")
+    return (f"'{op}' with '{name}', which no header in reach declares: with an operand of "
+            f"type {other.ctype.name or other.ctype.kind}, the result depends on the type "
+            f"of '{name}' (int, unsigned int, long or unsigned long); {_REMEDY}")
+
+
+_REMEDY = "give the header that defines it (-I DIR, --tree) or define it"
