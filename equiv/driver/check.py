@@ -23,6 +23,7 @@ from equiv.frontend.source import (
     Extra,
     SideInput,
     load_side,
+    models_dir,
     preprocessor_configs,
     read_source,
 )
@@ -86,8 +87,10 @@ class Sides:
         self.paths = {"before": before, "after": after}
         self.options = options
         self.tree_dirs = tree_include_dirs(options.tree, options.arch) if options.tree else ()
-        self.arch = (tree_layout(options.tree, options.arch) if options.tree
-                     else arch_headers(options.arch))
+        # With a tree: its own layout, and kconfig.h force-included as the kernel build does.
+        self.arch = (tree_layout(options.tree, options.arch) + (
+            str(models_dir() / "include" / "linux" / "kconfig.h"),) if options.tree
+            else arch_headers(options.arch))
         self._cache: dict[tuple[str, tuple[str, ...]], list[Variant]] = {}
 
     def variants(self, label: str, models: tuple[Model, ...]) -> list[Variant]:
@@ -214,7 +217,8 @@ def run_check(before_paths: list[str], after_paths: list[str],
     with Guard(options.budget, "loading the sides"):
         before = sides.variants("before", enabled)[0].program
         after = sides.variants("after", enabled)[0].program
-        notes = _arch_conflicts(sides, before, after)
+        notes = _arch_conflicts(sides, before, after) + list(dict.fromkeys(
+            n for program in (before, after) for n in program.side.notes))
     premises = premises_of(models, options)
     names = select_functions(before, after, options.functions)
     both = [n for n in names if n in before.user_functions and n in after.user_functions]

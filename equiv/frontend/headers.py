@@ -151,6 +151,48 @@ def refuse_stubs(stubs: tuple[str, ...], missing: dict[str, Location]) -> None:
                                          f"header with -I DIR or --tree)")
 
 
+# ---- clashes with a layout ------------------------------------------------------------------
+
+_ENUM_BODY = re.compile(r"\benum\s*\w*\s*\{([^}]*)\}", re.S)
+_ENUMERATOR = re.compile(r"(?:^|,)\s*([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A layout macro that the side declares itself as an enumerator."""
+
+    name: str
+    where: Location  # the side's enum
+    layout: Location  # the layout's #define
+
+    def note(self) -> str:
+        layout = str(self.layout)
+        shipped = layout.rfind("/models/arch/")
+        layout = layout[shipped + 1:] if shipped >= 0 else layout  # no machine paths
+        return (f"{self.where}: {self.name} is an enumerator here and a macro of the "
+                f"layout at {layout}; the side's own definition is used")
+
+
+def enumerator_clashes(files: list[tuple[str, str]], layout: dict[str, object]) -> list[Clash]:
+    """Layout macros (`layout`: name -> source.Macro) that an enum of `files` declares.
+
+    The macro would turn the enumerator into a number (`enum { 0, ... }`, a syntax
+    error): it is undefined before the side's code instead, and the clash is a note.
+    """
+    out: dict[str, Clash] = {}
+    for path, text in files:
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", lambda m: "\n" * m.group(0).count("\n"), text,
+                      flags=re.S)
+        for body in _ENUM_BODY.finditer(code):
+            for m in _ENUMERATOR.finditer(body.group(1)):
+                name = m.group(1)
+                if name in layout and name not in out:
+                    line = code.count("\n", 0, body.start(1) + m.start(1)) + 1
+                    out[name] = Clash(name, Location(path, line),
+                                      getattr(layout[name], "location"))
+    return list(out.values())
+
+
 # ---- the flag layout of a kernel tree ----------------------------------------------------
 
 _LAYOUT_NAME = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?TIF_\w+|HAVE_TIF_\w+|SYSCALL_WORK_\w+)\b")

@@ -94,6 +94,7 @@ class ParsedSide:
     prelude_file: str = ""
     stubs: tuple[str, ...] = ()  # headers read as empty stubs (premises of every verdict)
     warnings: tuple[str, ...] = ()  # fallbacks that fired after a stub
+    notes: tuple[str, ...] = ()  # layout macros that yielded to the side's own enumerators
 
 
 def models_dir() -> Path:
@@ -168,9 +169,15 @@ def _macro_trailer(macros: dict[str, Macro]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro]) -> str:
-    """One translation unit: every file of the side, then the macro trailer."""
-    parts = []
+def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro],
+             yields: tuple[str, ...] = ()) -> str:
+    """One translation unit: every file of the side, then the macro trailer.
+
+    `yields`: layout macros to undefine first, because the side declares the
+    same names itself (as enumerators: the tree's definitions win).
+    """
+    parts = [f'# 1 "<equiv-layout>"\n' + "".join(f"#undef {n}\n" for n in yields)] \
+        if yields else []
     for path, text in zip(paths, texts):
         if not text.endswith("\n"):
             text += "\n"
@@ -265,14 +272,14 @@ def _run_gcc(cmd: list[str], source: str, paths: list[str]) -> sandbox.Finished:
 
 
 def preprocess(paths: list[str], texts: list[str], macros: dict[str, Macro],
-               side: SideInput, scan: IncludeScan) -> str:
+               side: SideInput, scan: IncludeScan, yields: tuple[str, ...] = ()) -> str:
     """`gcc -E` output for the side; missing includes become empty stubs.
 
     `scan` has vetted every include of `texts`; gcc may enter no other file.
     """
     if shutil.which(os.environ.get("EQUIV_CPP", "gcc")) is None:
         raise InputError(None, "no C preprocessor: install gcc or set EQUIV_CPP")
-    source = _compose(paths, texts, macros)
+    source = _compose(paths, texts, macros, yields)
     for name in scan.missing:
         _stub(scan.stub_dir, name)
     cmd = _gcc_command(scan.stub_dir, side)
@@ -333,6 +340,7 @@ def load_side(side: SideInput) -> ParsedSide:
     macros: dict[str, Macro] = {}
     for header in side.force_includes:
         macros.update(scan_macros(header, read_source(header)))
+    layout = dict(macros)
     all_paths = paths + [e.display for e in side.extras]
     all_texts = texts + [e.text for e in side.extras]
     with tempfile.TemporaryDirectory(prefix="equiv-stubs-") as stub_dir:
@@ -344,8 +352,11 @@ def load_side(side: SideInput) -> ParsedSide:
         for path, text in scan.quoted_headers.items():  # their macros name flag bits too
             if path not in paths:
                 macros.update(scan_macros(path, text))
+        clashes = headers.enumerator_clashes(
+            [*zip(paths, texts), *scan.quoted_headers.items()], layout)
+        yields = tuple(c.name for c in clashes)
         try:
-            text = preprocess(all_paths, all_texts, macros, side, scan)
+            text = preprocess(all_paths, all_texts, macros, side, scan, yields)
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
             ast = _parse(text, paths)
         except InputError as err:
@@ -353,11 +364,11 @@ def load_side(side: SideInput) -> ParsedSide:
                 raise
             # A mask-like macro whose body is not an expression: do without mask names.
             macros = {}
-            text = preprocess(all_paths, all_texts, macros, side, scan)
+            text = preprocess(all_paths, all_texts, macros, side, scan, yields)
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
             ast = _parse(text, paths)
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
-                      report.stubs, report.warnings)
+                      report.stubs, report.warnings, tuple(c.note() for c in clashes))
 
 
 def _stub_report(text: str, scan: IncludeScan, paths: list[str], texts: list[str],
