@@ -374,7 +374,9 @@ class FunctionCheck:
                         "header; it was read as an empty file", f"stub:{name}")
                 for name in stubs]
         out += [Premise(f"opaque {name}", "opaque", f"no header in reach declares '{name}': "
-                        f"an unconstrained constant of type long, the same on both sides",
+                        f"an unconstrained constant, the same on both sides, of type int, long or "
+                        f"unsigned long (not unsigned int), read as a long; where its type "
+                        f"could decide the verdict, equiv refuses",
                         f"{OPAQUE_PREFIX}{name}") for name in sorted(self.opaque_names)]
         return tuple(out), tuple(warnings)
 

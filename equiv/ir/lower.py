@@ -550,7 +550,7 @@ class Lowerer:
                                      self.promoted(rhs, node.rvalue), optype)
         if op not in ARITH_OPS:
             raise unsupported_at(node, f"operator '{node.op}'")
-        opaque.check_binary(node, op, current, rhs)
+        opaque.check_compound(node, op, current, rhs)
         optype = ct.usual_arithmetic(self.integer(current, node), self.integer(rhs, node))
         rhs = self.convert(rhs, optype, node)
         if op in ("/", "%") and not value_of(rhs):

@@ -7,23 +7,37 @@ that reads it lists it as a premise.
 
 Its C type is unknown too: a kernel constant is an `int` (an enumerator, a
 plain literal), an `unsigned long` (`BIT()`, `_BITUL()`) or rarely something
-else.  equiv gives it the type `long` and accepts it only where the choice
-among int, unsigned int, long and unsigned long cannot decide a verdict:
+else.  equiv reads it as a `long` and accepts it only where the choice among
+int, long and unsigned long cannot decide a verdict:
 
 - converted to a named type (assignment, initialisation, cast, argument of a
   prototyped call, return value);
 - as a truth value (`if (X)`, `!X`, `X && ...`);
-- an operand of `==` or `!=` whose other operand has a 64-bit type;
+- an operand of `==` or `!=` whose other operand has a 64-bit type or
+  promotes to `int` (`ct_state() == CT_STATE_KERNEL`);
 - an operand of `&`, `|` or `^` whose other operand has an unsigned 64-bit
-  type (the result then has that type whatever X's type is).
+  type (the result then has that type whatever X's type is);
+- the value of `x &= X`, `x |= X` or `x ^= X`, whatever x's type;
+- combined with other opaque constants by `&`, `|`, `^` and `~`
+  (`~(TS_COMPAT | TS_I386_REGS_POKED)`), the combination then being used as
+  above.
+
+Bitwise operations commute with the conversion of an int to a 64-bit type
+(sign extension), so for int, long and unsigned long constants these uses
+give the verdict that a 64-bit value gives.  They do not for an `unsigned
+int` constant (zero extended) combined by `~` or beside an `int` one: the
+verdict rests on the constant not being an `unsigned int`, which the premise
+states (the kernel's flag constants are `int` literals, enumerators or
+`unsigned long` `BIT()`s).
 
 Flag-bit names (`TIF_*`, `_TIF_*`, `SYSCALL_WORK_*`) are never opaque: they name
 the bits the check is about, and an undeclared one stays an error that suggests
 `--arch` or `--tree`.
 
-Everywhere else (ordered comparisons, arithmetic, shifts, `-X`, `~X`, two
-opaque names in one operation, an operand of 32 bits) the type could decide
-the result, and the use is a located error that names the identifier.
+Everywhere else (ordered comparisons, arithmetic, shifts, `-X`, `&` with an
+`int` or a signed `long`, `==` with an `unsigned int`, a value of `?:`) the
+type could decide the result, and the use is a located error that names the
+identifier.
 """
 
 from __future__ import annotations
@@ -49,12 +63,21 @@ def names_flag_bits(name: str) -> bool:
 
 
 def opaque_name(e: ir.Expr) -> str | None:
-    """The identifier, when `e` is an opaque constant as written (not cast)."""
-    return e.name if isinstance(e, ir.OpaqueConst) else None
+    """The (first) identifier, when `e` is an opaque constant as written (not cast), or
+    opaque constants combined by `&`, `|` and `^` (`X86_EFLAGS_AC | X86_EFLAGS_DF`)."""
+    if isinstance(e, ir.OpaqueConst):
+        return e.name
+    if isinstance(e, ir.Binary) and e.op in _BITWISE:
+        return opaque_name(e.left) and opaque_name(e.right)
+    if isinstance(e, ir.Unary) and e.op == "~":
+        return opaque_name(e.operand)
+    return None
 
 
 def check_binary(node: Any, op: str, a: ir.Expr, b: ir.Expr) -> None:
     """Refuse `a op b` when an opaque operand's unknown type could decide its value."""
+    if op in _BITWISE and opaque_name(a) is not None and opaque_name(b) is not None:
+        return  # still opaque: judged where the combination is used
     for mine, other in ((a, b), (b, a)):
         name = opaque_name(mine)
         if name is None:
@@ -64,10 +87,16 @@ def check_binary(node: Any, op: str, a: ir.Expr, b: ir.Expr) -> None:
         raise unsupported_at(node, _why(name, op, other))
 
 
+def check_compound(node: Any, op: str, target: ir.Expr, value: ir.Expr) -> None:
+    """`x &= X`, `x |= X`, `x ^= X` keep x's type and bits whatever X's type: allowed."""
+    if op not in _BITWISE or opaque_name(target) is not None:
+        check_binary(node, op, target, value)
+
+
 def check_unary(node: Any, op: str, operand: ir.Expr) -> None:
-    """Refuse `-X`, `~X` (and `X << n`, `X >> n`) on an opaque constant."""
+    """Refuse `-X` (and `X << n`, `X >> n`) on an opaque constant; `~X` stays opaque."""
     name = opaque_name(operand)
-    if name is not None:
+    if name is not None and op != "~":
         raise unsupported_at(node, f"'{op}' on '{name}', which no header in reach declares: "
                                    f"its result depends on the type of '{name}'; "
                                    f"{_REMEDY}")
@@ -84,11 +113,11 @@ def check_branches(node: Any, *branches: ir.Expr) -> None:
 
 
 def _type_blind(op: str, other: ct.CType) -> bool:
-    if other.kind != "int" or ct.promote(other).width != 64:
+    if other.kind != "int":
         return False
-    if op in _EQUALITY:
-        return True
-    return op in _BITWISE and not other.signed
+    if op in _EQUALITY:  # an int sign-extends like an int constant does
+        return ct.promote(other).width == 64 or ct.promote(other).signed
+    return op in _BITWISE and ct.promote(other).width == 64 and not other.signed
 
 
 def _why(name: str, op: str, other: ir.Expr) -> str:
