@@ -39,9 +39,9 @@ def tree_include_dirs(tree: str, arch: str | None) -> tuple[str, ...]:
 
     Directories that do not exist (no `generated/` before a build) are left out.
     """
-    if not os.path.isdir(os.path.join(tree, "include")):
-        raise InputError(None, f"--tree {tree}: not a kernel tree (it has no include/ "
-                               f"directory)")
+    if not any(os.path.isdir(os.path.join(tree, d)) for d in ("include", "arch")):
+        raise InputError(None, f"--tree {tree}: not a kernel tree (it has neither include/ "
+                               f"nor arch/)")
     if arch is None:
         raise InputError(None, "--tree needs --arch (the architecture whose arch/ARCH/include "
                                "the build uses)")
@@ -196,6 +196,7 @@ def enumerator_clashes(files: list[tuple[str, str]], layout: dict[str, object]) 
 # ---- the flag layout of a kernel tree ----------------------------------------------------
 
 _LAYOUT_NAME = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?TIF_\w+|HAVE_TIF_\w+|SYSCALL_WORK_\w+)\b")
+_CONFIG_TEST = re.compile(r"\b(?:IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(")
 _LAYOUT_FILES = ("arch/{arch}/include/asm/thread_info.h", "include/asm-generic/thread_info_tif.h")
 _WORK_FILE = "include/linux/thread_info.h"
 _WORK_ENUM = re.compile(r"enum\s+syscall_work_bit\s*\{[^}]*\}\s*;", re.S)
@@ -267,7 +268,8 @@ def _layout_lines(text: str) -> str:
         elif _CONDITIONAL.match(line):
             # Include guards and __ASSEMBLY__ tests are true for C; the structure stays.
             guard = re.match(r"#\s*ifndef\s+_", stripped) is not None
-            out.append("#if 1" if guard else line)
+            # As in the sides' own #if lines, a config test is `defined`.
+            out.append("#if 1" if guard else _CONFIG_TEST.sub("defined(", line))
     return _balanced(out)
 
 
