@@ -52,6 +52,7 @@ def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
     if sig.ret.kind not in ("int", "ptr", "void"):
         raise unsupported_at(funcdef, f"function '{name}' returning {sig.ret.name or sig.ret.kind}")
     lw = Lowerer(unit, sig.ret)
+    lw.truth_nodes = opaque.truth_contexts(funcdef.body)
     lw.number_labels(funcdef.body)
     params = []
     for pname, ptype in sig.params:
@@ -102,6 +103,7 @@ class Lowerer:
         self.labels: dict[str, tuple[int, int]] = {}  # name -> (id, textual position)
         self.goto_pos: dict[int, int] = {}
         self.all_targets: set[int] = set()
+        self.truth_nodes: frozenset[int] = frozenset()  # ids of truth-value expressions
 
     # ---- names ------------------------------------------------------------------
     def fresh(self) -> int:
@@ -421,7 +423,7 @@ class Lowerer:
         return self.arith(node, op, a, b)
 
     def arith(self, node: Any, op: str, a: ir.Expr, b: ir.Expr) -> ir.Expr:
-        opaque.check_binary(node, op, a, b)
+        opaque.check_binary(node, op, a, b, id(node) in self.truth_nodes)
         t = ct.usual_arithmetic(self.integer(a, node), self.integer(b, node))
         left, right = self.convert(a, t, node), self.convert(b, t, node)
         if op in ("/", "%"):

@@ -18,6 +18,8 @@ int, long and unsigned long cannot decide a verdict:
 - an operand of `&`, `|` or `^` whose other operand has an unsigned 64-bit
   type (the result then has that type whatever X's type is);
 - the value of `x &= X`, `x |= X` or `x ^= X`, whatever x's type;
+- `x & X` with x of any integer type, where the result is only a truth value
+  (`if (cached_flags & SYSCALL_EXIT_WORK)` with a `u32 cached_flags`);
 - combined with other opaque constants by `&`, `|`, `^` and `~`
   (`~(TS_COMPAT | TS_I386_REGS_POKED)`), the combination then being used as
   above.
@@ -74,10 +76,36 @@ def opaque_name(e: ir.Expr) -> str | None:
     return None
 
 
-def check_binary(node: Any, op: str, a: ir.Expr, b: ir.Expr) -> None:
-    """Refuse `a op b` when an opaque operand's unknown type could decide its value."""
+def truth_contexts(body: Any) -> frozenset[int]:
+    """The ids of the pycparser expressions in `body` whose value is used only as a truth
+    value: conditions of `if`, loops and `?:`, operands of `!`, `&&` and `||`."""
+    found: set[int] = set()
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        kind = type(node).__name__
+        if kind in ("If", "While", "DoWhile", "For", "TernaryOp"):
+            found.add(id(node.cond))
+        elif kind == "UnaryOp" and node.op == "!":
+            found.add(id(node.expr))
+        elif kind == "BinaryOp" and node.op in ("&&", "||"):
+            found.update((id(node.left), id(node.right)))
+        stack.extend(child for _, child in node.children())
+    return frozenset(found)
+
+
+def check_binary(node: Any, op: str, a: ir.Expr, b: ir.Expr, truth: bool = False) -> None:
+    """Refuse `a op b` when an opaque operand's unknown type could decide its value.
+
+    `truth`: the result is used only as a truth value, where `a & X` is nonzero
+    for the same inputs whatever the integer types (sign extension keeps a
+    value nonzero)."""
     if op in _BITWISE and opaque_name(a) is not None and opaque_name(b) is not None:
         return  # still opaque: judged where the combination is used
+    if truth and op == "&" and a.ctype.kind == "int" and b.ctype.kind == "int":
+        return
     for mine, other in ((a, b), (b, a)):
         name = opaque_name(mine)
         if name is None:
