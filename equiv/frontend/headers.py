@@ -94,7 +94,7 @@ def _is_include_guard(lines: list[str], start: int, name: str) -> bool:
     """`#ifndef _LINUX_X_H / #define _LINUX_X_H` at the top of a header guards it: no fallback."""
     before = [line for line in lines[:start - 1] if line.strip() and not line.strip().startswith(
         ("/*", "*", "//"))]
-    return not before and (name.endswith("_H") or name.endswith("_H_") or name.startswith("__"))
+    return not before and (name.endswith(("_H", "_H_")) or name.startswith("__"))
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def refuse_stubs(stubs: tuple[str, ...], missing: dict[str, Location]) -> None:
 
 # ---- clashes with a layout ------------------------------------------------------------------
 
-_ENUM_BODY = re.compile(r"\benum\s*\w*\s*\{([^}]*)\}", re.S)
+_ENUM_BODY = re.compile(r"\benum\s*\w*\s*\{([^}]*)\}", re.DOTALL)
 _ENUMERATOR = re.compile(r"(?:^|,)\s*([A-Za-z_]\w*)")
 
 
@@ -173,8 +173,9 @@ class Clash:
                 f"layout at {layout}; the side's own definition is used")
 
 
-def enumerator_clashes(files: list[tuple[str, str]], layout: dict[str, object]) -> list[Clash]:
-    """Layout macros (`layout`: name -> source.Macro) that an enum of `files` declares.
+def enumerator_clashes(files: list[tuple[str, str]],
+                       layout: dict[str, Location]) -> list[Clash]:
+    """Layout macros (`layout`: name -> its #define) that an enum of `files` declares.
 
     The macro would turn the enumerator into a number (`enum { 0, ... }`, a syntax
     error): it is undefined before the side's code instead, and the clash is a note.
@@ -182,14 +183,13 @@ def enumerator_clashes(files: list[tuple[str, str]], layout: dict[str, object]) 
     out: dict[str, Clash] = {}
     for path, text in files:
         code = re.sub(r"/\*.*?\*/|//[^\n]*", lambda m: "\n" * m.group(0).count("\n"), text,
-                      flags=re.S)
+                      flags=re.DOTALL)
         for body in _ENUM_BODY.finditer(code):
             for m in _ENUMERATOR.finditer(body.group(1)):
                 name = m.group(1)
                 if name in layout and name not in out:
                     line = code.count("\n", 0, body.start(1) + m.start(1)) + 1
-                    out[name] = Clash(name, Location(path, line),
-                                      getattr(layout[name], "location"))
+                    out[name] = Clash(name, Location(path, line), layout[name])
     return list(out.values())
 
 
@@ -199,7 +199,7 @@ _LAYOUT_NAME = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(_?TIF_\w+|HAVE_TIF_\w+|SY
 _CONFIG_TEST = re.compile(r"\b(?:IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(")
 _LAYOUT_FILES = ("arch/{arch}/include/asm/thread_info.h", "include/asm-generic/thread_info_tif.h")
 _WORK_FILE = "include/linux/thread_info.h"
-_WORK_ENUM = re.compile(r"enum\s+syscall_work_bit\s*\{[^}]*\}\s*;", re.S)
+_WORK_ENUM = re.compile(r"enum\s+syscall_work_bit\s*\{[^}]*\}\s*;", re.DOTALL)
 _LAYOUTS: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
@@ -275,7 +275,7 @@ def _layout_lines(text: str) -> str:
 
 def _joined(text: str) -> list[str]:
     """Lines with backslash continuations joined and block comments dropped."""
-    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.DOTALL)
     return text.replace("\\\n", " ").splitlines()
 
 

@@ -176,7 +176,7 @@ def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro],
     `yields`: layout macros to undefine first, because the side declares the
     same names itself (as enumerators: the tree's definitions win).
     """
-    parts = [f'# 1 "<equiv-layout>"\n' + "".join(f"#undef {n}\n" for n in yields)] \
+    parts = ['# 1 "<equiv-layout>"\n' + "".join(f"#undef {n}\n" for n in yields)] \
         if yields else []
     for path, text in zip(paths, texts):
         if not text.endswith("\n"):
@@ -340,7 +340,7 @@ def load_side(side: SideInput) -> ParsedSide:
     macros: dict[str, Macro] = {}
     for header in side.force_includes:
         macros.update(scan_macros(header, read_source(header)))
-    layout = dict(macros)
+    layout = {name: macro.location for name, macro in macros.items()}
     all_paths = paths + [e.display for e in side.extras]
     all_texts = texts + [e.text for e in side.extras]
     with tempfile.TemporaryDirectory(prefix="equiv-stubs-") as stub_dir:

@@ -8,6 +8,7 @@ from typing import Any
 
 from equiv.errors import Location
 from equiv.report.results import (
+    DROPPABLE_PREMISES,
     Behaviour,
     BitRow,
     CheckResult,
@@ -15,7 +16,6 @@ from equiv.report.results import (
     ConditionStatus,
     Counterexample,
     Cube,
-    DROPPABLE_PREMISES,
     FunctionResult,
     Relevance,
     Verdict,

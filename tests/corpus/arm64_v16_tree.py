@@ -39,9 +39,9 @@ FILES = {
     "thread_info.h": "arch/arm64/include/asm/thread_info.h",
 }
 _EXIT_WORK = re.compile(r"^static void syscall_exit_work\(struct pt_regs \*regs, "
-                        r"unsigned long flags\)\n\{\n", re.M)
+                        r"unsigned long flags\)\n\{\n", re.MULTILINE)
 _PREPARE_DEF = re.compile(r"^void syscall_exit_to_user_mode_prepare\(struct pt_regs \*regs\)\n"
-                          r"\{\n.*?^\}\n\n", re.M | re.S)
+                          r"\{\n.*?^\}\n\n", re.MULTILINE | re.DOTALL)
 _PREPARE_DECL = "void syscall_exit_to_user_mode_prepare(struct pt_regs *regs);\n"
 _WORK_INLINE = ("void syscall_exit_work(struct pt_regs *regs, unsigned long flags);\n\n"
                 "static __always_inline void syscall_exit_to_user_mode_work"
