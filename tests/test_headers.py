@@ -281,3 +281,18 @@ def test_help_names_the_new_options() -> None:
     proc = subprocess.run([sys.executable, "-m", "equiv", "check", "--help"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60, check=False)
     assert "--tree LINUX" in proc.stdout and "--no-stubs" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("gcc") is None,
+                    reason="equiv patch --confirm needs git and gcc")
+def test_witness_defines_undeclared_names_at_their_counterexample_values(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    write_file(tree / "arch/x86/kernel/entry.c", "void clear_direction_flag(void);\n\n"
+               "void enter_from_user_mode(unsigned long eflags)\n{\n"
+               "\tif (eflags & X86_EFLAGS_DF)\n\t\tclear_direction_flag();\n}\n")
+    patch = write(tmp_path, "p.patch", PATCH)
+    proc = run_equiv("patch", patch, "--tree", tree, "--confirm", "--witness", tmp_path / "w")
+    assert proc.returncode == 1, describe(proc)
+    assert "witness: reproduced" in proc.stdout, describe(proc)
+    source = next((tmp_path / "w").rglob("witness.c")).read_text()
+    assert "#define X86_EFLAGS_AC ((long)0x" in source and "#define X86_EFLAGS_DF" in source
