@@ -373,6 +373,13 @@ class FunctionCheck:
         out += [Premise(f"stub <{name}>", "stub", "no directory in reach provides this "
                         "header; it was read as an empty file", f"stub:{name}")
                 for name in stubs]
+        types: dict[str, None] = {}
+        for label in ("before", "after"):
+            for variant in self.sides.variants(label, tuple(self.models)):
+                types.update(dict.fromkeys(variant.program.side.opaque_types))
+        out += [Premise(f"opaque type {name}", "opaque-type", f"no header in reach declares "
+                        f"the type '{name}': an incomplete type, whose values equiv refuses",
+                        f"type:{name}") for name in sorted(types)]
         out += [Premise(f"opaque {name}", "opaque", f"no header in reach declares '{name}': "
                         f"an unconstrained constant, the same on both sides, of type int, long or "
                         f"unsigned long (not unsigned int), read as a long; where its type "

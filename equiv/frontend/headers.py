@@ -151,6 +151,46 @@ def refuse_stubs(stubs: tuple[str, ...], missing: dict[str, Location]) -> None:
                                          f"header with -I DIR or --tree)")
 
 
+# ---- type names no header declares -----------------------------------------------------------
+
+MAX_UNKNOWN_TYPES = 32  # parse attempts that may each declare one more unknown type name
+_C_WORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if "
+    "inline int long register restrict return short signed sizeof static struct switch typedef "
+    "union unsigned void volatile while _Bool".split())
+_IDENT_AT = re.compile(r"[A-Za-z_]\w*")
+_IDENT_BEFORE = re.compile(r"([A-Za-z_]\w*)[\s)]*$")
+
+
+def unknown_type_name(err: InputError, line: str | None, known: set[str]) -> str | None:
+    """The identifier a syntax error shows used as a type that nothing declares, or None.
+
+    pycparser reports an unknown type name either at the name (`Missing type in
+    declaration`, `Invalid declaration`) or at the next token (`before: x` in
+    `compat_ulong_t x` or `(compat_long_t)v`); both are tried.
+    """
+    loc = err.location
+    if line is None or loc is None or not loc.column or "syntax error" not in err.message:
+        return None
+    at = _IDENT_AT.match(line, loc.column - 1)
+    rest = line[at.end():] if at else ""
+    if at and re.match(r"\s*(?:[A-Za-z_*(]|\)\s*[A-Za-z_(])", rest):
+        candidate = at.group(0)
+    else:
+        before = _IDENT_BEFORE.search(line[:loc.column - 1])
+        candidate = before.group(1) if before else ""
+    if not candidate or candidate in _C_WORDS or candidate in known:
+        return None
+    return candidate
+
+
+def opaque_type_prologue(names: list[str]) -> str:
+    """Declarations that make each unknown type name an incomplete struct: equiv refuses
+    any value of it where a checked function reaches one."""
+    lines = "".join(f"typedef struct __equiv_opaque_type_{n} {n};\n" for n in names)
+    return f'# 1 "<equiv-types>"\n{lines}' if names else ""
+
+
 # ---- clashes with a layout ------------------------------------------------------------------
 
 _ENUM_BODY = re.compile(r"\benum\s*\w*\s*\{([^}]*)\}", re.DOTALL)

@@ -95,6 +95,7 @@ class ParsedSide:
     stubs: tuple[str, ...] = ()  # headers read as empty stubs (premises of every verdict)
     warnings: tuple[str, ...] = ()  # fallbacks that fired after a stub
     notes: tuple[str, ...] = ()  # layout macros that yielded to the side's own enumerators
+    opaque_types: tuple[str, ...] = ()  # type names no header declares (incomplete structs)
 
 
 def models_dir() -> Path:
@@ -358,7 +359,7 @@ def load_side(side: SideInput) -> ParsedSide:
         try:
             text = preprocess(all_paths, all_texts, macros, side, scan, yields)
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
-            ast = _parse(text, paths)
+            ast, types = _parse_with_types(text, paths)
         except InputError as err:
             if err.location is None or err.location.file != "<equiv-macros>":
                 raise
@@ -366,9 +367,27 @@ def load_side(side: SideInput) -> ParsedSide:
             macros = {}
             text = preprocess(all_paths, all_texts, macros, side, scan, yields)
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
-            ast = _parse(text, paths)
+            ast, types = _parse_with_types(text, paths)
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
-                      report.stubs, report.warnings, tuple(c.note() for c in clashes))
+                      report.stubs, report.warnings, tuple(c.note() for c in clashes), types)
+
+
+def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, tuple[str, ...]]:
+    """The AST, and the type names no header declares that it needed (opaque types).
+
+    A syntax error at a name used as a type that nothing declares (`syscall_fn_t`,
+    `compat_ulong_t`, `__uint128_t` from headers the check does not have) declares
+    that name as an incomplete struct and parses again.
+    """
+    types: list[str] = []
+    while True:
+        try:
+            return _parse(headers.opaque_type_prologue(types) + text, paths), tuple(types)
+        except InputError as err:
+            name = headers.unknown_type_name(err, err.source_line, set(types))
+            if name is None or len(types) >= headers.MAX_UNKNOWN_TYPES:
+                raise
+            types.append(name)
 
 
 def _stub_report(text: str, scan: IncludeScan, paths: list[str], texts: list[str],

@@ -471,7 +471,9 @@ class Lowerer:
         if type(operand).__name__ == "Typename":
             t = self.unit.resolve(operand.type)
         else:
-            t = self.expr(operand).ctype
+            value = self.expr(operand)
+            opaque.check_unary(operand, "sizeof", value)  # a type no header declares, maybe
+            t = value.ctype
         size = self.size_of(t)
         if size is None:
             raise unsupported_at(operand, f"sizeof({t.name or t.kind})")
