@@ -414,8 +414,7 @@ class Lowerer:
         if op in COMPARE_OPS:
             return self.compare(node, op, a, b)
         if op in SHIFT_OPS:
-            opaque.check_unary(node, op, a)
-            opaque.check_unary(node, op, b)
+            opaque.check_unary(node, op, a)  # a count keeps its value whatever its type
             left, count = self.promoted(a, node.left), self.promoted(b, node.right)
             return self.fold(ir.Shift(left.ctype, loc, op, left, count))
         if op not in ARITH_OPS:

@@ -36,7 +36,10 @@ Flag-bit names (`TIF_*`, `_TIF_*`, `SYSCALL_WORK_*`) are never opaque: they name
 the bits the check is about, and an undeclared one stays an error that suggests
 `--arch` or `--tree`.
 
-Everywhere else (ordered comparisons, arithmetic, shifts, `-X`, `&` with an
+A shift *by* X is accepted (the count keeps its value whatever its type; a
+count outside the word is undefined behaviour, which the check reports).
+
+Everywhere else (ordered comparisons, arithmetic, a shift *of* X, `-X`, `&` with an
 `int` or a signed `long`, `==` with an `unsigned int`, a value of `?:`) the
 type could decide the result, and the use is a located error that names the
 identifier.
