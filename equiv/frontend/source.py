@@ -379,15 +379,29 @@ def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, tuple[str, ...]
     `compat_ulong_t`, `__uint128_t` from headers the check does not have) declares
     that name as an incomplete struct and parses again.
     """
+    key = tuple(paths)
+    seeded = _UNKNOWN_TYPES.get(key, ())
+    if seeded:  # another configuration of these files needed them: try them first
+        try:
+            return _parse(headers.opaque_type_prologue(list(seeded)) + text, paths), seeded
+        except InputError:
+            pass
     types: list[str] = []
     while True:
         try:
-            return _parse(headers.opaque_type_prologue(types) + text, paths), tuple(types)
+            ast = _parse(headers.opaque_type_prologue(types) + text, paths)
+            _UNKNOWN_TYPES[key] = tuple(types)
+            return ast, tuple(types)
         except InputError as err:
             name = headers.unknown_type_name(err, err.source_line, set(types))
             if name is None or len(types) >= headers.MAX_UNKNOWN_TYPES:
                 raise
             types.append(name)
+
+
+# The unknown type names each side's files needed, so that the next configuration of the
+# same files parses at once (each retry parses the whole translation unit again).
+_UNKNOWN_TYPES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _stub_report(text: str, scan: IncludeScan, paths: list[str], texts: list[str],
