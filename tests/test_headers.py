@@ -296,3 +296,23 @@ def test_witness_defines_undeclared_names_at_their_counterexample_values(tmp_pat
     assert "witness: reproduced" in proc.stdout, describe(proc)
     source = next((tmp_path / "w").rglob("witness.c")).read_text()
     assert "#define X86_EFLAGS_AC ((long)0x" in source and "#define X86_EFLAGS_DF" in source
+
+
+def test_tree_quoted_include_may_climb_inside_the_tree(tmp_path: Path) -> None:
+    """A tree header's `#include "../.."` that stays inside the tree is read; one that
+    leaves it is refused."""
+    tree = _tree(tmp_path)
+    write_file(tree / "kernel/entry/common.h", "#define LOCAL_MASK _TIF_SYSCALL_AUDIT\n")
+    write_file(tree / "arch/arm64/include/asm/exit.h",
+               '#include "../../../../kernel/entry/common.h"\n'
+               "#define EXIT_MASK (_TIF_SYSCALL_TRACE | LOCAL_MASK)\n")
+    before, after = _pair(tree, "EXIT_MASK", "_TIF_SYSCALL_TRACE")
+    proc = check(before, after, "--tree", tree, "--arch", "arm64")
+    assert proc.returncode == 1, describe(proc)
+    assert "counterexample: flags=0x200 (_TIF_SYSCALL_AUDIT)" in proc.stdout, describe(proc)
+    write_file(tree / "arch/arm64/include/asm/exit.h",
+               '#include "../../../../../outside.h"\n#define EXIT_MASK 0\n')
+    write_file(tmp_path / "outside.h", "#define OUTSIDE 1\n")
+    refused = check(before, after, "--tree", tree, "--arch", "arm64")
+    assert refused.returncode == 2 and "leaves the allowed roots" in refused.stderr, \
+        describe(refused)

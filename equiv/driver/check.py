@@ -114,7 +114,8 @@ class Sides:
             defines = tuple((name, "1" if on else None)
                             for name, on in list(pinned.items()) + list(valuation))
             side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
-                             self.options.max_file_size, self.options.no_stubs, self.tree_dirs)
+                             self.options.max_file_size, self.options.no_stubs, self.tree_dirs,
+                             self.options.tree)
             out.append(Variant(valuation, build_unit(load_side(side),
                                                      whole=self.options.whole_files)))
         return out

@@ -68,6 +68,7 @@ class SideInput:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
     no_stubs: bool = False  # a header that nothing provides is an error, not an empty stub
     tree_dirs: tuple[str, ...] = ()  # --tree: the kernel's include path (after models/include)
+    tree_root: str | None = None  # --tree: an allowed root (a quoted `../` may stay inside it)
 
 
 _PP_CONDITION = re.compile(r"^[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif)\b(.*)$", re.M)
@@ -221,7 +222,8 @@ def include_scan(side: SideInput, stub_dir: str) -> IncludeScan:
     dirs = _side_dirs(side)
     angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")] + list(
         side.tree_dirs)
-    roots = [os.path.abspath(d) for d in angle + [str(models_dir()), stub_dir]]
+    extra = [side.tree_root] if side.tree_root else []
+    roots = [os.path.abspath(d) for d in angle + extra + [str(models_dir()), stub_dir]]
     return IncludeScan(tuple(dict.fromkeys(roots)), tuple(dirs), tuple(angle), stub_dir,
                        side.max_file_size, shipped=str(models_dir()))
 
