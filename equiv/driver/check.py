@@ -18,11 +18,13 @@ from equiv.driver.budget import Budget, BudgetExceeded, Guard
 from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
-from equiv.frontend.models import Model, arch_headers, select_models
+from equiv.frontend.headers import tree_include_dirs, tree_layout
+from equiv.frontend.models import Model, arch_headers, arch_version, select_models
 from equiv.frontend.source import (
     Extra,
     SideInput,
     load_side,
+    models_dir,
     preprocessor_configs,
     read_source,
 )
@@ -35,7 +37,7 @@ from equiv.report.results import (
     Verdict,
 )
 from equiv.semantics.flagword import SYSCALL_WORK, TIF, FlagWord, flag_words
-from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS
+from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS, OPAQUE_PREFIX
 
 MAX_PREPROCESSOR_CONFIGS = 6
 STABLE_FLAGS = "stable-flags"  # the premise key of --stable-flags
@@ -67,6 +69,8 @@ class CheckOptions:
     # An unchanged function (equiv.query.unchanged) is equivalent without the
     # difference query; off only to exercise the full query on such pairs.
     skip_unchanged: bool = True
+    no_stubs: bool = False  # a header that nothing provides is an error, not an empty stub
+    tree: str | None = None  # --tree: a kernel tree whose include path the sides use
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,11 @@ class Sides:
     def __init__(self, before: list[str], after: list[str], options: CheckOptions):
         self.paths = {"before": before, "after": after}
         self.options = options
-        self.arch = arch_headers(options.arch)
+        self.tree_dirs = tree_include_dirs(options.tree, options.arch) if options.tree else ()
+        # With a tree: its own layout, and kconfig.h force-included as the kernel build does.
+        self.arch = (tree_layout(options.tree, options.arch) + (
+            str(models_dir() / "include" / "linux" / "kconfig.h"),) if options.tree
+            else arch_headers(options.arch))
         self._cache: dict[tuple[str, tuple[str, ...]], list[Variant]] = {}
 
     def variants(self, label: str, models: tuple[Model, ...]) -> list[Variant]:
@@ -120,7 +128,8 @@ class Sides:
         defines = tuple((name, "1" if on else None)
                         for name, on in list(pinned.items()) + list(valuation))
         side = SideInput(tuple(paths), self.options.include_dirs, self.arch, extras, defines,
-                         self.options.max_file_size)
+                         self.options.max_file_size, self.options.no_stubs, self.tree_dirs,
+                         self.options.tree)
         return Variant(valuation, build_unit(load_side(side), whole=self.options.whole_files))
 
 
@@ -212,6 +221,16 @@ def _assumption_owner(program: Unit, fn: str, models: tuple[Model, ...]) -> str:
     return fn
 
 
+def layout_premise(options: CheckOptions) -> Premise:
+    """The flag layout in force: the tree's own, or a baked one and the kernel it follows."""
+    if options.tree:
+        return Premise(f"layout {options.arch} (from --tree)", "layout",
+                       f"the TIF_* bits of {options.tree}'s own thread_info.h", "layout")
+    return Premise(f"layout {options.arch} ({arch_version(options.arch)}, baked)", "layout",
+                   f"equiv's {options.arch} thread-flag layout, which follows "
+                   f"{arch_version(options.arch)}", "layout")
+
+
 # ---- the check ----------------------------------------------------------------------
 
 def run_check(before_paths: list[str], after_paths: list[str],
@@ -224,7 +243,8 @@ def run_check(before_paths: list[str], after_paths: list[str],
     with Guard(options.budget, "loading the sides"):
         before = sides.variants("before", enabled)[0].program
         after = sides.variants("after", enabled)[0].program
-        notes = _arch_conflicts(sides, before, after)
+        notes = _arch_conflicts(sides, before, after) + list(dict.fromkeys(
+            n for program in (before, after) for n in program.side.notes))
     # A function may be defined in some configurations only (under #ifdef CONFIG_X).
     in_before, in_after = (
         {n for v in sides.variants(label, enabled) for n in v.program.user_functions}
@@ -384,6 +404,7 @@ class FunctionCheck:
         self._unchanged: dict[tuple[str, ...], bool] = {}  # per set of enabled models
         # Per side, when the function is defined in some configurations only: those.
         self.defined_in: dict[str, tuple[tuple[tuple[str, bool], ...], ...]] = {}
+        self.opaque_names: set[str] = set()  # undeclared identifiers the traces read
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -395,7 +416,8 @@ class FunctionCheck:
 
     def _run(self, premises: list[Premise]) -> FunctionResult:
         result = self.evaluate(premises, explain_all=True)
-        result = replace(result, premises=tuple(premises))
+        facts, warnings = self.input_premises()
+        result = replace(result, premises=tuple(premises) + facts, warnings=warnings)
         where = self.where_defined()
         if where is not None and result.reason is None:
             result = replace(result, reason=f"checked only where {where}: '{self.name}' "
@@ -403,6 +425,34 @@ class FunctionCheck:
         if result.verdict is not Verdict.EQUIVALENT or not premises:
             return result
         return replace(result, needed=tuple(self.needed(premises)))
+
+    def input_premises(self) -> tuple[tuple[Premise, ...], tuple[str, ...]]:
+        """What the verdict rests on besides the premises the user chose: the layout,
+        stubbed headers and undeclared identifiers (always in force), and the
+        warnings about fallbacks that fired after a stub."""
+        out = [layout_premise(self.options)] if self.options.arch else []
+        stubs: dict[str, None] = {}
+        warnings: dict[str, None] = {}
+        for label in ("before", "after"):
+            for variant in self.sides.variants(label, tuple(self.models)):
+                stubs.update(dict.fromkeys(variant.program.side.stubs))
+                warnings.update(dict.fromkeys(variant.program.side.warnings))
+        out += [Premise(f"stub <{name}>", "stub", "no directory in reach provides this "
+                        "header; it was read as an empty file", f"stub:{name}")
+                for name in stubs]
+        types: dict[str, None] = {}
+        for label in ("before", "after"):
+            for variant in self.sides.variants(label, tuple(self.models)):
+                types.update(dict.fromkeys(variant.program.side.opaque_types))
+        out += [Premise(f"opaque type {name}", "opaque-type", f"no header in reach declares "
+                        f"the type '{name}': an incomplete type, whose values equiv refuses",
+                        f"type:{name}") for name in sorted(types)]
+        out += [Premise(f"opaque {name}", "opaque", f"no header in reach declares '{name}': "
+                        f"an unconstrained constant, the same on both sides, of type int, long or "
+                        f"unsigned long (not unsigned int), read as a long; where its type "
+                        f"could decide the verdict, equiv refuses",
+                        f"{OPAQUE_PREFIX}{name}") for name in sorted(self.opaque_names)]
+        return tuple(out), tuple(warnings)
 
     def needed(self, premises: list[Premise]) -> list[NeededPremise]:
         """An irreducible set of premises the proof needs, with what fails without each."""
@@ -447,6 +497,9 @@ class FunctionCheck:
         except z3.Z3Exception as exc:  # a bug of equiv's, never a proof
             return FunctionResult(self.name, Verdict.UNKNOWN,
                                   reason=f"internal error (z3: {exc}); please report")
+        self.opaque_names |= {name for trace in (b_trace, a_trace)
+                              for name, term in trace.inputs.items()
+                              if str(term).startswith(OPAQUE_PREFIX)}
         facts = self.facts(b_prog, a_prog, b_trace, a_trace, keys, models)
         query = build_query(b_trace, a_trace, facts, unchanged=same)
         session = Session(query.background, self.options.timeout)

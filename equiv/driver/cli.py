@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--arch", metavar="NAME",
                        help="use an architecture's thread-flag layout (arm64, x86_64) for "
                             "TIF_* names the fragments do not define")
+    check.add_argument("--tree", metavar="LINUX",
+                       help="a kernel tree: includes resolve as the kernel build resolves them "
+                            "for --arch (arch/ARCH/include, include, their uapi), and the flag "
+                            "layout is the tree's own thread_info.h")
+    check.add_argument("--no-stubs", action="store_true",
+                       help="an #include that no directory provides is an error (by default it "
+                            "is read as an empty stub, listed under 'in force:')")
     check.add_argument("-D", dest="pins", action="append", default=[], metavar="CONFIG_X=y|n",
                        help="pin a config switch (unpinned switches are free)")
     check.add_argument("--racy-flags", action="store_true",
@@ -119,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
             all_models=args.models == "all", model_dirs=tuple(args.model_dir),
             assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
             racy_flags=args.racy_flags, stable_flags=args.stable_flags, flag_map=args.flag_map,
-            jobs=args.jobs, **limit_options(args))  # type: ignore[arg-type]
+            jobs=args.jobs, no_stubs=args.no_stubs, tree=args.tree,
+            **limit_options(args))  # type: ignore[arg-type]
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
         print(with_hint(err).render(), file=sys.stderr)

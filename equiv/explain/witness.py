@@ -35,6 +35,7 @@ from equiv.frontend.models import Model
 from equiv.frontend.source import models_dir
 from equiv.patch.scope import Fragment
 from equiv.report.results import Behaviour, FunctionResult
+from equiv.semantics.trace import OPAQUE_PREFIX
 
 CC = "gcc"
 CFLAGS = ("-std=gnu11", "-O0", "-fwrapv", "-fno-strict-aliasing", "-w")
@@ -257,6 +258,7 @@ def build(function: str, before: Fragment, after: Fragment, result: FunctionResu
         " * Prints DIFFERS and exits 1 when the sides behave differently. */",
         _structs(sides + [model_text]),
         "".join(f"#define {n} 1\n" for n, on in cex.configs if on),
+        _opaque_constants(result, inputs),
         "#define __equiv_is_enabled(option, name) witness_config(name)",
         "static int witness_config(const char *name);",
         "#define __equiv_emit(name, ...) ((void)witness_log(name))",
@@ -280,6 +282,17 @@ def build(function: str, before: Fragment, after: Fragment, result: FunctionResu
     reads = any(re.search(r"->\s*(?!flags\b)\w", t) for t in sides)
     return Witness(function, "\n".join(parts) + "\n", before_names, after_names, args_only,
                    reads, _refusal(before, after))
+
+
+def _opaque_constants(result: FunctionResult, inputs: dict[str, str]) -> str:
+    """`#define X ((long)0x...UL)` for each undeclared identifier, at its counterexample value."""
+    out = []
+    for p in result.premises:
+        if p.kind == "opaque":
+            name = p.key[len(OPAQUE_PREFIX):]
+            value = int(inputs.get(name, "0")) & ((1 << 64) - 1)
+            out.append(f"#define {name} ((long){value:#x}UL)\n")
+    return "".join(out)
 
 
 def _refusal(*frags: Fragment) -> str | None:

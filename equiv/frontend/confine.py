@@ -189,7 +189,7 @@ class IncludeScan:
     stub_dir: str
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     vetted: dict[str, str] = field(default_factory=dict)  # realpath -> name as gcc spells it
-    missing: dict[str, None] = field(default_factory=dict)
+    missing: dict[str, Location] = field(default_factory=dict)  # name -> first include
     # The user's headers (quoted, or found through -I; not the shipped models'):
     # name -> text, for the macros that name flag bits.
     quoted_headers: dict[str, str] = field(default_factory=dict)
@@ -246,7 +246,7 @@ class IncludeScan:
                 if inc.directive != "include_next":
                     break
         if not found:
-            self.missing[inc.name] = None
+            self.missing.setdefault(inc.name, where)
         return found
 
     def _read(self, path: str, where: Location, inc: Include) -> bytes:

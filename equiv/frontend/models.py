@@ -77,3 +77,12 @@ def arch_headers(arch: str | None) -> tuple[str, ...]:
     if arch not in known:
         raise InputError(None, f"unknown architecture '{arch}' (available: {', '.join(known)})")
     return (str(directory / f"{arch}.h"), str(directory / "syscall_work.h"))
+
+
+def arch_version(arch: str | None) -> str:
+    """The kernel version a baked layout follows (its header's `Linux vX.Y`)."""
+    if arch is None:
+        return ""
+    text = read_source(str(models_dir() / "arch" / f"{arch}.h"))
+    m = re.search(r"\bLinux (v[\d.]+)", text)
+    return f"Linux {m.group(1)}" if m else "an unstated kernel version"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv.errors import InputError, Location
-from equiv.frontend import confine, sandbox
+from equiv.frontend import confine, headers, sandbox
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE, IncludeScan
 
 # Object-like macros whose value the report decodes into flag names.
@@ -66,6 +66,9 @@ class SideInput:
     extras: tuple[Extra, ...] = ()
     defines: tuple[tuple[str, str | None], ...] = ()  # -D NAME=VALUE, or -U NAME for None
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes, for every file read
+    no_stubs: bool = False  # a header that nothing provides is an error, not an empty stub
+    tree_dirs: tuple[str, ...] = ()  # --tree: the kernel's include path (after models/include)
+    tree_root: str | None = None  # --tree: an allowed root (a quoted `../` may stay inside it)
 
 
 _PP_CONDITION = re.compile(r"^[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif)\b(.*)$", re.M)
@@ -109,6 +112,10 @@ class ParsedSide:
     # Files the side's code came from that the user did not write: #included headers,
     # the prelude, models and other extras.
     foreign: frozenset[str] = frozenset()
+    stubs: tuple[str, ...] = ()  # headers read as empty stubs (premises of every verdict)
+    warnings: tuple[str, ...] = ()  # fallbacks that fired after a stub
+    notes: tuple[str, ...] = ()  # layout macros that yielded to the side's own enumerators
+    opaque_types: tuple[str, ...] = ()  # type names no header declares (incomplete structs)
 
     def is_user_file(self, path: str) -> bool:
         """Code the user wrote (their files, or text they renamed with #line)."""
@@ -187,9 +194,15 @@ def _macro_trailer(macros: dict[str, Macro]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro]) -> str:
-    """One translation unit: every file of the side, then the macro trailer."""
-    parts = []
+def _compose(paths: list[str], texts: list[str], macros: dict[str, Macro],
+             yields: tuple[str, ...] = ()) -> str:
+    """One translation unit: every file of the side, then the macro trailer.
+
+    `yields`: layout macros to undefine first, because the side declares the
+    same names itself (as enumerators: the tree's definitions win).
+    """
+    parts = ['# 1 "<equiv-layout>"\n' + "".join(f"#undef {n}\n" for n in yields)] \
+        if yields else []
     for path, text in zip(paths, texts):
         if not text.endswith("\n"):
             text += "\n"
@@ -220,15 +233,20 @@ def _gcc_command(stub_dir: str, side: SideInput) -> list[str]:
         cmd += ["-iquote", d, "-I", d]
     for d in side.include_dirs:
         cmd += ["-I", d]
-    cmd += ["-I", str(models_dir() / "include"), "-idirafter", stub_dir, "-"]
+    cmd += ["-I", str(models_dir() / "include")]
+    for d in side.tree_dirs:
+        cmd += ["-I", d]
+    cmd += ["-idirafter", stub_dir, "-"]
     return cmd
 
 
 def include_scan(side: SideInput, stub_dir: str) -> IncludeScan:
     """The include resolver for `side`, with the roots the side may read from."""
     dirs = _side_dirs(side)
-    angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")]
-    roots = [os.path.abspath(d) for d in angle + [str(models_dir()), stub_dir]]
+    angle = dirs + list(side.include_dirs) + [str(models_dir() / "include")] + list(
+        side.tree_dirs)
+    extra = [side.tree_root] if side.tree_root else []
+    roots = [os.path.abspath(d) for d in angle + extra + [str(models_dir()), stub_dir]]
     return IncludeScan(tuple(dict.fromkeys(roots)), tuple(dirs), tuple(angle), stub_dir,
                        side.max_file_size, shipped=str(models_dir()))
 
@@ -280,14 +298,14 @@ def _run_gcc(cmd: list[str], source: str, paths: list[str]) -> sandbox.Finished:
 
 
 def preprocess(paths: list[str], texts: list[str], macros: dict[str, Macro],
-               side: SideInput, scan: IncludeScan) -> str:
+               side: SideInput, scan: IncludeScan, yields: tuple[str, ...] = ()) -> str:
     """`gcc -E` output for the side; missing includes become empty stubs.
 
     `scan` has vetted every include of `texts`; gcc may enter no other file.
     """
     if shutil.which(os.environ.get("EQUIV_CPP", "gcc")) is None:
         raise InputError(None, "no C preprocessor: install gcc or set EQUIV_CPP")
-    source = _compose(paths, texts, macros)
+    source = _compose(paths, texts, macros, yields)
     for name in scan.missing:
         _stub(scan.stub_dir, name)
     cmd = _gcc_command(scan.stub_dir, side)
@@ -348,6 +366,7 @@ def load_side(side: SideInput) -> ParsedSide:
     macros: dict[str, Macro] = {}
     for header in side.force_includes:
         macros.update(scan_macros(header, read_source(header)))
+    layout = {name: macro.location for name, macro in macros.items()}
     all_paths = paths + [e.display for e in side.extras]
     all_texts = texts + [e.text for e in side.extras]
     with tempfile.TemporaryDirectory(prefix="equiv-stubs-") as stub_dir:
@@ -359,9 +378,13 @@ def load_side(side: SideInput) -> ParsedSide:
         for path, text in scan.quoted_headers.items():  # their macros name flag bits too
             if path not in paths:
                 macros.update(scan_macros(path, text))
+        clashes = headers.enumerator_clashes(
+            [*zip(paths, texts), *scan.quoted_headers.items()], layout)
+        yields = tuple(c.name for c in clashes)
         try:
-            text = preprocess(all_paths, all_texts, macros, side, scan)
-            ast, skipped = _parse(text, paths)
+            text = preprocess(all_paths, all_texts, macros, side, scan, yields)
+            report = _stub_report(text, scan, paths, texts, side.no_stubs)
+            ast, skipped, types = _parse_with_types(text, paths)
             if any(s.error.location is not None and s.error.location.file == "<equiv-macros>"
                    for s in skipped):
                 raise next(s.error for s in skipped)
@@ -370,12 +393,62 @@ def load_side(side: SideInput) -> ParsedSide:
                 raise
             # A mask-like macro whose body is not an expression: do without mask names.
             macros = {}
-            text = preprocess(all_paths, all_texts, macros, side, scan)
-            ast, skipped = _parse(text, paths)
+            text = preprocess(all_paths, all_texts, macros, side, scan, yields)
+            report = _stub_report(text, scan, paths, texts, side.no_stubs)
+            ast, skipped, types = _parse_with_types(text, paths)
     foreign = set(_INCLUDED.findall(text)) | {e.display for e in side.extras} | {
         str(models_dir() / "prelude.h"), "<equiv-macros>", *side.force_includes}
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
-                      tuple(skipped), frozenset(foreign))
+                      tuple(skipped), frozenset(foreign), report.stubs, report.warnings,
+                      tuple(c.note() for c in clashes), types)
+
+
+def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], tuple[str, ...]]:
+    """The AST, the declarations skipped, and the type names no header declares that it
+    needed (opaque types).
+
+    A syntax error at a name used as a type that nothing declares (`syscall_fn_t`,
+    `compat_ulong_t`, `__uint128_t` from headers the check does not have) declares
+    that name as an incomplete struct and parses again.
+    """
+    key = tuple(paths)
+    seeded = _UNKNOWN_TYPES.get(key, ())
+    if seeded:  # another configuration of these files needed them: try them first
+        try:
+            ast, skipped = _parse(headers.opaque_type_prologue(list(seeded)) + text, paths)
+            return ast, skipped, seeded
+        except InputError:
+            pass
+    types: list[str] = []
+    while True:
+        try:
+            ast, skipped = _parse(headers.opaque_type_prologue(types) + text, paths)
+            _UNKNOWN_TYPES[key] = tuple(types)
+            return ast, skipped, tuple(types)
+        except InputError as err:
+            name = headers.unknown_type_name(err, err.source_line, set(types))
+            if name is None or len(types) >= headers.MAX_UNKNOWN_TYPES:
+                raise
+            types.append(name)
+
+
+# The unknown type names each side's files needed, so that the next configuration of the
+# same files parses at once (each retry parses the whole translation unit again).
+_UNKNOWN_TYPES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _stub_report(text: str, scan: IncludeScan, paths: list[str], texts: list[str],
+                 no_stubs: bool) -> headers.StubReport:
+    """The stubs gcc entered, and the fallbacks of the user's files and headers they fired.
+
+    Under `no_stubs` a stub is an error at its first include.
+    """
+    known = [f for path, body in [*zip(paths, texts), *scan.quoted_headers.items()]
+             for f in headers.fallbacks(path, body)]
+    report = headers.stub_report(text, scan.stub_dir, known)
+    if no_stubs:
+        headers.refuse_stubs(report.stubs, scan.missing)
+    return report
 
 
 _PARSER: Any = None

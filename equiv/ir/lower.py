@@ -17,6 +17,7 @@ from typing import Any
 from equiv.errors import InputError
 from equiv.ir import ctypes_model as ct
 from equiv.ir import nodes as ir
+from equiv.ir import opaque
 from equiv.ir.consteval import value_of
 from equiv.ir.unit import GlobalVar, Unit, located_error, location, unsupported_at
 
@@ -53,6 +54,7 @@ def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
     if sig.ret.kind not in ("int", "ptr", "void", "struct"):
         raise unsupported_at(funcdef, f"function '{name}' returning {sig.ret.name or sig.ret.kind}")
     lw = Lowerer(unit, sig.ret)
+    lw.truth_nodes = opaque.truth_contexts(funcdef.body)
     lw.number_labels(funcdef.body)
     lw.addressed = addressed_names(funcdef.body)
     params = []
@@ -128,6 +130,7 @@ class Lowerer:
         self.all_targets: set[int] = set()
         self.addressed: set[str] = set()  # locals whose address is taken (kept as cells)
         self.cell_vars: set[int] = set()  # the ids of locals kept as cells
+        self.truth_nodes: frozenset[int] = frozenset()  # ids of truth-value expressions
 
     # ---- names ------------------------------------------------------------------
     def fresh(self) -> int:
@@ -590,7 +593,10 @@ class Lowerer:
             raise unsupported_at(node, f"function '{name}' used as a value (function pointer)")
         if name.startswith("CONFIG_"):
             return ir.ConfigRef(ct.INT, loc, name)
-        raise located_error(node, f"'{name}' undeclared")
+        if opaque.names_flag_bits(name):
+            raise located_error(node, f"'{name}' undeclared")
+        self.unit.opaque_names.setdefault(name, loc)  # a premise: see equiv.ir.opaque
+        return ir.OpaqueConst(opaque.OPAQUE_TYPE, loc, name)
 
     def global_place(self, node: Any) -> ir.Place:
         g = self.unit.globals[node.name]
@@ -623,6 +629,7 @@ class Lowerer:
         if op in COMPARE_OPS:
             return self.compare(node, op, a, b)
         if op in SHIFT_OPS:
+            opaque.check_unary(node, op, a)  # a count keeps its value whatever its type
             left, count = self.promoted(a, node.left), self.promoted(b, node.right)
             return self.fold(ir.Shift(left.ctype, loc, op, left, count))
         if op not in ARITH_OPS:
@@ -630,6 +637,7 @@ class Lowerer:
         return self.arith(node, op, a, b)
 
     def arith(self, node: Any, op: str, a: ir.Expr, b: ir.Expr) -> ir.Expr:
+        opaque.check_binary(node, op, a, b, id(node) in self.truth_nodes)
         t = ct.usual_arithmetic(self.integer(a, node), self.integer(b, node))
         left, right = self.convert(a, t, node), self.convert(b, t, node)
         if op in ("/", "%"):
@@ -644,6 +652,7 @@ class Lowerer:
                 raise unsupported_at(node, "ordered comparison of pointers")
             left, right = self.convert(a, ct.ULONG, node), self.convert(b, ct.ULONG, node)
             return ir.Compare(ct.INT, location(node), op, left, right, False)
+        opaque.check_binary(node, op, a, b)
         t = ct.usual_arithmetic(self.integer(a, node), self.integer(b, node))
         left, right = self.convert(a, t, node), self.convert(b, t, node)
         return self.fold(ir.Compare(ct.INT, location(node), op, left, right, t.signed))
@@ -665,7 +674,9 @@ class Lowerer:
             return self.address_of(node)
         if op not in ("-", "+", "~"):
             raise unsupported_at(node, f"operator '{op}'")
-        x = self.promoted(self.operand(node.expr), node)
+        x = self.operand(node.expr)
+        opaque.check_unary(node, op, x)
+        x = self.promoted(x, node)
         if op == "+":
             return x
         return self.fold(ir.Unary(x.ctype, loc, op, x))
@@ -698,7 +709,9 @@ class Lowerer:
         elif type(operand).__name__ == "ID" and self.lookup(operand.name) is not None:
             t = self.lookup(operand.name)[1]  # type: ignore[index]
         else:
-            t = self.expr(operand).ctype
+            value = self.expr(operand)
+            opaque.check_unary(operand, "sizeof", value)  # a type no header declares, maybe
+            t = value.ctype
         size = self.size_of(t)
         if size is None:
             raise unsupported_at(operand, f"sizeof({t.name or t.kind})")
@@ -716,11 +729,13 @@ class Lowerer:
         cond = self.scalar(self.operand(node.cond), node.cond)
         if node.iftrue is None:  # GNU `c ?: b`: c is evaluated once and is the value
             b = self.operand(node.iffalse)
+            opaque.check_branches(node, cond, b)
             t = conditional_type(cond.ctype, b.ctype)
             if t.kind == "void":
                 raise located_error(node, "void operand of '?:'")
             return self.fold(ir.Cond(t, location(node), cond, None, self.convert(b, t, node)))
         a, b = self.operand(node.iftrue), self.operand(node.iffalse)
+        opaque.check_branches(node, a, b)
         t = conditional_type(a.ctype, b.ctype)
         if t.kind != "void":
             a, b = self.convert(a, t, node), self.convert(b, t, node)
@@ -777,6 +792,7 @@ class Lowerer:
                                      self.promoted(rhs, node.rvalue), optype)
         if op not in ARITH_OPS:
             raise unsupported_at(node, f"operator '{node.op}'")
+        opaque.check_compound(node, op, current, rhs)
         optype = ct.usual_arithmetic(self.integer(current, node), self.integer(rhs, node))
         rhs = self.convert(rhs, optype, node)
         if op in ("/", "%") and not value_of(rhs):

@@ -231,6 +231,15 @@ class Intrinsic(Expr):
 
 
 @dataclass(frozen=True)
+class OpaqueConst(Expr):
+    """An identifier that nothing in reach declares (`X86_EFLAGS_DF` from a header the
+    check does not have): one unconstrained value, the same on both sides, of type
+    `long`.  A premise of every verdict that reads it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class ConfigRef(Expr):
     """`IS_ENABLED(CONFIG_X)` or a bare `CONFIG_X`: the symbolic switch, as an int 0/1."""
 

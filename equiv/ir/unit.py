@@ -105,6 +105,8 @@ class Unit:
     skipped_functions: dict[str, InputError] = field(default_factory=dict)
     # The type of an expression in the function being lowered (GNU typeof), innermost last.
     typeof_of: list[Any] = field(default_factory=list)
+    # Undeclared identifiers read as opaque constants (equiv.ir.opaque): name -> first use.
+    opaque_names: dict[str, Location | None] = field(default_factory=dict)
     _lowered: dict[str, ir.Function] = field(default_factory=dict)
     _inits: dict[str, int] = field(default_factory=dict)
 

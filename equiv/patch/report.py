@@ -182,6 +182,14 @@ def render_sarif(reports: list[PatchReport]) -> str:
                     "region": {"startLine": max(line, 1)}}}],
                 "properties": {"patch": r.patch.index, "subject": subject},
             }
+            if c is not None and (c.result.premises or c.result.warnings):
+                # What the verdict rests on (stubs, undeclared names, models): never silent.
+                properties = result["properties"]
+                assert isinstance(properties, dict)
+                properties["inForce"] = [p.label for p in c.result.premises]
+                properties["warnings"] = list(c.result.warnings)
+                text += "; in force: " + "; ".join(p.label for p in c.result.premises)
+                result["message"] = {"text": text}
             related = _related(c) if c is not None else []
             if related:
                 result["relatedLocations"] = related

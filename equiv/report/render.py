@@ -8,6 +8,7 @@ from typing import Any
 
 from equiv.errors import Location
 from equiv.report.results import (
+    DROPPABLE_PREMISES,
     Behaviour,
     BitRow,
     CheckResult,
@@ -237,7 +238,8 @@ def _premise_lines(result: FunctionResult) -> list[str]:
     lines = []
     if result.premises:
         lines.append("  in force: " + "; ".join(p.label for p in result.premises))
-    if result.verdict is Verdict.EQUIVALENT and result.premises:
+    if result.verdict is Verdict.EQUIVALENT and any(p.kind in DROPPABLE_PREMISES
+                                                    for p in result.premises):
         if not result.needed:
             lines.append("  needs: nothing (holds without the models and assumptions)")
         for need in result.needed:
@@ -255,6 +257,7 @@ def _premise_lines(result: FunctionResult) -> list[str]:
 def function_lines(result: FunctionResult) -> list[str]:
     lines = [f"{result.function}: {_TITLES[result.verdict]}"]
     lines += _premise_lines(result)
+    lines += [f"  warning: {w}" for w in result.warnings]
     lines += [f"  flag word: {n}" for n in result.word_notes]
     if result.reason and result.verdict is Verdict.ERROR:
         lines += [f"  {line}" for line in result.reason.splitlines()]
@@ -340,6 +343,7 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
                     "flags": None if n.flags is None else f"{n.flags:#x}",
                     "flag_names": list(n.flag_names), "configs": dict(n.configs)}
                    for n in fn.needed],
+        "warnings": list(fn.warnings),
         "masks": [{"name": m.name, "before": None if m.before is None else list(m.before),
                    "after": None if m.after is None else list(m.after),
                    "added": list(m.added), "dropped": list(m.dropped)} for m in fn.masks],

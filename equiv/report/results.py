@@ -169,12 +169,18 @@ class MaskRow:
 
 @dataclass(frozen=True)
 class Premise:
-    """Something a proof may rest on: an enabled model or an --assume."""
+    """Something a verdict rests on: an enabled model, an --assume, --stable-flags, the
+    architecture layout, a stubbed header or an undeclared identifier."""
 
-    label: str  # "model audit", "assume '...'"
-    kind: str  # "model" or "assume"
+    label: str  # "model audit", "assume '...'", "stub <asm/x.h>", "opaque X86_EFLAGS_DF"
+    # "model", "assume", "stable-flags" (these a proof may be checked without: `needed`);
+    # "layout", "stub", "opaque" (facts of the input, always in force)
+    kind: str
     description: str  # the model's invariant, or the assumed expression
     key: str  # the model name, or the assumption function
+
+
+DROPPABLE_PREMISES = ("model", "assume", "stable-flags")
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,8 @@ class FunctionResult:
     masks: tuple[MaskRow, ...] = ()
     premises: tuple[Premise, ...] = ()  # in force
     needed: tuple[NeededPremise, ...] = ()  # for a proof: an irreducible set it rests on
+    # Headers: a `#ifndef X` fallback that fired after a stubbed include (equiv.frontend.headers)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from equiv.semantics.trace import (
     CURRENT,
     FLAG_WORD,
     FLAGS_HAVOC,
+    OPAQUE_PREFIX,
     THREAD_INFO,
     Event,
     LoopBound,
@@ -89,6 +90,11 @@ class Executor(LoopSummarizer):
         if term is None:
             term = state.vars[key] = self.uninit.fresh(e.ctype.width)
         return Value(term, e.ctype, state.ptrs.get(key)), state
+
+    def e_opaque(self, e: ir.OpaqueConst, state: State) -> tuple[Value, State]:
+        """An undeclared identifier: one symbol for both sides, an input of the check."""
+        sym = self.inputs.setdefault(e.name, z3.BitVec(f"{OPAQUE_PREFIX}{e.name}", 64))
+        return Value(sym, e.ctype), state
 
     def e_config(self, e: ir.ConfigRef, state: State) -> tuple[Value, State]:
         return bool_value(self.configs.setdefault(e.name, z3.Bool(e.name))), state
@@ -687,7 +693,7 @@ def _fold(term: z3.BitVecRef, *operands: z3.BitVecRef) -> z3.BitVecRef:
 
 _EXPR: dict[type, Handler] = {
     ir.Const: Executor.e_const, ir.StrLit: Executor.e_str, ir.VarRef: Executor.e_var,
-    ir.ConfigRef: Executor.e_config, ir.Convert: Executor.e_convert,
+    ir.ConfigRef: Executor.e_config, ir.OpaqueConst: Executor.e_opaque, ir.Convert: Executor.e_convert,
     ir.Unary: Executor.e_unary, ir.Not: Executor.e_not, ir.Binary: Executor.e_binary,
     ir.Shift: Executor.e_shift, ir.Compare: Executor.e_compare,
     ir.Logical: Executor.e_logical, ir.Cond: Executor.e_cond, ir.Comma: Executor.e_comma,

@@ -21,6 +21,7 @@ THREAD_INFO = "current_thread_info()"
 CURRENT = "current"
 FLAG_PARAMS = ("flags", "ti_work", "work")
 ASSUME_PREFIX = "__equiv_assume_"
+OPAQUE_PREFIX = "ident:"  # z3 names of undeclared identifiers (equiv.ir.opaque)
 FLAGS_HAVOC = "<flags>"  # Event.havoc key of the flag word a call leaves behind
 
 
