@@ -445,7 +445,8 @@ class FunctionCheck:
             for variant in self.sides.variants(label, tuple(self.models)):
                 types.update(dict.fromkeys(variant.program.side.opaque_types))
         out += [Premise(f"opaque type {name}", "opaque-type", f"no header in reach declares "
-                        f"the type '{name}': an incomplete type, whose values equiv refuses",
+                        f"the type '{name}': its values are only copied, passed and called "
+                        f"through (each exact whatever the type is); anything else is refused",
                         f"type:{name}") for name in sorted(types)]
         out += [Premise(f"opaque {name}", "opaque", f"no header in reach declares '{name}': "
                         f"an unconstrained constant, the same on both sides, of type int, long or "

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from equiv.errors import InputError, Location
 from equiv.frontend import confine, headers, sandbox
@@ -416,7 +416,7 @@ def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDec
     if seeded:  # another configuration of these files needed them: try them first
         try:
             ast, skipped = _parse(headers.opaque_type_prologue(list(seeded)) + text, paths)
-            return ast, skipped, seeded
+            return ast, skipped, seeded + _assumed_types_used(ast, text, seeded)
         except InputError:
             pass
     types: list[str] = []
@@ -424,12 +424,32 @@ def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDec
         try:
             ast, skipped = _parse(headers.opaque_type_prologue(types) + text, paths)
             _UNKNOWN_TYPES[key] = tuple(types)
-            return ast, skipped, tuple(types)
+            return ast, skipped, tuple(types) + _assumed_types_used(ast, text, types)
         except InputError as err:
             name = headers.unknown_type_name(err, err.source_line, set(types))
             if name is None or len(types) >= headers.MAX_UNKNOWN_TYPES:
                 raise
             types.append(name)
+
+
+def _assumed_types_used(ast: Any, text: str, known: Iterable[str]) -> tuple[str, ...]:
+    """The names the parser read as types that nothing declares (`assumed_type_names`)
+    and that the AST uses as types, sorted; `known` ones left out."""
+    assumed = assumed_type_names(text) - set(known)
+    if not assumed:
+        return ()
+    used: set[str] = set()
+    declared: set[str] = set()
+    stack = [ast]
+    while stack:
+        node = stack.pop()
+        kind = type(node).__name__
+        if kind == "Typedef":
+            declared.add(node.name)
+        elif kind == "IdentifierType" and len(node.names) == 1 and node.names[0] in assumed:
+            used.add(node.names[0])
+        stack.extend(child for _, child in node.children())
+    return tuple(sorted(used - declared))
 
 
 # The unknown type names each side's files needed, so that the next configuration of the
