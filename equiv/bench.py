@@ -254,6 +254,38 @@ def loop_pair(bound: int) -> Pair:
                 bits=tuple(range(bound)))
 
 
+# ---- the exit-to-user work loop (issue 11) ---------------------------------------------
+
+EXIT_LOOP_FIXTURE = FIXTURES / "loops" / "body-in-helper-equiv"
+
+
+def exit_loop_diff_pair(iteration: int) -> Pair:
+    """The generic exit-to-user loop against one that drops _TIF_UPROBE from the word it
+    re-reads from the (iteration - 1)-th re-read on: the first difference is on `iteration`."""
+    text = Path(f"{EXIT_LOOP_FIXTURE}.after.c").read_text()
+    changed = text.replace(
+        "\t\tti_work = read_thread_flags();\n",
+        "\t\tti_work = read_thread_flags();\n"
+        f"\t\tif (++rereads >= {iteration - 1})\n\t\t\tti_work &= ~_TIF_UPROBE;\n").replace(
+        "{\n\twhile (ti_work", "{\n\tint rereads = 0;\n\n\twhile (ti_work")
+    assert changed != text
+    return Pair(f"exit-loop-diff-{iteration}", text, changed, "exit_to_user_mode_loop",
+                unwind=iteration + 1, bits=(0, 1, 2, 3))
+
+
+def exit_loop_rows() -> list[Row]:
+    """The generic exit-to-user loop: proved for every iteration count (lockstep
+    induction after the bounded check at the default --unwind 8; the target is on the
+    induction alone), and a pair whose first difference is on the third iteration."""
+    proof = file_pair("exit-loop-proof", EXIT_LOOP_FIXTURE, "exit_to_user_mode_loop")
+    return [
+        Row("exit-loop-proof", "loop", "exit loop: lockstep proof (unbounded)", "stages",
+            pair=proof, targets=(Target("induction", 1.0, "induction <1 s"),)),
+        Row("exit-loop-diff-3", "loop", "exit loop: differs on iteration 3", "stages",
+            pair=exit_loop_diff_pair(3), targets=(Target("wall_s", 10.0, "<10 s"),)),
+    ]
+
+
 def batch_pairs(count: int) -> tuple[tuple[str, str], ...]:
     """The first `count` fixture pairs (sorted) that expect a verdict and take no ARGS."""
     out = []
@@ -324,6 +356,7 @@ def build_rows(sizes: Sizes) -> list[Row]:
         rows.append(Row(f"loop-{bound}", "loop", f"loop K=unwind={bound} eq", "stages",
                         pair=loop_pair(bound)))
     rows += shape_rows(sizes)
+    rows += exit_loop_rows()
     if sizes.batch:
         pairs = batch_pairs(sizes.batch)
         targets = (Target("wall_s", 5.0, "<5 s"),) if sizes.batch == 20 else ()
@@ -422,6 +455,7 @@ STAGE_HOOKS = (
     ("equiv.explain.perbit", "mask_rows", "explain"),
     ("equiv.explain.perbit", "macro_values", "explain"),
     ("equiv.report.render", "render_text", "report"),
+    ("equiv.driver.check", "FunctionCheck.induction", "induction"),  # exit-loop rows
 )
 
 

@@ -1273,11 +1273,13 @@ enum { MODE_ZERO, MODE_HASH, MODE_REPLAY };
 static int mode;
 /*
  * The flag word an external call leaves behind.  Without a script (the
- * --stable-flags rule) a call leaves it as it was.  A script gives the word
- * seen by each first access after a call, in order, and 0 once it runs out.
- * A replay gives, per call number, the word that call leaves.
+ * --stable-flags rule) a call leaves it as it was.  With a script, a call
+ * leaves the next scripted word (0 once the script runs out) if the word was
+ * accessed since the last one was left, else the same word: one script word
+ * per read after calls.  A replay gives, per call number, the word that call
+ * leaves.
  */
-static int scripted, pending;
+static int scripted, pending, accessed;
 static unsigned long long script[MAX_SLOTS];
 static long nscript, script_at, rereads;
 static long long leave_call[MAX_SLOTS];
@@ -1420,6 +1422,10 @@ long long __oracle_call(const char *name, int nargs, ...)
 	for (i = 0; i < nleaves; i++)
 		if (leave_call[i] == call_index - 1)
 			*__oracle_flag_word = leave_word[i];
+	if (scripted && accessed) {
+		*__oracle_flag_word = script_at < nscript ? script[script_at++] : 0;
+		accessed = 0;
+	}
 	pending = 1;
 	printf("C %lld\t%s", result, name);
 	for (i = 0; i < nargs && i < 16; i++)
@@ -1442,12 +1448,10 @@ void __oracle_return(int kind, ...)
 
 void __oracle_flag_access(void)
 {
-	if (!pending)
-		return;
+	accessed = 1;
+	if (pending)
+		rereads++;
 	pending = 0;
-	rereads++;
-	if (scripted)
-		*__oracle_flag_word = script_at < nscript ? script[script_at++] : 0;
 }
 
 void __oracle_excluded(void)
@@ -1511,6 +1515,7 @@ static int read_run(void)
 		read_word(i < MAX_SLOTS ? &leave_word[i] : &n);
 	}
 	pending = 0;
+	accessed = 1;
 	script_at = 0;
 	rereads = 0;
 	return 1;
@@ -1581,7 +1586,7 @@ class RunInput:
     results: tuple[int, ...] = ()
     args: tuple[int, ...] = ()  # the root's arguments by position (see CallerView)
     fill: int = 0  # nonzero: the seed of the bytes written to objects' members first
-    # The words the first accesses to the flag word after external calls see, in
+    # The words calls leave behind, one per read of the flag word after calls, in
     # order (0 past the end); None: calls leave the word as it was (--stable-flags).
     script: tuple[int, ...] | None = None
     # (call number from 0, word): the word that call leaves behind (a replay)
