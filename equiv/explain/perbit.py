@@ -368,7 +368,12 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
             differs_at = witness.eval(word, model_completion=True).as_long()
             same_at = differs_at ^ (1 << (var.bit or 0))
         rows.append(BitRow(var.bit or 0, var.name, rel, differs_at, same_at, why, var.word))
-    return tuple(rows), {name: rel for name, (rel, _, _) in found.items()}
+    # For the difference condition, which speaks only of inputs within the bound: a
+    # variable left undecided only because the bound cuts inputs off does not matter
+    # there (flipping it never changes the answer between two inputs within the bound).
+    return tuple(rows), {name: (Relevance.DOES_NOT_MATTER if rel is Relevance.UNDECIDED
+                                and cut is not None and why == cut else rel)
+                         for name, (rel, _, why) in found.items()}
 
 
 # ---- the counterexample: which of its inputs matter --------------------------------------
