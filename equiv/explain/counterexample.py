@@ -21,6 +21,7 @@ from equiv.semantics.state import mk_and, mk_not
 from equiv.semantics.trace import FLAGS_HAVOC, SideTrace
 
 MASK64 = (1 << 64) - 1
+RACY_INPUT = "flag bits flipped before read "  # the executor's name of a --racy-flags input
 
 
 def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
@@ -51,6 +52,8 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
     if best.outcome is not Outcome.SAT:
         return first
     best, base = _fewest_bits(session, base, best, query.flags)
+    for flip in _racy_flips(query):
+        best, base = _fewest_bits(session, base, best, flip)
     for side in (query.before, query.after):
         for guard, word in _rereads(side):
             if _true(best, guard):
@@ -73,6 +76,13 @@ def _fewest_iterations(session: Session, base: tuple[z3.BoolRef, ...],
 def _rereads(side: SideTrace) -> list[tuple[z3.BoolRef, z3.BitVecRef]]:
     """The flag words a side reads after its calls, in program order, with the calls' guards."""
     return [(e.guard, e.havoc[FLAGS_HAVOC]) for e in side.events if FLAGS_HAVOC in e.havoc]
+
+
+def _racy_flips(query: Query) -> list[z3.BitVecRef]:
+    """Under --racy-flags: the bits others flip before each read, read 2 first."""
+    flips = {name: term for side in (query.before, query.after)
+             for name, term in side.inputs.items() if name.startswith(RACY_INPUT)}
+    return [flips[n] for n in sorted(flips, key=lambda n: int(n[len(RACY_INPUT):]))]
 
 
 def _true(answer: Answer, term: z3.BoolRef) -> bool:
