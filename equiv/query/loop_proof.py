@@ -34,7 +34,7 @@ import z3
 from equiv.query.equivalence import _add_call_context, _alignment, _pointer_facts
 from equiv.query.smt import Outcome, Session
 from equiv.semantics.loops import Iteration
-from equiv.semantics.state import FALSE, mk_and, mk_not, mk_or
+from equiv.semantics.state import FALSE, mk_and, mk_not
 from equiv.semantics.trace import FLAGS_HAVOC, Event, SideTrace
 
 MAX_HOUDINI_ROUNDS = 32

@@ -533,6 +533,9 @@ class StatementExecutor(MemoryReader):
     def eval_cond(self, e: ir.Expr, state: State) -> tuple[z3.BoolRef, State]:
         raise NotImplementedError
 
+    def flags_observed(self, state: State) -> None:
+        raise NotImplementedError
+
 
 def _targets(s: ir.Stmt, labels_only: bool = False) -> list[int]:
     """The ids of labels, loops and switches inside `s` (itself included)."""
