@@ -12,6 +12,9 @@ so that runs can be compared.  The workloads:
 - region: a difference that depends on k bits, with the exact difference
   condition and the minimal counterexample timed separately;
 - loop: a loop over flag bits at unwind bounds K;
+- exit-loop: the generic exit-to-user work loop proved for every iteration
+  count (target on the induction alone), and a pair that differs first on
+  iteration N (`--exit-loop N`, 0 leaves both rows out);
 - batch: 20 fixture pairs checked by `run_check` in one process;
 - oracle: the gcc compile-and-enumerate oracle (tests/oracle.py) on the same
   pairs where at most 16 bits need enumerating, and the ratio equiv/oracle.
@@ -58,7 +61,8 @@ MB = 1024 * 1024
 
 # Rows the gcc oracle is not run on: too many bits, nothing new to compare, or
 # (struct) a difference that needs memory inputs, which the oracle does not enumerate.
-NO_ORACLE_GROUPS = ("seed", "self", "big-small", "one-name", "struct", "corpus")
+NO_ORACLE_GROUPS = ("seed", "self", "big-small", "one-name", "struct", "corpus",
+                    "exit-loop")  # exit-loop: the oracle's stubs never let the loop end
 
 # Columns of the stage breakdown: (column, stages it sums).
 STAGE_COLUMNS = (
@@ -255,6 +259,39 @@ def loop_pair(bound: int) -> Pair:
                 bits=tuple(range(bound)))
 
 
+# ---- the exit-to-user work loop (issue 11) ---------------------------------------------
+
+EXIT_LOOP_FIXTURE = FIXTURES / "loops" / "body-in-helper-equiv"
+
+
+def exit_loop_diff_pair(iteration: int) -> Pair:
+    """The generic exit-to-user loop against one that drops _TIF_UPROBE from the word it
+    re-reads from the (iteration - 1)-th re-read on: the first difference is on `iteration`."""
+    text = Path(f"{EXIT_LOOP_FIXTURE}.after.c").read_text()
+    changed = text.replace(
+        "\t\tti_work = read_thread_flags();\n",
+        "\t\tti_work = read_thread_flags();\n"
+        f"\t\tif (++rereads >= {iteration - 1})\n\t\t\tti_work &= ~_TIF_UPROBE;\n").replace(
+        "{\n\twhile (ti_work", "{\n\tint rereads = 0;\n\n\twhile (ti_work")
+    assert changed != text
+    return Pair(f"exit-loop-diff-{iteration}", text, changed, "exit_to_user_mode_loop",
+                unwind=iteration + 1, bits=(0, 1, 2, 3))
+
+
+def exit_loop_rows(iteration: int) -> list[Row]:
+    """The generic exit-to-user loop: proved for every iteration count (lockstep
+    induction after the bounded check at the default --unwind 8; the target is on the
+    induction alone), and a pair whose first difference is on the third iteration."""
+    proof = file_pair("exit-loop-proof", EXIT_LOOP_FIXTURE, "exit_to_user_mode_loop")
+    return [
+        Row("exit-loop-proof", "exit-loop", "exit loop: lockstep proof (unbounded)", "stages",
+            pair=proof, targets=(Target("induction", 1.0, "induction <1 s"),)),
+        Row(f"exit-loop-diff-{iteration}", "exit-loop",
+            f"exit loop: differs on iteration {iteration}", "stages",
+            pair=exit_loop_diff_pair(iteration), targets=(Target("wall_s", 10.0, "<10 s"),)),
+    ]
+
+
 def batch_pairs(count: int) -> tuple[tuple[str, str], ...]:
     """The first `count` fixture pairs (sorted) that expect a verdict and take no ARGS."""
     out = []
@@ -288,6 +325,7 @@ class Sizes:
     self_check: tuple[int, ...] = (240, 20000)  # a one-name file against itself
     big_small: tuple[int, ...] = (20000,)  # an N-statement function against a small one
     struct_fields: tuple[int, ...] = (10, 20, 40)  # fields read and written
+    exit_loop: int = 3  # the iteration the exit-loop difference row differs on (0: no rows)
 
 
 def build_rows(sizes: Sizes) -> list[Row]:
@@ -325,6 +363,7 @@ def build_rows(sizes: Sizes) -> list[Row]:
         rows.append(Row(f"loop-{bound}", "loop", f"loop K=unwind={bound} eq", "stages",
                         pair=loop_pair(bound)))
     rows += shape_rows(sizes)
+    rows += exit_loop_rows(sizes.exit_loop) if sizes.exit_loop else []
     if sizes.batch:
         pairs = batch_pairs(sizes.batch)
         targets = (Target("wall_s", 5.0, "<5 s"),) if sizes.batch == 20 else ()
@@ -427,6 +466,7 @@ STAGE_HOOKS = (
     ("equiv.explain.perbit", "mask_rows", "explain"),
     ("equiv.explain.perbit", "macro_values", "explain"),
     ("equiv.report.render", "render_text", "report"),
+    ("equiv.driver.check", "FunctionCheck.induction", "induction"),  # exit-loop rows
 )
 
 
@@ -844,7 +884,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="ROW", help="profile one row (e.g. scale-240-diff)")
     p.add_argument("--only", default="", metavar="GROUPS",
                    help="comma-separated groups: seed,scale,nest,region,loop,one-name,self,"
-                        "big-small,struct,corpus,batch")
+                        "big-small,struct,corpus,exit-loop,batch")
     p.add_argument("--scale", type=_ints, default=Sizes.scale, metavar="N,...")
     p.add_argument("--depth", type=_ints, default=Sizes.depth, metavar="D,...")
     p.add_argument("--region-bits", type=_ints, default=Sizes.region, metavar="K,...")
@@ -864,6 +904,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generated struct-field pairs with K fields")
     p.add_argument("--oracle-repeat", type=int, default=None, metavar="N",
                    help="runs of the gcc oracle per row (default: --repeat; 0: skip it)")
+    p.add_argument("--exit-loop", type=int, default=Sizes.exit_loop, metavar="N",
+                   help="the exit-loop rows: a difference on iteration N (0: no rows)")
     p.add_argument("--list", action="store_true", help="list the rows and exit")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -878,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(args.scale, args.depth, args.region_bits, args.unwind, args.batch,
                   args.one_name, args.one_name_bits, args.self, args.big_small,
                   args.struct_fields)
-    rows = build_rows(sizes)
+    rows = build_rows(replace(sizes, exit_loop=args.exit_loop))
     if args.only:
         groups = set(args.only.split(","))
         rows = [r for r in rows if r.group in groups]

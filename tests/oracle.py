@@ -139,6 +139,9 @@ class Trace:
     # hash of the harness's objects at the end (README: the final contents of
     # memory either side writes are observable); None unless the run ended ok
     memory: int | None = None
+    # accesses to the flag word that were the first after an external call (the
+    # reads a script drives); not behaviour
+    rereads: int = field(default=0, compare=False)
 
     @property
     def call_strings(self) -> list[str]:
@@ -204,13 +207,18 @@ class Premises:
       undefined and holds its switch at 0;
     * ``assumes``: C expressions over ``flags`` (the flag word on entry) and
       the fragment's macros; a run where one is false on either side is
-      left out, as are runs where a model's ``__equiv_assume_*()`` is false.
+      left out, as are runs where a model's ``__equiv_assume_*()`` is false;
+    * ``stable_flags``: ``--stable-flags``, external calls leave the flag word
+      as it was.  Without it a call may leave any word (README "The flag word
+      across calls"), and :func:`enumerate_pair` also scripts the words read.
     """
 
     models: tuple[str, ...] = ()
     arch: str | None = None
     pins: tuple[tuple[str, bool], ...] = ()
     assumes: tuple[str, ...] = ()
+    # --stable-flags: external calls never change the flag word, so no run scripts it
+    stable_flags: bool = False
 
     @property
     def model_files(self) -> tuple[Path, ...]:
@@ -238,7 +246,7 @@ def premises_from_args(args: Sequence[str]) -> Premises:
     Raises OracleError for an option the oracle cannot model (--racy-flags,
     --flag-map, --flags-param, --model-dir) or a malformed one."""
     models: list[str] = []
-    arch, pins, assumes = None, [], []
+    arch, pins, assumes, stable = None, [], [], False
     words = list(args)
     while words:
         word = words.pop(0)
@@ -246,7 +254,8 @@ def premises_from_args(args: Sequence[str]) -> Premises:
             words.pop(0) if words else None
             continue
         if word == "--stable-flags":
-            continue  # the oracle's own rule: its stubs never change the flag word
+            stable = True  # no script: the stubs never change the flag word
+            continue
         value = words.pop(0) if word in ("--model", "--models", "--arch", "-D", "--assume") and words else None
         if word == "--model" and value:
             models.append(value)
@@ -262,7 +271,7 @@ def premises_from_args(args: Sequence[str]) -> Premises:
             assumes.append(value)
         else:
             raise OracleError(f"the oracle does not model the option {word!r}")
-    premises = Premises(tuple(dict.fromkeys(models)), arch, tuple(pins), tuple(assumes))
+    premises = Premises(tuple(dict.fromkeys(models)), arch, tuple(pins), tuple(assumes), stable)
     for path in (*premises.model_files, premises.arch_header):
         if path is not None and not path.is_file():
             raise OracleError(f"no such model: {path.relative_to(REPO)}")
@@ -1127,7 +1136,8 @@ void __oracle_name_ptr(const char *, const void *, unsigned long);
 void *__oracle_scratch(void);
 static struct thread_info __oracle_ti;
 static _Alignas(64) unsigned char __oracle_task[4096];
-struct thread_info *__equiv_thread_info(void) { return &__oracle_ti; }
+void __oracle_flag_access(void);
+struct thread_info *__equiv_thread_info(void) { __oracle_flag_access(); return &__oracle_ti; }
 unsigned long *__oracle_flag_word = &__oracle_ti.flags;
 struct task_struct *__equiv_current(void) { return (struct task_struct *)(void *)__oracle_task; }
 """
@@ -1223,6 +1233,7 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], c
 # (the fragment's unit cannot include them: the prelude redefines keywords).
 # Protocol: one run per stdin line,
 #   flags mode fill cfg[ncfg] in[nin] nargs arg[nargs] nresults result[nresults]
+#   scripted nscript script[nscript] nleaves (call word)[nleaves]
 # and per run on stdout: "B i", then "C result<TAB>name<TAB>arg..." per call,
 # "R value" or "R -", "F 0xflags" from the child, then "E outcome".
 RUNTIME_C = r"""
@@ -1260,6 +1271,20 @@ void __oracle_fill_bytes(void *p, unsigned long size, unsigned long seed)
 
 enum { MODE_ZERO, MODE_HASH, MODE_REPLAY };
 static int mode;
+/*
+ * The flag word an external call leaves behind.  Without a script (the
+ * --stable-flags rule) a call leaves it as it was.  With a script, a call
+ * leaves the next scripted word (0 once the script runs out) if the word was
+ * accessed since the last one was left, else the same word: one script word
+ * per read after calls.  A replay gives, per call number, the word that call
+ * leaves.
+ */
+static int scripted, pending, accessed;
+static unsigned long long script[MAX_SLOTS];
+static long nscript, script_at, rereads;
+static long long leave_call[MAX_SLOTS];
+static unsigned long long leave_word[MAX_SLOTS];
+static long nleaves;
 static long long results[MAX_SLOTS];
 static long nresults, call_index;
 static struct { const char *name; const char *base; unsigned long size; } names[MAX_NAMES];
@@ -1394,6 +1419,14 @@ long long __oracle_call(const char *name, int nargs, ...)
 	/* A callee can read the flag word and the harness's objects: log them. */
 	printf("W %lx\n", *__oracle_flag_word);
 	printf("M %llx\n", memory_hash());
+	for (i = 0; i < nleaves; i++)
+		if (leave_call[i] == call_index - 1)
+			*__oracle_flag_word = leave_word[i];
+	if (scripted && accessed) {
+		*__oracle_flag_word = script_at < nscript ? script[script_at++] : 0;
+		accessed = 0;
+	}
+	pending = 1;
 	printf("C %lld\t%s", result, name);
 	for (i = 0; i < nargs && i < 16; i++)
 		printf("\t%s", args[i]);
@@ -1413,6 +1446,14 @@ void __oracle_return(int kind, ...)
 	printf("R %s\n", text);
 }
 
+void __oracle_flag_access(void)
+{
+	accessed = 1;
+	if (pending)
+		rereads++;
+	pending = 0;
+}
+
 void __oracle_excluded(void)
 {
 	fflush(stdout);
@@ -1426,6 +1467,7 @@ void __oracle_return_void(void)
 
 void __oracle_final(unsigned long long flags)
 {
+	printf("A %ld\n", rereads);
 	printf("F 0x%llx\n", flags);
 	printf("N %llx\n", memory_hash());
 }
@@ -1460,6 +1502,22 @@ static int read_run(void)
 	nresults = v < MAX_SLOTS ? (long)v : MAX_SLOTS;
 	for (i = 0; i < (long)v; i++)
 		read_word(i < MAX_SLOTS ? (unsigned long long *)&results[i] : &v);
+	read_word(&v);
+	scripted = (int)v;
+	read_word(&v);
+	nscript = v < MAX_SLOTS ? (long)v : MAX_SLOTS;
+	for (i = 0; i < (long)v; i++)
+		read_word(i < MAX_SLOTS ? &script[i] : &n);
+	read_word(&v);
+	nleaves = v < MAX_SLOTS ? (long)v : MAX_SLOTS;
+	for (i = 0; i < (long)v; i++) {
+		read_word(i < MAX_SLOTS ? (unsigned long long *)&leave_call[i] : &n);
+		read_word(i < MAX_SLOTS ? &leave_word[i] : &n);
+	}
+	pending = 0;
+	accessed = 1;
+	script_at = 0;
+	rereads = 0;
 	return 1;
 }
 
@@ -1528,6 +1586,11 @@ class RunInput:
     results: tuple[int, ...] = ()
     args: tuple[int, ...] = ()  # the root's arguments by position (see CallerView)
     fill: int = 0  # nonzero: the seed of the bytes written to objects' members first
+    # The words calls leave behind, one per read of the flag word after calls, in
+    # order (0 past the end); None: calls leave the word as it was (--stable-flags).
+    script: tuple[int, ...] | None = None
+    # (call number from 0, word): the word that call leaves behind (a replay)
+    leaves: tuple[tuple[int, int], ...] = ()
 
 
 def build(fragment: Path, root: str, workdir: Path, inputs: Iterable[str] = (),
@@ -1639,6 +1702,9 @@ def _encode(exe: Executable, run: RunInput) -> str:
     words += [str(run.inputs.get(slot.name, 0)) for slot in exe.slots]
     words += [str(len(run.args)), *map(str, run.args)]
     words += [str(len(run.results)), *map(str, run.results)]
+    script = run.script or ()
+    words += [str(int(run.script is not None)), str(len(script)), *map(hex, script)]
+    words += [str(len(run.leaves)), *(f"{k} {hex(w)}" for k, w in run.leaves)]
     return " ".join(words)
 
 
@@ -1664,10 +1730,11 @@ def _parse_traces(output: str) -> Iterator[Trace]:
     seen: int | None = None
     memory: int | None = None
     final_memory: int | None = None
+    rereads = 0
     for line in output.splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "B":
-            calls, ret, flags, final_memory = [], None, None, None
+            calls, ret, flags, final_memory, rereads = [], None, None, None, 0
         elif tag == "W":
             seen = int(rest, 16)
         elif tag == "C":
@@ -1681,11 +1748,13 @@ def _parse_traces(output: str) -> Iterator[Trace]:
             memory = int(rest, 16)
         elif tag == "N":
             final_memory = int(rest, 16)
+        elif tag == "A":
+            rereads = int(rest)
         elif tag == "E":
             ok = rest == "ok"
             outcome = {f"signal {signal.SIGILL}": UB_OUTCOME, f"exit {EXCLUDED_STATUS}": EXCLUDED_OUTCOME}.get(rest, rest)
             yield Trace(tuple(calls), ret if ok else None, flags if ok else None, outcome,
-                        final_memory if ok else None)
+                        final_memory if ok else None, rereads)
 
 
 # --------------------------------------------------------------------------
@@ -1761,6 +1830,7 @@ def enumerate_pair(
     max_configs: int = 8,
     timeout_s: int = 3,
     premises: Premises = NO_PREMISES,
+    scripted_reads: int = 0,
 ) -> OracleVerdict:
     """Run ``function`` of both files on every combination of the flag bits
     either side references (plus BOUNDARY_BITS unless ``boundary_bits`` is
@@ -1772,6 +1842,13 @@ def enumerate_pair(
     tested by ``#if``/``#ifdef`` lines is enumerated by building both sides
     once per valuation (at most MAX_PP_SWITCHES of them).
 
+    ``scripted_reads`` > 0 (and no ``--stable-flags`` premise): when some run
+    reads the flag word after an external call, or a run does not finish (a
+    loop that waits for the word to change), the pair is run again with the
+    words those reads see scripted (see :func:`scripted_runs`): every script
+    of up to ``scripted_reads`` words, then 0.  A loop that re-reads the word
+    thus runs 1 to ``scripted_reads + 1`` iterations.
+
     Raises TooManyBits when more than ``max_bits`` bits (``max_configs``
     switches) would be enumerated, OracleError when a side cannot be built.
     """
@@ -1782,7 +1859,7 @@ def enumerate_pair(
     for valuation in _config_choices(switches):
         pinned = dataclasses.replace(premises, pins=premises.pins + tuple(valuation.items()))
         verdict = _enumerate_built(before, after, function, max_bits, bits, boundary_bits, stub_results,
-                                   max_configs, timeout_s, pinned)
+                                   max_configs, timeout_s, pinned, scripted_reads)
         example = verdict.example
         if example is not None and "configs" in example:
             example = {**example, "configs": {**example["configs"], **valuation}}
@@ -1809,7 +1886,7 @@ def preprocessor_switches(paths: Iterable[Path], premises: Premises = NO_PREMISE
 
 def _enumerate_built(before: Path, after: Path, function: str, max_bits: int, bits: Iterable[int] | None,
                      boundary_bits: bool, stub_results: Sequence[StubResults], max_configs: int, timeout_s: int,
-                     premises: Premises) -> OracleVerdict:
+                     premises: Premises, scripted_reads: int = 0) -> OracleVerdict:
     """:func:`enumerate_pair` for one build of each side."""
     with tempfile.TemporaryDirectory(prefix="equiv-oracle-") as tmp:
         seen_b, seen_a = _both(lambda side: analyse(Path(side[0]), function, Path(tmp, side[1]), premises),
@@ -1829,7 +1906,58 @@ def _enumerate_built(before: Path, after: Path, function: str, max_bits: int, bi
             raise TooManyBits(f"{len(configs)} CONFIG switches exceed max_configs={max_configs}")
         runs = enumeration_runs(caller, (info_b, info_a), chosen, configs, stub_results)
         traces_b, traces_a = _both(lambda exe: execute(exe, runs, timeout_s), exe_b, exe_a)
-    return _verdict(runs, traces_b, traces_a, chosen, configs)
+        verdict = _verdict(runs, traces_b, traces_a, chosen, configs)
+        rereads = any(t.rereads for t in (*traces_b, *traces_a))
+        stopped = min(len(traces_b), len(traces_a)) < len(runs)
+        if scripted_reads <= 0 or premises.stable_flags or not (rereads or stopped):
+            return verdict
+        mined = tuple(sorted(_mined(info_b, info_a, False) & set(chosen)))
+        more = scripted_runs(caller, (info_b, info_a), chosen, mined, configs, scripted_reads)
+        traces_b, traces_a = _both(lambda exe: [_unscripted_view(t) for t in execute(exe, more, timeout_s)],
+                                   exe_b, exe_a)
+    scripted = _verdict(more, traces_b, traces_a, chosen, configs)
+    if verdict.status is OracleStatus.TIMEOUT and scripted.status is not OracleStatus.TIMEOUT:
+        # the stable rule's runs did not finish (a loop waits for the word to change)
+        verdict = dataclasses.replace(verdict, status=OracleStatus.SAME, differs=False, example=None)
+    best = min((verdict, scripted), key=lambda v: list(OracleStatus).index(v.status))
+    return dataclasses.replace(best, runs=verdict.runs + scripted.runs)
+
+
+def scripted_runs(caller: CallerView, infos: Sequence[FragmentInfo], bits: Sequence[int], mined: Sequence[int],
+                  configs: Sequence[str], depth: int) -> list[RunInput]:
+    """Runs whose reads of the flag word after external calls see scripted words.
+
+    Shortest scripts first (the fewest loop iterations), then the fewest bits.
+    A script of length 0 or 1 goes with every entry word over ``bits``; longer
+    ones, each word over the fragment's own bits ``mined``, with entry words
+    over ``mined`` only (the count grows as 2**(len(mined) * (length + 1))).
+    The stubs return 0.
+    """
+    positions = max(len(info.params) for info in infos)
+    base = scalar_vectors(caller, infos)[0]
+    mined_words = _flag_words(mined)
+    runs = []
+    for length in range(depth + 1):
+        entries = _flag_words(bits) if length <= 1 else mined_words
+        for script in itertools.product(mined_words, repeat=length):
+            for flags in entries:
+                for cfg in _config_choices(configs):
+                    runs.append(RunInput(flags, cfg, {}, StubResults.ZERO, (),
+                                         caller_args(caller, positions, flags, {}, infos, base),
+                                         script=tuple(script)))
+    return runs
+
+
+def _unscripted_view(trace: Trace) -> Trace:
+    """A scripted run's trace without what the script, not the code, decides.
+
+    The word a callee sees and the final word (and the memory hashes, which
+    include the flag word) are left out: equiv compares them only where a side
+    writes the word, and a script applied at reads leaves the word a callee
+    sees to the order of the sides' accesses.
+    """
+    calls = tuple(dataclasses.replace(c, flags_at=None, memory=None) for c in trace.calls)
+    return dataclasses.replace(trace, calls=calls, flags=None, memory=None)
 
 
 def enumeration_runs(caller: CallerView, infos: Sequence[FragmentInfo], bits: Sequence[int],
@@ -1891,6 +2019,13 @@ def _side_results(side: Mapping | None) -> tuple[int, ...]:
     return tuple(_parse_int(c["result"]) if c.get("result") is not None else 0 for c in calls)
 
 
+def _side_leaves(side: Mapping | None) -> tuple[tuple[int, int], ...]:
+    """The flag word each call of a counterexample side leaves behind, by call number
+    (equiv's ``flags_left``: call numbers from 1)."""
+    return tuple((int(item["call"]) - 1, _parse_int(item["flags"]))
+                 for item in (side or {}).get("flags_left", []))
+
+
 def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: int = 3,
            premises: Premises = NO_PREMISES) -> ReplayResult:
     """Run both sides once on an equiv counterexample (its ``flags``,
@@ -1910,7 +2045,8 @@ def replay(before: Path, after: Path, function: str, cex: Mapping, timeout_s: in
 
         def run_side(side: tuple[Executable, str]) -> Trace:
             exe, name = side
-            run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)), args)
+            run = RunInput(flags, configs, inputs, StubResults.REPLAY, _side_results(cex.get(name)), args,
+                           leaves=_side_leaves(cex.get(name)))
             return execute(exe, [run], timeout_s)[0]
 
         traces = _both(run_side, (built[0][1], "before"), (built[1][1], "after"))

@@ -41,7 +41,7 @@ def test_benchmark_table_and_json(tmp_path: Path) -> None:
         [sys.executable, "-m", "equiv.bench", "--repeat", "1", "--oracle-repeat", "1",
          "--scale", "3", "--depth", "2", "--region-bits", "2", "--unwind", "2",
          "--batch", "2", "--one-name", "3", "--one-name-bits", "2", "--self", "3",
-         "--big-small", "5", "--struct-fields", "2", "--json", str(out)],
+         "--big-small", "5", "--struct-fields", "2", "--exit-loop", "0", "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={k: v for k, v in os.environ.items() if k != bench.CORPUS_VARIABLE})
     assert proc.returncode == 0, proc.stderr

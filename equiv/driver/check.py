@@ -42,6 +42,15 @@ from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS, OPAQUE_PREFIX
 MAX_PREPROCESSOR_CONFIGS = 6
 STABLE_FLAGS = "stable-flags"  # the premise key of --stable-flags
 MAPPED_WORD = "mapped_word"
+# The unbounded loop rules, in the order they are tried: (name, (iterations peeled
+# before the summary on the before side, on the after side)); see README "Loops".
+LOOP_RULES = (
+    ("lockstep induction", (0, 0)),
+    ("lockstep induction with the before loop's first iteration peeled", (1, 0)),
+    ("lockstep induction with the after loop's first iteration peeled", (0, 1)),
+    ("lockstep induction with both loops' first iterations peeled", (1, 1)),
+)
+MAX_PEELED_LOOPS = 64
 
 
 @dataclass(frozen=True)
@@ -519,7 +528,7 @@ class FunctionCheck:
             rows = tuple(BitRow(b, view.names.get(b, f"bit {b}"), Relevance.DOES_NOT_MATTER)
                          for b in bits)
             return FunctionResult(self.name, Verdict.EQUIVALENT, bits=rows, masks=masks,
-                                  opaque=opaque, word_notes=notes)
+                                  opaque=opaque, word_notes=notes, reason=decision.reason)
         if decision.outcome == "unknown":
             return FunctionResult(self.name, Verdict.UNKNOWN, reason=decision.reason,
                                   masks=masks, opaque=opaque, word_notes=notes)
@@ -628,33 +637,39 @@ class FunctionCheck:
                   facts: list[Any]) -> Any:
         """After a bounded check found no difference: prove the loops for every iteration count.
 
-        Equivalent only if every loop pair is proved by lockstep induction and the
-        function with its loops summarised has no difference; otherwise the
-        bounded answer (UNKNOWN) stands, with what was tried added to its reason.
+        The rules of `LOOP_RULES` are tried in order.  Equivalent only if one of them
+        proves every loop pair and the function with its loops summarised has no
+        difference; otherwise the bounded answer (UNKNOWN) stands, with what was
+        tried added to its reason.
         """
         from equiv.query.equivalence import Decision, build_query, decide
         from equiv.query.loop_proof import prove_loops
         from equiv.query.smt import Session
 
-        b_trace, _ = self.trace("before", models, keys, summarize=True)
-        a_trace, _ = self.trace("after", models, keys, summarize=True)
-        proof = prove_loops(b_trace, a_trace, facts, self.options.timeout)
-        tried = (f"{bounded.reason}; tried lockstep induction (a coupling of the loops' "
-                 f"variables found by Houdini)")
-        if proof.before is None or proof.after is None:
-            return Decision("unknown", reason=f"{tried}: {proof.reason}; a larger --unwind, "
-                                              f"a model or an --assume may help")
-        query = build_query(proof.before, proof.after, facts)
-        decision = decide(query, Session(query.background, self.options.timeout),
-                          self.options.unwind)
-        if decision.outcome == "equivalent":
-            return Decision("equivalent", reason=f"{proof.reason}")
-        return Decision("unknown", reason=f"{tried}: the loops were proved, but the rest of "
-                                          f"the function could not be (a difference may rest "
-                                          f"on the loop summaries)")
+        failures = []
+        for rule, (peel_before, peel_after) in LOOP_RULES:
+            b_trace, _ = self.trace("before", models, keys, summarize=True, peel=peel_before)
+            a_trace, _ = self.trace("after", models, keys, summarize=True, peel=peel_after)
+            proof = prove_loops(b_trace, a_trace, facts, self.options.timeout)
+            if proof.before is None or proof.after is None:
+                failures.append(f"{rule}: {proof.reason}")
+                continue
+            query = build_query(proof.before, proof.after, facts)
+            decision = decide(query, Session(query.background, self.options.timeout),
+                              self.options.unwind)
+            if decision.outcome == "equivalent":
+                couplings = "; ".join(", ".join(c) or "none" for c in proof.couplings)
+                return Decision("equivalent", reason=(
+                    f"every loop proved for any number of iterations by {rule} "
+                    f"(coupled at the loop heads: {couplings})"))
+            failures.append(f"{rule}: the loops were proved, but the rest of the function "
+                            f"could not be (a difference may rest on the loop summaries)")
+        return Decision("unknown", reason=(
+            f"{bounded.reason}; tried {'; '.join(failures)}; a larger --unwind, a model or "
+            f"an --assume may help"))
 
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str],
-              summarize: bool = False) -> tuple[Any, Unit]:
+              summarize: bool = False, peel: int = 0) -> tuple[Any, Unit]:
         """The side's behaviour, combined over its preprocessor configurations."""
         from equiv.semantics.combine import combine
         from equiv.semantics.expressions import Executor
@@ -680,7 +695,7 @@ class FunctionCheck:
                               symbol_prefix=label if k == 0 else f"{label}~{k}",
                               param_word=MAPPED_WORD if label == "after" and
                               self.options.flag_map else "flags", root_names=root_names,
-                              summarize_loops=summarize)
+                              summarize_loops=summarize, peel=(peel,) * MAX_PEELED_LOOPS)
             trace = Executor(variant.program, label, options).run(self.name)
             owned = [(fn, term) for fn, term in trace.assumptions
                      if _assumption_owner(variant.program, fn, models) in keys]

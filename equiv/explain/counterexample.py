@@ -16,10 +16,12 @@ from equiv.ir import ctypes_model as ct
 from equiv.ir.ctypes_model import CType
 from equiv.query.equivalence import Query
 from equiv.query.smt import Answer, Outcome, Session
-from equiv.report.results import Behaviour, Call, Counterexample
-from equiv.semantics.trace import SideTrace
+from equiv.report.results import Behaviour, Call, Counterexample, LoopRun
+from equiv.semantics.state import mk_and, mk_not
+from equiv.semantics.trace import FLAGS_HAVOC, SideTrace
 
 MASK64 = (1 << 64) - 1
+RACY_INPUT = "flag bits flipped before read "  # the executor's name of a --racy-flags input
 
 
 def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
@@ -30,50 +32,62 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
     """A model of within_bound ∧ differs ∧ extra: fewest iterations, then fewest flag bits.
 
     If the difference needs no call to change the flag word, no call does
-    (the plainest story, and the one a compiled run replays).  Otherwise,
-    iterations first: the earliest flag word a call leaves behind that can be
-    0 is 0, so a loop that re-reads it stops as soon as the difference allows;
-    each word before it has the fewest bits.  Then the flag word has the
-    fewest, then lowest, bits.
+    (the plainest story, and the one a compiled run replays as it is).  Then
+    the fewest loop iterations: the smallest K such that no loop of either
+    side reaches its head K + 1 times.  Then the flag word has the fewest,
+    then lowest, bits, and so does each word read after a call that happens,
+    in program order (before side first).
     """
     base = (query.within_bound, query.differs) + extra
     first = session.check(*base)
     if first.outcome is not Outcome.SAT:
         return first
-    unchanged = tuple(w == before for side in (query.before, query.after)
-                      for w, before in _rereads_with_previous(side))
-    words: list[z3.BitVecRef] = []
+    unchanged = tuple(e.flags_after == e.flags_at for side in (query.before, query.after)
+                      for e in side.events
+                      if e.flags_after is not None and e.flags_at is not None)
     if unchanged and session.check(*base, *unchanged, want_model=False).outcome is Outcome.SAT:
         base += unchanged
-    else:
-        for side_words in (_rereads(query.before), _rereads(query.after)):
-            for k, word in enumerate(side_words):
-                stop = session.check(*base, word == 0, want_model=False)
-                if stop.outcome is Outcome.SAT:
-                    base += (word == 0,)
-                    side_words = side_words[:k]
-                    break
-            words += side_words
-    first = session.check(*base)
-    best, base = _fewest_bits(session, base, first, query.flags)
-    for word in words:
-        best, base = _fewest_bits(session, base, best, word)
+    base = _fewest_iterations(session, base, query)
+    best = session.check(*base)
+    if best.outcome is not Outcome.SAT:
+        return first
+    best, base = _fewest_bits(session, base, best, query.flags)
+    for flip in _racy_flips(query):
+        best, base = _fewest_bits(session, base, best, flip)
+    for side in (query.before, query.after):
+        for guard, word in _rereads(side):
+            if _true(best, guard):
+                best, base = _fewest_bits(session, base, best, word)
     return best
 
 
-def _rereads_with_previous(side: SideTrace) -> list[tuple[z3.BitVecRef, z3.BitVecRef]]:
-    """Each flag word a call leaves behind, with the word the call saw."""
-    from equiv.semantics.trace import FLAGS_HAVOC
+def _fewest_iterations(session: Session, base: tuple[z3.BoolRef, ...],
+                       query: Query) -> tuple[z3.BoolRef, ...]:
+    """`base` with the fewest loop heads reached that still shows the difference."""
+    heads = list(query.before.heads) + list(query.after.heads)
+    most = max((h.iteration for h in heads), default=0)
+    for k in range(1, most):
+        within = mk_and(*[mk_not(h.guard) for h in heads if h.iteration > k])
+        if session.check(*base, within, want_model=False).outcome is Outcome.SAT:
+            return base + (within,)
+    return base
 
-    return [(e.havoc[FLAGS_HAVOC], e.flags_at) for e in side.events
-            if FLAGS_HAVOC in e.havoc and e.flags_at is not None]
+
+def _rereads(side: SideTrace) -> list[tuple[z3.BoolRef, z3.BitVecRef]]:
+    """The flag words a side reads after its calls, in program order, with the calls' guards."""
+    return [(e.guard, e.havoc[FLAGS_HAVOC]) for e in side.events if FLAGS_HAVOC in e.havoc]
 
 
-def _rereads(side: SideTrace) -> list[z3.BitVecRef]:
-    """The flag words a side reads after its calls, in program order."""
-    from equiv.semantics.trace import FLAGS_HAVOC
+def _racy_flips(query: Query) -> list[z3.BitVecRef]:
+    """Under --racy-flags: the bits others flip before each read, read 2 first."""
+    flips = {name: term for side in (query.before, query.after)
+             for name, term in side.inputs.items() if name.startswith(RACY_INPUT)}
+    return [flips[n] for n in sorted(flips, key=lambda n: int(n[len(RACY_INPUT):]))]
 
-    return [e.havoc[FLAGS_HAVOC] for e in side.events if FLAGS_HAVOC in e.havoc]
+
+def _true(answer: Answer, term: z3.BoolRef) -> bool:
+    assert answer.model is not None
+    return bool(z3.is_true(answer.model.eval(term, model_completion=True)))
 
 
 def _fewest_bits(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
@@ -137,9 +151,12 @@ class Replayer:
     def behaviour(self, side: SideTrace, mem: Callable[[str], z3.BitVecRef | None],
                   paths: list[str]) -> Behaviour:
         calls = []
+        left = []
         for event in side.events:
             if not self.true(event.guard):
                 continue
+            if FLAGS_HAVOC in event.havoc:
+                left.append((len(calls) + 1, self.int(event.havoc[FLAGS_HAVOC])))
             args = tuple(render_value(self.int(a), t, self.pointers)
                          for a, t in zip(event.args, event.arg_types))
             result = None
@@ -159,7 +176,26 @@ class Replayer:
             term = mem(path)
             if term is not None:
                 memory.append((path, str(_signed(self.int(term)))))
-        return Behaviour(tuple(calls), ret, self.int(side.final_flags), tuple(memory))
+        return Behaviour(tuple(calls), ret, self.int(side.final_flags), tuple(memory), tuple(left))
+
+    def loops(self, side: SideTrace, names: dict[int, str]) -> list[LoopRun]:
+        """Each run of an unrolled loop: the flag word at every head the model reaches."""
+        runs: list[LoopRun] = []
+        words: list[tuple[int, tuple[str, ...]]] = []
+        where = None
+        for head in side.heads:
+            if head.iteration == 1 and words:
+                runs.append(LoopRun(side.label, where, tuple(words)))
+                words = []
+            if not self.true(head.guard):
+                continue
+            where = head.location
+            value = self.int(head.flags)
+            words.append((value, tuple(names.get(i, f"bit {i}") for i in range(64)
+                                       if value >> i & 1)))
+        if words:
+            runs.append(LoopRun(side.label, where, tuple(words)))
+        return runs
 
 
 def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
@@ -194,6 +230,7 @@ def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
         flags_observable=query.before.flags_written or query.after.flags_written,
         word=word,
         mapped=None if mapped is None else _mapped(replay, *mapped),
+        loops=tuple(replay.loops(query.before, names) + replay.loops(query.after, names)),
     )
 
 

@@ -104,18 +104,30 @@ def tested_bits(query: Query, word: str | None = None) -> list[int]:
             terms.append(side.final_flags)
     terms += list(query.background)  # flag-map facts reach bits through the other word
     unique = {t.get_id(): t for t in terms}  # calls share guards and arguments
-    stack = [z3.simplify(t) for t in unique.values()]
+    roots = [z3.simplify(t) for t in unique.values()]  # alive for the walk: it borrows their subterms
+    ctx = flags.ctx
+    flags_id = flags.get_id()
+    # The walk uses the C API: wrapping every subterm in Python was most of its time.
+    stack = [t.as_ast() for t in roots]
     while stack:
-        t = stack.pop()
-        if t.get_id() in seen:
+        ast = stack.pop()
+        ident = z3.Z3_get_ast_id(ctx.ref(), ast)
+        if ident in seen:
             continue
-        seen.add(t.get_id())
-        _bits_of(t, flags, found)
-        stack.extend(t.children())
+        seen.add(ident)
+        if z3.Z3_get_ast_kind(ctx.ref(), ast) != z3.Z3_APP_AST:
+            continue
+        app = z3.Z3_to_app(ctx.ref(), ast)
+        args = [z3.Z3_get_app_arg(ctx.ref(), app, i)
+                for i in range(z3.Z3_get_app_num_args(ctx.ref(), app))]
+        if any(z3.Z3_get_ast_id(ctx.ref(), a) == flags_id for a in args):
+            term = z3.z3._to_expr_ref(ast, ctx)
+            _bits_of(term, term.children(), flags, found)
+        stack.extend(args)
     return sorted(found)
 
 
-def _bits_of(t: Any, flags: z3.BitVecRef, found: set[int]) -> None:
+def _bits_of(t: Any, args: list[Any], flags: z3.BitVecRef, found: set[int]) -> None:
     """The bits of `flags` that `t` reads directly.
 
     `Extract` reads its range and `&` with a constant reads the constant's
@@ -124,12 +136,9 @@ def _bits_of(t: Any, flags: z3.BitVecRef, found: set[int]) -> None:
     computed for each bit found, so a bit found needlessly costs a query and
     shows as "does not matter", while a bit missed would be invisible.
     """
-    if not z3.is_app(t):
+    if not args or not any(a.eq(flags) for a in args):
         return
     kind = t.decl().kind()
-    args = t.children()
-    if not any(a.eq(flags) for a in args):
-        return
     if kind == z3.Z3_OP_EXTRACT:
         hi, lo = t.params()
         found.update(range(lo, hi + 1))
@@ -370,7 +379,12 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
             differs_at = witness.eval(word, model_completion=True).as_long()
             same_at = differs_at ^ (1 << (var.bit or 0))
         rows.append(BitRow(var.bit or 0, var.name, rel, differs_at, same_at, why, var.word))
-    return tuple(rows), {name: rel for name, (rel, _, _) in found.items()}
+    # For the difference condition, which speaks only of inputs within the bound: a
+    # variable left undecided only because the bound cuts inputs off does not matter
+    # there (flipping it never changes the answer between two inputs within the bound).
+    return tuple(rows), {name: (Relevance.DOES_NOT_MATTER if rel is Relevance.UNDECIDED
+                                and cut is not None and why == cut else rel)
+                         for name, (rel, _, why) in found.items()}
 
 
 # ---- the counterexample: which of its inputs matter --------------------------------------

@@ -17,6 +17,7 @@ from equiv.report.results import (
     Counterexample,
     Cube,
     FunctionResult,
+    LoopRun,
     Relevance,
     Verdict,
 )
@@ -105,6 +106,7 @@ def _counterexample_lines(cex: Counterexample) -> list[str]:
     if cex.decided_at is not None:
         lines.append(f"  decided at: {cex.decided_at} (the condition the first differing call "
                      f"depends on)")
+    lines += [_loop_line(run) for run in cex.loops if len(run.words) > 1]
     if cex.before.ret is not None or cex.after.ret is not None:
         mark = "" if cex.before.ret == cex.after.ret else "   <- differs"
         lines.append(f"  return: before {cex.before.ret}, after {cex.after.ret}{mark}")
@@ -114,6 +116,15 @@ def _counterexample_lines(cex: Counterexample) -> list[str]:
         if bv != av:
             lines.append(f"  final {path}: before {bv}, after {av}")
     return lines
+
+
+def _loop_line(run: LoopRun) -> str:
+    """`loop at f.c:3 (before): iteration 1 reads _TIF_X|_TIF_Y, iteration 2 reads 0`."""
+    reads = ", ".join(f"iteration {k} reads {'|'.join(names) if names else '0'}"
+                      + (f" ({value:#x})" if names and any(n.startswith('bit ') for n in names)
+                         else "")
+                      for k, (value, names) in enumerate(run.words, start=1))
+    return f"  loop at {run.location} ({run.side}): {reads}"
 
 
 def _label(row: BitRow) -> str:
@@ -306,6 +317,7 @@ def _behaviour_json(b: Behaviour) -> dict[str, Any]:
         "results_that_matter": [c.function for c in b.calls if c.result_matters],
         "flags": f"{b.flags:#x}",
         "memory": dict(b.memory),
+        "flags_left": [{"call": n, "flags": f"{w:#x}"} for n, w in b.flags_left],
     }
 
 
@@ -328,6 +340,8 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
             "word": cex.word,
             "matters": list(cex.matters),
             "mapped_word": None if cex.mapped is None else f"{cex.mapped[0]:#x}",
+            "loops": [{"side": run.side, "location": str(run.location),
+                       "reads": [f"{w:#x}" for w, _ in run.words]} for run in cex.loops],
         },
         "difference": None if fn.condition is None else condition_text(fn.condition),
         "condition": None if fn.condition is None else _condition_json(fn.condition),

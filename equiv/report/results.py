@@ -57,6 +57,21 @@ class Behaviour:
     ret: str | None
     flags: int
     memory: tuple[tuple[str, str], ...]
+    # (call number from 1, word): the flag word a call leaves where the side reads it
+    flags_left: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class LoopRun:
+    """One run of a loop in a counterexample: the flag word at each head it reached.
+
+    `words[k]` is the word when iteration k + 1 starts (its test is next); the
+    last one is the word the loop leaves on, unless the run ends inside it.
+    """
+
+    side: str  # "before" or "after"
+    location: Location | None
+    words: tuple[tuple[int, tuple[str, ...]], ...]  # (word, names of its set bits)
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class Counterexample:
     # The condition that decides the difference: where the call that happens on one side
     # only is gated (on the side that skips it, when it has the call at all).
     decided_at: Location | None = None
+    loops: tuple[LoopRun, ...] = ()  # the unrolled loops' runs, per side in program order
 
 
 class Relevance(enum.Enum):

@@ -13,7 +13,7 @@ from dataclasses import replace
 import z3
 
 from equiv.semantics.state import mk_and, mk_ite
-from equiv.semantics.trace import LoopBound, SideTrace
+from equiv.semantics.trace import LoopBound, LoopHead, SideTrace
 
 
 def _valuation(values: tuple[tuple[str, bool], ...]) -> z3.BoolRef:
@@ -30,6 +30,8 @@ def combine(runs: list[tuple[tuple[tuple[str, bool], ...], SideTrace]]) -> SideT
               for e in t.events]
     exceeded = [LoopBound(mk_and(g, lb.guard), lb.location, lb.what)
                 for g, (_, t) in zip(guards, runs) for lb in t.exceeded]
+    heads = [LoopHead(h.location, h.iteration, mk_and(g, h.guard), h.flags)
+             for g, (_, t) in zip(guards, runs) for h in t.heads]
     assumptions = [(name, z3.Implies(g, term)) for g, (_, t) in zip(guards, runs)
                    for name, term in t.assumptions]
 
@@ -53,4 +55,4 @@ def combine(runs: list[tuple[tuple[tuple[str, bool], ...], SideTrace]]) -> SideT
         flags_written=any(t.flags_written for _, t in runs), written=written,
         memory_reader=lambda path: pick(lambda t: t.final_memory(path)),
         exceeded=exceeded, assumptions=assumptions, configs=dict(sorted(configs.items())),
-        pointer_roots=roots, inputs=inputs, iterations=())  # loops are not summarised per run
+        pointer_roots=roots, inputs=inputs, iterations=(), heads=heads)  # loops are not summarised per run

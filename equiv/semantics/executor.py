@@ -40,6 +40,7 @@ from equiv.semantics.trace import (
     AnalysisLimit,
     Event,
     LoopBound,
+    LoopHead,
     Options,
     SideTrace,
 )
@@ -142,6 +143,7 @@ class StatementExecutor(MemoryReader):
         self.options = options
         self.events: list[Event] = []
         self.exceeded: list[LoopBound] = []
+        self.heads: list[LoopHead] = []  # the unrolled loops' heads, for counterexamples
         self.assumptions: list[tuple[str, z3.BoolRef]] = []
         self.flags_written = False
         self.mem_written: dict[str, None] = {}
@@ -186,7 +188,7 @@ class StatementExecutor(MemoryReader):
                          self.flags_written, list(self.mem_written),
                          lambda path: self._read_raw(end, path), self.exceeded, self.assumptions,
                          self.configs, self.roots, self.inputs, fn.loc,
-                         tuple(self.iterations))
+                         tuple(self.iterations), self.heads)
 
     def _assumptions(self, state: State) -> None:
         """Evaluate every `__equiv_assume_*` function on the initial state."""
@@ -569,6 +571,8 @@ class StatementExecutor(MemoryReader):
     def _unroll(self, s: ir.Loop, state: State, bound: int, exits: list[State],
                 continues: list[State]) -> tuple[list[State], State]:
         for iteration in range(bound + 1):
+            if not state.dead and not self.in_iteration:
+                self.heads.append(LoopHead(s.loc, iteration + 1, state.guard, state.flags))
             if (s.test_first or iteration > 0) and s.cond is not None and not state.dead:
                 c, state = self.eval_cond(s.cond, state)
                 exits.append(state.copy(mk_and(state.guard, mk_not(c))))
@@ -631,6 +635,9 @@ class StatementExecutor(MemoryReader):
         raise NotImplementedError
 
     def eval_cond(self, e: ir.Expr, state: State) -> tuple[z3.BoolRef, State]:
+        raise NotImplementedError
+
+    def flags_observed(self, state: State) -> None:
         raise NotImplementedError
 
 

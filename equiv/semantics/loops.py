@@ -54,6 +54,8 @@ class Iteration:
     memory_exit: dict[str, z3.BitVecRef]
     cut: z3.BoolRef  # paths cut inside the iteration (a nested loop's bound, undefined behaviour)
     escapes: bool  # a path leaves the loop by return or goto: no summary
+    flags_head: z3.BitVecRef  # the flag word at the head (one symbol, shared by both sides)
+    peeled: int = 0  # iterations run before the summary (Options.peel)
 
 
 def interface(loop: ir.Loop) -> list[tuple[int, str, ct.CType]]:
@@ -104,12 +106,51 @@ class LoopSummarizer(StatementExecutor):
     def summarize_loop(self, s: ir.Loop, state: State) -> State:
         self.loops_seen += 1
         number = self.loops_seen
+        peel = self._peel_count(s, number)
+        exits: list[State] = []
+        if peel:
+            state, exits = self._peel(s, state, peel)
+        after = self._summary(s, state, number, peel)
+        return self.join(exits + [after], after) if exits else after
+
+    def _peel_count(self, s: ir.Loop, number: int) -> int:
+        """Iterations of loop `number` to run before its summary (a `do` loop: at least one,
+        since the summary's iteration starts with the test)."""
+        peel = self.options.peel
+        asked = peel[number - 1] if number <= len(peel) else 0
+        return max(asked, 0 if s.test_first or s.cond is None else 1)
+
+    def _peel(self, s: ir.Loop, state: State, count: int) -> tuple[State, list[State]]:
+        """Run the first `count` iterations as written: (the state that goes on, the exits)."""
+        exits: list[State] = []
+        continues = self.frame.sink("continue", s.ident)
+        self.branches.append(s.cond.loc if s.cond is not None else s.loc)
+        try:
+            for k in range(count):
+                if (s.test_first or k > 0) and s.cond is not None and not state.dead:
+                    c, state = self.eval_cond(s.cond, state)
+                    exits.append(state.copy(mk_and(state.guard, mk_not(c))))
+                    state = state.copy(mk_and(state.guard, c))
+                state = self.exec_stmt(s.body, state)
+                state = self.join([state] + continues, state)
+                continues.clear()
+                if s.step is not None and not state.dead:
+                    _, state = self.eval(s.step, state, discard=True)
+        finally:
+            self.branches.pop()
+        exits += self.frame.sinks.pop(("break", s.ident), [])
+        self.frame.sinks.pop(("continue", s.ident), None)
+        return state, exits
+
+    def _summary(self, s: ir.Loop, state: State, number: int, peel: int) -> State:
+        """The loop from `state` on: its Iteration, and one loop event in the trace."""
         names = interface(s)
         scalars = [(v, n, t) for v, n, t in names if t.kind == "int"]
-        iteration = self._iterate(s, state, number, scalars)
+        iteration = self._iterate(s, state, number, scalars, peel)
         self.iterations.append(iteration)
         self._note_loop_writes(iteration, self.iteration_wrote_flags)
         # The loop event: one opaque step reading the interface and the flag word.
+        self.flags_observed(state)
         index = len(self.events)
         values = [self.eval(ir.VarRef(t, s.loc, v, n), state)[0] for v, n, t in scalars]
         args = tuple(z3.ZeroExt(64 - x.term.size(), x.term) if x.term.size() < 64 else x.term
@@ -134,7 +175,7 @@ class LoopSummarizer(StatementExecutor):
         return after
 
     def _iterate(self, s: ir.Loop, entry: State, number: int,
-                 scalars: list[tuple[int, str, ct.CType]]) -> Iteration:
+                 scalars: list[tuple[int, str, ct.CType]], peel: int = 0) -> Iteration:
         """Run the loop's test and body once from a symbolic head state."""
         saved = (self.events, self.exceeded, self.departures, self.mem_written,
                  self.flags_written, self.prefix)
@@ -148,7 +189,8 @@ class LoopSummarizer(StatementExecutor):
                 sym = z3.BitVec(f"{self.prefix}:head:{n}", t.width)
                 head.vars[self.var_key(v)] = sym
                 symbols.append(sym)
-            head.flags = z3.BitVec(f"loop{number}:head:flags", 64)
+            flags_head = z3.BitVec(f"loop{number}:head:flags", 64)
+            head.flags = flags_head
             head.flag_events = frozenset()
             version = -(HEAD_VERSION_BASE + number)
             head.mem, head.versions = {}, frozenset([version])
@@ -190,7 +232,7 @@ class LoopSummarizer(StatementExecutor):
                 state.guard, out.guard if not out.dead else FALSE, tuple(self.events),
                 state.flags, out.flags,
                 {p: self._read_raw(state, p) for p in written},
-                {p: self._read_raw(out, p) for p in written}, cut, escapes)
+                {p: self._read_raw(out, p) for p in written}, cut, escapes, flags_head, peel)
         finally:
             (self.events, self.exceeded, self.departures, self.mem_written,
              self.flags_written, self.prefix) = saved

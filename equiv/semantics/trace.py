@@ -47,6 +47,9 @@ class Options:
     # Replace each loop by a summary event and one symbolic iteration
     # (equiv.semantics.loops), for an unbounded proof by induction.
     summarize_loops: bool = False
+    # With summarize_loops: how many iterations of the k-th loop reached (index k - 1)
+    # run before its summary starts (loop peeling).  A `do` loop always peels one.
+    peel: tuple[int, ...] = ()
 
 
 @dataclass
@@ -94,6 +97,17 @@ class LoopBound:
     what: str = "loop"
 
 
+@dataclass(frozen=True)
+class LoopHead:
+    """A loop head a bounded run may reach: iteration `iteration` of the loop at
+    `location` starts (its test is next) where `guard` holds, with flag word `flags`."""
+
+    location: Location | None
+    iteration: int  # from 1
+    guard: z3.BoolRef
+    flags: z3.BitVecRef
+
+
 @dataclass
 class SideTrace:
     """All observable behaviour of one side's root function."""
@@ -114,6 +128,7 @@ class SideTrace:
     inputs: dict[str, z3.BitVecRef]
     location: Location | None
     iterations: tuple = ()  # equiv.semantics.loops.Iteration, one per loop reached (summaries)
+    heads: list[LoopHead] = field(default_factory=list)  # loop heads of the unrolled loops
 
     def final_memory(self, path: str) -> z3.BitVecRef:
         """The 64-bit content of memory cell `path` when the function returns."""
