@@ -21,10 +21,9 @@ signature names the arguments); a run where a side has undefined behaviour
 
 An enumeration the oracle refuses (too many bits) or that times out proves
 nothing: the case is skipped with that reason, never passed.  The pairs are
-computed as soon as the first test of this file asks for one: equiv runs in
-this process (`equiv.driver.cli.main`, as in test_fixtures.py; a new
-interpreter per case cost more than equiv's own work), the oracle's gcc
-builds and runs go to a small thread pool meanwhile.
+computed in a small thread pool (the work is gcc and subprocesses) as soon as
+the first test of this file asks for one, so the file runs in well under two
+minutes on two cores.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +46,13 @@ import oracle  # noqa: E402
 from oracle import OracleStatus, OracleVerdict, ReplayResult, StubResults, Trace  # noqa: E402
 from test_fixtures import (  # noqa: E402
     REPO_ROOT,
+    TIMEOUT_SECONDS,
     Expect,
     Fixture,
     FixtureHeader,
-    Outcome,
     discover_fixtures,
     equiv_command,
     read_header,
-    run_in_process,
 )
 
 # One worker computes every pair up front (the `pairs` fixture): under xdist the
@@ -169,29 +168,21 @@ def equiv_json_command(case: Case) -> list[str]:
     return [*command[: check + 1], "--json", *command[check + 1 :]]
 
 
-def run_equiv_json(case: Case) -> Outcome:
-    """The fixture's `equiv check --json`, run in this process (as in
-    test_fixtures.py: the process boundary is not what this file tests).
-    Call it from one thread at a time: it redirects this process's stdout."""
-    return run_in_process(equiv_json_command(case))
-
-
-def compute_pair(case: Case, equiv: Outcome | None = None) -> PairResult:
-    """The oracle on each function equiv checked in ``equiv`` (its
-    `--json` run on ``case``; run here when not given)."""
-    if equiv is None:
-        equiv = run_equiv_json(case)
-    shown = " ".join(equiv.command[1:])
+def compute_pair(case: Case) -> PairResult:
+    """Run equiv once on ``case``, then the oracle on each function it checked."""
+    command = equiv_json_command(case)
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    shown = " ".join(command[1:])
     try:
-        report = json.loads(equiv.stdout)
+        report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         # equiv gave no report: the oracle still judges the FUNCTION lines
         functions = tuple(
             FunctionResult(name, "error", {}, None, enumerate_function(case, name)) for name in case.header.functions
         )
-        return PairResult(shown, equiv.returncode, equiv.stdout, equiv.stderr, functions, equiv_answered=False)
+        return PairResult(shown, proc.returncode, proc.stdout, proc.stderr, functions, equiv_answered=False)
     functions = tuple(compute_function(case, entry) for entry in report.get("functions", []))
-    return PairResult(shown, equiv.returncode, equiv.stdout, equiv.stderr, functions)
+    return PairResult(shown, proc.returncode, proc.stdout, proc.stderr, functions)
 
 
 def compute_function(case: Case, entry: Mapping[str, Any]) -> FunctionResult:
@@ -212,25 +203,15 @@ def enumerate_function(case: Case, function: str) -> Enumeration:
 
 
 class PairResults:
-    """Pair computations started up front, handed out by name.
-
-    equiv runs in this thread, one case after another (it is in-process and
-    uses the process's stdout); the oracle's work on each case (gcc builds
-    and runs, in subprocesses) goes to the thread pool as soon as equiv's
-    report is in, so gcc runs while equiv checks the next case."""
+    """Pair computations started up front in a thread pool, handed out by name."""
 
     def __init__(self, cases: Sequence[Case], pool: concurrent.futures.Executor) -> None:
         self._pool = pool
-        self._futures: dict[str, concurrent.futures.Future[PairResult]] = {}
-        for case in cases:
-            self._submit(case)
-
-    def _submit(self, case: Case) -> None:
-        self._futures[case.name] = self._pool.submit(compute_pair, case, run_equiv_json(case))
+        self._futures = {case.name: pool.submit(compute_pair, case) for case in cases}
 
     def get(self, case: Case) -> PairResult:
         if case.name not in self._futures:
-            self._submit(case)
+            self._futures[case.name] = self._pool.submit(compute_pair, case)
         return self._futures[case.name].result()
 
 
