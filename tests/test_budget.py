@@ -25,3 +25,20 @@ def test_a_block_past_its_time_raises_budget_exceeded() -> None:
         while True:
             pass
     assert "time limit reached (--max-time 0.01 s) while checking f" in hit.value.reason
+
+
+def test_a_limit_hit_outside_a_solver_check_leaves_later_checks_working() -> None:
+    """The watchdog interrupts the running solver only: a context-wide z3 interrupt that
+    lands while no check runs stays pending and cancels every later z3 call of the
+    process (the batch mode and the test suite run many checks in one process)."""
+    import z3
+
+    from equiv.query.smt import Outcome, Session
+
+    with pytest.raises(BudgetExceeded), Guard(Budget(max_time=0.01, max_memory=0), "checking f"):
+        while True:  # Python work, no solver running
+            pass
+    x = z3.BitVec("x", 64)
+    answer = Session([x > 1], timeout_s=5).check(x < 5)
+    assert answer.outcome is Outcome.SAT
+

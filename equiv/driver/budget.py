@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -123,12 +124,11 @@ class Guard:
 
 
 def _interrupt_z3() -> None:
-    try:
-        import z3
-
-        z3.main_ctx().interrupt()
-    except Exception:  # z3 not loaded or no context: nothing to interrupt
-        pass
+    """Interrupt the solver check in progress (never the whole z3 context: see
+    equiv.query.smt.interrupt_running)."""
+    smt = sys.modules.get("equiv.query.smt")
+    if smt is not None:  # not loaded: no solver is running
+        smt.interrupt_running()
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:

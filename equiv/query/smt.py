@@ -25,6 +25,22 @@ class Answer:
     reason: str = ""
 
 
+# The solvers inside a check() right now: what the budget's watchdog interrupts.
+_RUNNING: list[z3.Solver] = []
+
+
+def interrupt_running() -> None:
+    """Interrupt the solver checks in progress, if any.
+
+    Each solver is interrupted on its own: a context-wide interrupt that lands
+    while no check runs stays pending in the context and cancels every later
+    z3 call of the process (fatal where checks share a process: the batch
+    mode, the test suite).  A solver interrupted between checks is unaffected.
+    """
+    for solver in list(_RUNNING):
+        z3.Z3_solver_interrupt(solver.ctx.ref(), solver.solver)
+
+
 class Session:
     """An incremental solver over a fixed background formula."""
 
@@ -38,7 +54,11 @@ class Session:
         self.solver.push()
         try:
             self.solver.add(*extra)
-            result = self.solver.check()
+            _RUNNING.append(self.solver)
+            try:
+                result = self.solver.check()
+            finally:
+                _RUNNING.remove(self.solver)
             if result == z3.sat:
                 return Answer(Outcome.SAT, self.solver.model() if want_model else None)
             if result == z3.unsat:
