@@ -221,7 +221,7 @@ def run_equiv(before: Path, after: Path, function: str, unwind: int = UNWIND) ->
         # script the word a call leaves behind), so equiv is held to the same rule.
         result = run_check([str(before)], [str(after)],
                            CheckOptions(functions=(function,), unwind=unwind, timeout=TIMEOUT,
-                                        stable_flags=True))
+                                        stable_flags=True, explain=False))
     except InputError as exc:
         return "error", None, exc.render()
     entry = json.loads(render_json(result))["functions"][0]

@@ -251,6 +251,21 @@ def test_json_for_equivalent_pair(tmp_path: Path) -> None:
     assert doc["functions"][0]["counterexample"] is None
 
 
+def test_verdict_only_keeps_the_verdict_and_counterexample_but_skips_the_explanation(
+        tmp_path: Path) -> None:
+    before = write(tmp_path, "before.c", AUDIT_BEFORE)
+    after = write(tmp_path, "after.c", AUDIT_AFTER)
+    full = check(before, after, "--json")
+    brief = check(before, after, "--json", "--verdict-only")
+    assert (full.returncode, brief.returncode) == (1, 1), describe(brief)
+    [f_fn], [b_fn] = json.loads(full.stdout)["functions"], json.loads(brief.stdout)["functions"]
+    assert b_fn["counterexample"]["flags"] == f_fn["counterexample"]["flags"] == "0x100"
+    assert f_fn["difference"] is not None and f_fn["bits"]
+    assert b_fn["difference"] is None and not b_fn["bits"]
+    text = check(before, after, "--verdict-only")
+    assert "differs iff: not computed (--verdict-only" in text.stdout, describe(text)
+
+
 @pytest.mark.parametrize("fmt", [(), ("--json",)])
 def test_output_is_byte_identical_across_runs(tmp_path: Path, fmt: tuple[str, ...]) -> None:
     before = write(tmp_path, "before.c", AUDIT_BEFORE)

@@ -80,6 +80,9 @@ class CheckOptions:
     skip_unchanged: bool = True
     no_stubs: bool = False  # a header that nothing provides is an error, not an empty stub
     tree: str | None = None  # --tree: a kernel tree whose include path the sides use
+    # --verdict-only: the verdict and its counterexample, without the explanation
+    # (per-bit rows, differs iff, inputs that matter, the premises a proof needs).
+    explain: bool = True
 
 
 @dataclass(frozen=True)
@@ -424,14 +427,14 @@ class FunctionCheck:
             return FunctionResult(self.name, Verdict.UNKNOWN, reason=hit.reason)
 
     def _run(self, premises: list[Premise]) -> FunctionResult:
-        result = self.evaluate(premises, explain_all=True)
+        result = self.evaluate(premises, explain_all=self.options.explain)
         facts, warnings = self.input_premises()
         result = replace(result, premises=tuple(premises) + facts, warnings=warnings)
         where = self.where_defined()
         if where is not None and result.reason is None:
             result = replace(result, reason=f"checked only where {where}: '{self.name}' "
                                             f"is not defined in the other configurations")
-        if result.verdict is not Verdict.EQUIVALENT or not premises:
+        if result.verdict is not Verdict.EQUIVALENT or not premises or not self.options.explain:
             return result
         return replace(result, needed=tuple(self.needed(premises)))
 

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-stubs", action="store_true",
                        help="an #include that no directory provides is an error (by default it "
                             "is read as an empty stub, listed under 'in force:')")
+    check.add_argument("--verdict-only", action="store_true",
+                       help="print the verdict and the counterexample only: no per-bit rows, no "
+                            "'differs iff', no search for the premises a proof needs (faster)")
     check.add_argument("-D", dest="pins", action="append", default=[], metavar="CONFIG_X=y|n",
                        help="pin a config switch (unpinned switches are free)")
     check.add_argument("--racy-flags", action="store_true",
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             assumptions=tuple(args.assume), arch=args.arch, pins=parse_pins(args.pins),
             racy_flags=args.racy_flags, stable_flags=args.stable_flags, flag_map=args.flag_map,
             jobs=args.jobs, no_stubs=args.no_stubs, tree=args.tree,
+            explain=not args.verdict_only,
             **limit_options(args))  # type: ignore[arg-type]
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
