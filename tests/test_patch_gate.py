@@ -203,6 +203,51 @@ void exit_mask_hook(struct pt_regs *regs, unsigned long flags)
 """
 
 
+# ---- a function equiv cannot model, next to a finding --------------------------------
+
+VLA_USER = "\nvoid vla_user(int n)\n{\n\tchar buf[n];\n\tbuf[0] = 0;\n}\n"
+
+
+def test_function_touched_only_by_an_include_line_is_equivalent_by_identity(
+        tmp_path: Path) -> None:
+    # The include line touches every function of ptrace.c; vla_user's cut-out is the
+    # same on both sides, so equiv does not execute it (it would refuse the VLA).
+    path = repository(tmp_path, lambda p: append(p, PTRACE, VLA_USER))
+    commit(path, "arm64: ptrace: Drop an include\n\nNo functional change.",
+           **{"arch__arm64__kernel__ptrace.c": ("#include <linux/rseq.h>\n", "")})
+    status, doc = gate_json(path)
+    checks = checked(doc)
+    assert status == 0, doc
+    assert doc["patches"][0]["outcome"] == "proved"  # type: ignore[index]
+    assert checks["vla_user"]["result"]["verdict"] == "equivalent"
+    assert "not executed" in checks["vla_user"]["result"]["reason"]
+    assert all("not executed" in c["result"]["reason"] for c in checks.values())
+
+
+def test_a_function_equiv_refuses_makes_the_gate_trouble(tmp_path: Path) -> None:
+    path = repository(tmp_path, lambda p: append(p, PTRACE, VLA_USER))
+    commit(path, "arm64: ptrace: Clear two bytes\n\nNo functional change.",
+           **{"arch__arm64__kernel__ptrace.c": ("\tbuf[0] = 0;\n}", "\tbuf[0] = 0;\n\tbuf[1] = 0;\n}")})
+    run = equiv_patch("--git", "HEAD~1..HEAD", cwd=path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "variable-length array" in run.stdout
+
+
+def test_a_refutation_outranks_a_function_equiv_refuses(tmp_path: Path) -> None:
+    # A counterexample in a function that was checked is real whatever the function
+    # that could not be checked does: the claim is refuted, and the report says what
+    # was not checked.
+    path = repository(tmp_path, lambda p: append(p, PTRACE, VLA_USER))
+    commit(path, "entry: Tidy\n\nNo functional change.", **{
+        "arch__arm64__kernel__ptrace.c": ("\tbuf[0] = 0;\n}", "\tbuf[0] = 0;\n\tbuf[1] = 0;\n}"),
+        "kernel__entry__common.c": (TRACEPOINT_TEST, "\ttrace_sys_exit")})
+    status, doc = gate_json(path)
+    report = doc["patches"][0]  # type: ignore[index]
+    assert (status, report["outcome"]) == (1, "refuted"), doc
+    assert "not checked: vla_user" in report["reason"]
+    assert "variable-length array" in report["reason"]
+
+
 def test_changed_static_const_is_never_proved(tmp_path: Path) -> None:
     path = repository(tmp_path, lambda p: append(p, PTRACE, MASK_USER))
     commit(path, "arm64: ptrace: Widen the exit mask\n\nNo functional change.", **{
@@ -444,3 +489,15 @@ def test_functions_named_outside_calls_are_never_contained() -> None:
         escapes = found["helper"].escapes
         assert (escapes is None) if why is None else (why in (escapes or "")), (tail, escapes)
         assert found["user"].escapes == "its callers are not checked"
+
+
+def test_list_archive_page_subject_keeps_its_tags_for_the_reply() -> None:
+    # A pipermail page starts with the subject line itself, not a Subject: header.
+    from equiv.patch.series import parse_message
+
+    page = ("[PATCH v16 11/18] arm64: ptrace: Align syscall exit work\n\nJ. Doe\n\n"
+            "Some words.\n\nNo functional changes intended.\n---\n"
+            "diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n")
+    patch = parse_message(page, "page.txt", 1)
+    assert patch.tags == "[PATCH v16 11/18]"
+    assert patch.subject == "arm64: ptrace: Align syscall exit work"

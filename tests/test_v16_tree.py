@@ -10,7 +10,8 @@ both are given:
 
 The claim "No functional changes intended" holds only if audit_syscall_exit()
 does nothing without TIF_SYSCALL_AUDIT: without the audit model the patch is
-REFUTED at flags=0x0, with it PROVED.
+REFUTED at flags=0x0; with it and --stable-flags (rseq_syscall() leaves the thread
+flags alone) PROVED.
 """
 
 from __future__ import annotations
@@ -66,7 +67,47 @@ def test_v16_11_18_is_refuted_at_flags_zero(tree: Path) -> None:
     assert "0x0" in flags, text
 
 
-def test_v16_11_18_is_proved_with_the_audit_model(tree: Path) -> None:
-    code, report, text = _patch(tree, "--model", "audit")
+def test_v16_11_18_is_proved_with_the_audit_model_and_stable_flags(tree: Path) -> None:
+    code, report, text = _patch(tree, "--model", "audit", "--stable-flags")
     patch = report["patches"][0]  # type: ignore[index]
     assert (code, patch["outcome"]) == (0, "proved"), text
+
+
+def test_v16_11_18_with_the_audit_model_alone_rests_on_the_flags_rseq_leaves(
+        tree: Path) -> None:
+    # rseq_syscall() now runs before the flags are tested on the after side only; if it
+    # could set TIF_SYSCALL_AUDIT, the before side would audit and the after side not.
+    code, report, text = _patch(tree, "--model", "audit")
+    patch = report["patches"][0]  # type: ignore[index]
+    assert (code, patch["outcome"]) == (1, "refuted"), text
+    inputs = [c["result"]["counterexample"]["inputs"] for c in patch["checks"]
+              if c["function"] == "syscall_exit_to_user_mode_work"]
+    assert inputs and any("flags after rseq_syscall()" in k for k in inputs[0]), text
+
+
+def test_v16_11_18_functions_touched_only_by_an_include_line_are_not_executed(
+        tree: Path) -> None:
+    # The patch adds and removes #include lines, which touch every function of
+    # ptrace.c and syscall.h; those whose cut-outs are the same are equivalent by
+    # identity, so constructs equiv refuses in them (arch_ptrace) do not stop the gate.
+    _, report, text = _patch(tree)
+    checks = {c["function"]: c["result"] for c in report["patches"][0]["checks"]}  # type: ignore[index]
+    assert checks["arch_ptrace"]["verdict"] == "equivalent", text
+    assert "not executed" in checks["arch_ptrace"]["reason"], text
+    assert checks["syscall_exit_work"]["verdict"] == "not-equivalent", text
+
+
+def test_v16_11_18_email_reply(tree: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "equiv", "patch", str(EMAIL), "--tree",
+                           str(tree), "--format", "email"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("Subject: Re: [PATCH v16 11/18] arm64: ptrace: Align syscall exit "
+                        "work semantics with generic entry"), done.stdout
+    assert "> No functional changes intended." in lines
+    assert "For flags=0x0, no flag set:" in lines, done.stdout
+    assert any(line.startswith("    audit_syscall_exit(regs)  arch/arm64/kernel/ptrace.c:")
+               and line.endswith("<-- first difference") for line in lines), done.stdout
+    assert not any(line.startswith("  final ") for line in lines), done.stdout
+    assert f"  equiv patch --model audit --stable-flags {Path(str(EMAIL)).name}" in lines

@@ -37,7 +37,7 @@ from equiv.report.results import (
     Verdict,
 )
 from equiv.semantics.flagword import SYSCALL_WORK, TIF, FlagWord, flag_words
-from equiv.semantics.trace import ASSUME_PREFIX, FLAG_PARAMS, OPAQUE_PREFIX
+from equiv.semantics.trace import ASSUME_PREFIX, C_RULE_PREFIX, FLAG_PARAMS, OPAQUE_PREFIX
 
 MAX_PREPROCESSOR_CONFIGS = 6
 STABLE_FLAGS = "stable-flags"  # the premise key of --stable-flags
@@ -701,7 +701,8 @@ class FunctionCheck:
                               summarize_loops=summarize, peel=(peel,) * MAX_PEELED_LOOPS)
             trace = Executor(variant.program, label, options).run(self.name)
             owned = [(fn, term) for fn, term in trace.assumptions
-                     if _assumption_owner(variant.program, fn, models) in keys]
+                     if fn.startswith(C_RULE_PREFIX)
+                     or _assumption_owner(variant.program, fn, models) in keys]
             traces.append((variant.valuation, replace(trace, assumptions=owned)))
         return combine(traces), variants[0].program
 

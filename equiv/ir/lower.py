@@ -480,17 +480,22 @@ class Lowerer:
         kind = type(item).__name__
         if kind not in ("Case", "Default"):
             return [self.stmt(item)]
-        label_value = None
+        label_value: int | None = None
+        opaque: ir.Expr | None = None
         if kind == "Case":
-            raw = value_of(self.convert(self.expr(item.expr), value.ctype, item.expr))
-            if raw is None:
-                raise located_error(item.expr, "case label is not an integer constant")
-            label_value = raw
-        if label_value in seen:
-            raise located_error(item, "duplicate case value" if kind == "Case"
-                                else "more than one default label")
-        seen.add(label_value)
-        out: list[ir.Stmt] = [ir.CaseLabel(location(item), ident, label_value)]
+            label = self.convert(self.expr(item.expr), value.ctype, item.expr)
+            label_value = value_of(label)
+            if label_value is None and not _opaque_constant(label):
+                raise located_error(item.expr, "case label is not an integer constant" + (
+                    " (an undeclared identifier in a case label is modelled alone or under "
+                    "&, |, ^ and ~ only)" if _mentions_opaque(label) else ""))
+            opaque = None if label_value is not None else label
+        if opaque is None:
+            if label_value in seen:
+                raise located_error(item, "duplicate case value" if kind == "Case"
+                                    else "more than one default label")
+            seen.add(label_value)
+        out: list[ir.Stmt] = [ir.CaseLabel(location(item), ident, label_value, opaque)]
         for stmt in item.stmts or []:
             out.extend(self.switch_item(stmt, ident, value, seen))
         return out
@@ -1179,3 +1184,31 @@ _EXPR_NAMES = {
     "Typename": "type name",
     "FuncDecl": "function declaration",
 }
+
+
+# Operators allowed around an undeclared identifier in a case label: those that are
+# defined for every value (arithmetic could overflow, shifts and division could be
+# undefined, and a label's undefined behaviour is not a run-time event).
+_OPAQUE_LABEL_OPS = frozenset({"&", "|", "^", "~"})
+
+
+def _opaque_constant(e: ir.Expr) -> bool:
+    """`e` is a constant once the undeclared identifiers in it have values: a case label
+    such as `PTRACE_PEEKMTETAGS` whose header is out of reach (README, "Undeclared
+    identifiers")."""
+    if isinstance(e, (ir.Const, ir.OpaqueConst)):
+        return True
+    if isinstance(e, ir.Convert):
+        return e.ctype.kind == "int" and _opaque_constant(e.operand)
+    if isinstance(e, ir.Unary):
+        return e.op in _OPAQUE_LABEL_OPS and _opaque_constant(e.operand)
+    if isinstance(e, ir.Binary):
+        return e.op in _OPAQUE_LABEL_OPS and _opaque_constant(e.left) and \
+            _opaque_constant(e.right)
+    return False
+
+
+def _mentions_opaque(e: ir.Expr) -> bool:
+    if isinstance(e, ir.OpaqueConst):
+        return True
+    return any(_mentions_opaque(v) for v in vars(e).values() if isinstance(v, ir.Expr))

@@ -381,10 +381,13 @@ class Loop(Stmt):
 
 @dataclass(frozen=True)
 class CaseLabel(Stmt):
-    """A `case`/`default` position inside a switch body; `value` None for default."""
+    """A `case`/`default` position inside a switch body.  `value` is the label's value;
+    a label built from undeclared identifiers (`case PTRACE_PEEKMTETAGS:`) has `value`
+    None and its expression in `opaque`; a default label has neither."""
 
     switch: int
     value: int | None
+    opaque: Expr | None = None
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,11 @@ def parse_message(text: str, source: str, index: int) -> Patch:
     message = head.split("\n---\n", 1)[0].strip() if "\n---\n" in head else head.strip()
     diff = re.sub(r"\n-- \n[^\n]*\n*\Z", "\n", diff)  # the format-patch signature
     if not subject:
-        subject = message.splitlines()[0] if message else Path(source).name
+        # A list archive's page (pipermail) carries the subject as its first line.
+        first = " ".join((message.splitlines()[0] if message else Path(source).name).split())
+        subject = strip_tags(first) or first
+        tagged = _SUBJECT_TAG.match(first)
+        tags = tags or (" ".join(tagged.group(0).split()) if tagged else "")
     return Patch(index, subject, message, diff, source, patch_id(diff), tags)
 
 

@@ -36,6 +36,7 @@ from equiv.semantics.state import (
 )
 from equiv.semantics.trace import (
     ASSUME_PREFIX,
+    C_RULE_PREFIX,
     FLAG_WORD,
     AnalysisLimit,
     Event,
@@ -598,14 +599,15 @@ class StatementExecutor(MemoryReader):
         entries: dict[int, State] = {}
         no_match = state.guard
         default: int | None = None
+        labels = self.switch_labels(s, value, state)
         for k, item in enumerate(s.body):
             if not isinstance(item, ir.CaseLabel):
                 continue
-            if item.value is None:
+            if k not in labels:
                 default = k
                 continue
-            hit = value.term == z3.BitVecVal(item.value, value.term.size())
-            entries[k] = state.copy(mk_and(state.guard, hit))
+            hit = value.term == labels[k]
+            entries[k] = state.copy(mk_and(no_match, hit))
             no_match = mk_and(no_match, mk_not(hit))
         leftovers = [state.copy(no_match)]
         if default is not None:
@@ -623,6 +625,25 @@ class StatementExecutor(MemoryReader):
         breaks = self.frame.sinks.pop(("break", s.ident), [])
         merged = self.join([current] + breaks + leftovers, state)
         return self.close(merged, state, mark, self.labels_in(s))
+
+    def switch_labels(self, s: ir.Switch, value: Value, state: State) -> dict[int, z3.ExprRef]:
+        """The value of each case label, by position in the body.  A label built from
+        undeclared identifiers is a term over them; C requires the labels of a switch
+        to be distinct, which is recorded as a fact of the check (README)."""
+        out: dict[int, z3.ExprRef] = {}
+        for k, item in enumerate(s.body):
+            if not isinstance(item, ir.CaseLabel):
+                continue
+            if item.value is not None:
+                out[k] = z3.BitVecVal(item.value, value.term.size())
+            elif item.opaque is not None:
+                out[k] = self.eval(item.opaque, state)[0].term
+        if len(out) > 1 and any(item.opaque is not None for item in s.body
+                                if isinstance(item, ir.CaseLabel)):
+            where = str(s.loc) if s.loc is not None else "?"
+            self.assumptions.append((f"{C_RULE_PREFIX}case labels of the switch at {where} "
+                                     f"are distinct", z3.Distinct(*out.values())))
+        return out
 
     def exec_case_label(self, s: ir.CaseLabel, state: State) -> State:
         raise error_at(s.loc, "case label outside its switch")  # the lowering prevents it

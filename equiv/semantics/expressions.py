@@ -320,6 +320,8 @@ class Executor(LoopSummarizer):
             # An array of unknown length: exact only when the index is one of a few
             # constants on every path; each is then a cell, as a constant index is.
             found = constant_choices(index)
+            if found is None:  # e.g. the low half of a wider cell: `int` through `&local`
+                found = constant_choices(z3.simplify(index))
             if found is None:
                 raise error_at(p.loc, "unsupported construct: array index that is not a "
                                       "constant, into an array of unknown length")
@@ -669,6 +671,14 @@ def constant_choices(term: z3.BitVecRef) -> set[int] | None:
             return None
         return a | b
     kind = term.decl().kind() if z3.is_app(term) else None
+    if kind == z3.Z3_OP_CONCAT:
+        values = {0}
+        for part in term.children():
+            choices = constant_choices(part)
+            if choices is None or len(values) * len(choices) > MAX_CHOICES:
+                return None
+            values = {(v << part.size()) | c for v in values for c in choices}
+        return values
     if kind in (z3.Z3_OP_SIGN_EXT, z3.Z3_OP_ZERO_EXT, z3.Z3_OP_EXTRACT) and term.num_args() == 1:
         inner = term.arg(0)
         values = constant_choices(inner)

@@ -21,6 +21,9 @@ THREAD_INFO = "current_thread_info()"
 CURRENT = "current"
 FLAG_PARAMS = ("flags", "ti_work", "work")
 ASSUME_PREFIX = "__equiv_assume_"
+# Facts that C itself guarantees of a program that compiles (the labels of a switch are
+# distinct): recorded with the assumptions, kept whatever premises are chosen.
+C_RULE_PREFIX = "C rule: "
 OPAQUE_PREFIX = "ident:"  # z3 names of undeclared identifiers (equiv.ir.opaque)
 FLAGS_HAVOC = "<flags>"  # Event.havoc key of the flag word a call leaves behind
 
