@@ -417,6 +417,7 @@ class FunctionCheck:
         # Per side, when the function is defined in some configurations only: those.
         self.defined_in: dict[str, tuple[tuple[tuple[str, bool], ...], ...]] = {}
         self.opaque_names: set[str] = set()  # undeclared identifiers the traces read
+        self.local_escapes: dict[str, None] = {}  # external callees given `&local`
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -465,6 +466,10 @@ class FunctionCheck:
                         f"unsigned long (not unsigned int), read as a long; where its type "
                         f"could decide the verdict, equiv refuses",
                         f"{OPAQUE_PREFIX}{name}") for name in sorted(self.opaque_names)]
+        out += [Premise(f"&local to {name}()", "local-address", f"'{name}()' is given a "
+                        f"pointer to a local: it does not keep the pointer after it returns, "
+                        f"and does not read the cells the side left uninitialized",
+                        f"local:{name}") for name in sorted(self.local_escapes)]
         return tuple(out), tuple(warnings)
 
     def needed(self, premises: list[Premise]) -> list[NeededPremise]:
@@ -510,6 +515,8 @@ class FunctionCheck:
         except z3.Z3Exception as exc:  # a bug of equiv's, never a proof
             return FunctionResult(self.name, Verdict.UNKNOWN,
                                   reason=f"internal error (z3: {exc}); please report")
+        self.local_escapes.update(dict.fromkeys(n for trace in (b_trace, a_trace)
+                                                for n in trace.local_escapes))
         self.opaque_names |= {name for trace in (b_trace, a_trace)
                               for name, term in trace.inputs.items()
                               if str(term).startswith(OPAQUE_PREFIX)}

@@ -55,4 +55,5 @@ def combine(runs: list[tuple[tuple[tuple[str, bool], ...], SideTrace]]) -> SideT
         flags_written=any(t.flags_written for _, t in runs), written=written,
         memory_reader=lambda path: pick(lambda t: t.final_memory(path)),
         exceeded=exceeded, assumptions=assumptions, configs=dict(sorted(configs.items())),
-        pointer_roots=roots, inputs=inputs, iterations=(), heads=heads)  # loops are not summarised per run
+        pointer_roots=roots, inputs=inputs, iterations=(), heads=heads,
+        local_escapes=tuple(dict.fromkeys(n for _, t in runs for n in t.local_escapes)))  # loops are not summarised per run

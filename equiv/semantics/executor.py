@@ -146,6 +146,7 @@ class StatementExecutor(MemoryReader):
         self.exceeded: list[LoopBound] = []
         self.heads: list[LoopHead] = []  # the unrolled loops' heads, for counterexamples
         self.assumptions: list[tuple[str, z3.BoolRef]] = []
+        self.local_escapes: dict[str, None] = {}  # external callees given `&local`
         self.flags_written = False
         self.mem_written: dict[str, None] = {}
         self.configs: dict[str, z3.BoolRef] = {}
@@ -189,7 +190,7 @@ class StatementExecutor(MemoryReader):
                          self.flags_written, list(self.mem_written),
                          lambda path: self._read_raw(end, path), self.exceeded, self.assumptions,
                          self.configs, self.roots, self.inputs, fn.loc,
-                         tuple(self.iterations), self.heads)
+                         tuple(self.iterations), self.heads, tuple(self.local_escapes))
 
     def _assumptions(self, state: State) -> None:
         """Evaluate every `__equiv_assume_*` function on the initial state."""

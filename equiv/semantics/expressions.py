@@ -481,6 +481,8 @@ class Executor(LoopSummarizer):
                                  result, flags_at=state.flags,
                                  memory_at=lambda path: self._read_raw(snapshot, path),
                                  branch=self.gating_branch()))
+        if escaped:
+            self.local_escapes[name] = None  # a premise of the verdict (README)
         for key, path in escaped:
             # The callee may write the local: it holds what the call left, a value
             # keyed like the call's result (the same on both sides for matched calls).

@@ -132,6 +132,7 @@ class SideTrace:
     location: Location | None
     iterations: tuple = ()  # equiv.semantics.loops.Iteration, one per loop reached (summaries)
     heads: list[LoopHead] = field(default_factory=list)  # loop heads of the unrolled loops
+    local_escapes: tuple[str, ...] = ()  # external callees given a pointer to a local
 
     def final_memory(self, path: str) -> z3.BitVecRef:
         """The 64-bit content of memory cell `path` when the function returns."""
