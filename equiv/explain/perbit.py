@@ -250,6 +250,8 @@ def _cut_reason(query: Query, session: Session) -> str | None:
     if cut.outcome is Outcome.UNSAT:
         return None
     where = next((f" at {loc}" for _, loc in query.exceeded if loc is not None), "")
+    if all(r != "loop" for r in query.cut_reasons):
+        return f"undefined behaviour may be reached{where}"
     return f"the loop{where} may run past the unwind bound (--unwind)"
 
 
@@ -543,7 +545,18 @@ def _literals(vars_: list[Variable], cube: Point) -> Cube:
 
 def difference_condition(query: Query, session: Session, vars_: list[Variable],
                          relevant: dict[str, Relevance]) -> Condition:
-    """The inputs on which the sides differ, over the variables that may matter."""
+    """The inputs on which the sides differ, over the variables that may matter; when
+    some input is cut (a loop past the bound, undefined behaviour), the condition says
+    which kind of cut it holds outside of."""
+    cond = _condition(query, session, vars_, relevant)
+    if not cond.bounded:
+        return cond
+    return replace(cond, bounded=any(r == "loop" for r in query.cut_reasons),
+                   undefined=any(r != "loop" for r in query.cut_reasons))
+
+
+def _condition(query: Query, session: Session, vars_: list[Variable],
+               relevant: dict[str, Relevance]) -> Condition:
     keep = [v for v in vars_ if relevant.get(v.name) is not Relevance.DOES_NOT_MATTER]
     bounded = _cut_reason(query, session) is not None
     parts = _split(query, session, keep) if len(keep) <= MAX_CONDITION_VARS else None

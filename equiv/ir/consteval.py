@@ -60,6 +60,9 @@ def _binary(e: ir.Binary) -> int | None:
     if e.op in ("/", "%"):
         if b == 0:
             raise InputError(e.loc, "division by zero in a constant expression")
+        if e.ctype.signed and b == -1 and a == -(1 << (e.ctype.width - 1)):
+            raise InputError(e.loc, "division of the minimum by -1 in a constant expression "
+                                    "overflows")
         q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward zero
         return ct.wrap(q if e.op == "/" else a - q * b, e.ctype)
     result = {"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[e.op]

@@ -645,10 +645,8 @@ class Lowerer:
         opaque.check_binary(node, op, a, b, id(node) in self.truth_nodes)
         t = ct.usual_arithmetic(self.integer(a, node), self.integer(b, node))
         left, right = self.convert(a, t, node), self.convert(b, t, node)
-        if op in ("/", "%"):
-            divisor = value_of(right)
-            if divisor is None or divisor == 0:
-                raise unsupported_at(node, "division by a non-constant or zero divisor")
+        if op in ("/", "%") and value_of(right) == 0:
+            raise located_error(node, "division by zero is undefined")
         return self.fold(ir.Binary(t, location(node), op, left, right))
 
     def compare(self, node: Any, op: str, a: ir.Expr, b: ir.Expr) -> ir.Expr:
@@ -800,8 +798,8 @@ class Lowerer:
         opaque.check_compound(node, op, current, rhs)
         optype = ct.usual_arithmetic(self.integer(current, node), self.integer(rhs, node))
         rhs = self.convert(rhs, optype, node)
-        if op in ("/", "%") and not value_of(rhs):
-            raise unsupported_at(node, "division by a non-constant or zero divisor")
+        if op in ("/", "%") and value_of(rhs) == 0:
+            raise located_error(node, "division by zero is undefined")
         return ir.CompoundAssign(read_type, loc, place, op, rhs, optype)
 
     def expr_StructRef(self, node: Any) -> ir.Expr:

@@ -355,7 +355,8 @@ def _condition_sentence(cond: Any, text: str, cex: Any = None) -> str:
         call = rereads[0][len("flags after "):].split(" #")[0]
         return (f"Whatever the flag word at entry, it differs depending on the word "
                 f"{call} leaves behind (a call may change the thread flags).")
-    if cond.status is ConditionStatus.EXACT and cond.sure == ((),) and not cond.bounded:
+    if cond.status is ConditionStatus.EXACT and cond.sure == ((),) and not cond.bounded \
+            and not cond.undefined:
         return "It differs for every flag word and configuration."
     if cond.status is ConditionStatus.EXACT and cond.sure and cond.sure != ((),):
         return f"It differs exactly when {text}."

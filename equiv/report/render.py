@@ -221,8 +221,9 @@ def _cubes_text(cubes: tuple[Cube, ...]) -> str:
 
 def condition_text(cond: Condition) -> str:
     """The English sentence for a difference condition."""
-    bound = (" (for inputs on which every loop stays within the unwind bound)"
-             if cond.bounded else "")
+    cuts = ["every loop stays within the unwind bound"] if cond.bounded else []
+    cuts += ["no undefined behaviour is reached"] if cond.undefined else []
+    bound = f" (for inputs on which {' and '.join(cuts)})" if cuts else ""
     if cond.status is ConditionStatus.UNDECIDED:
         return f"not decided: {cond.reason}"
     if cond.status is ConditionStatus.TOO_LARGE:
@@ -371,7 +372,8 @@ def _condition_json(cond: Condition) -> dict[str, Any]:
 
     return {"status": cond.status.value, "sure": cubes(cond.sure), "maybe": cubes(cond.maybe),
             "size": cond.size, "complete": cond.complete, "inputs": cond.inputs,
-            "bounded": cond.bounded, "reason": cond.reason or None, "key": cond.key()}
+            "bounded": cond.bounded, "undefined": cond.undefined,
+            "reason": cond.reason or None, "key": cond.key()}
 
 
 def render_json(result: CheckResult) -> str:

@@ -157,6 +157,7 @@ class Condition:
     complete: bool = True  # TOO_LARGE: False when `size` is only a lower bound
     inputs: int = 0  # how many bits and switches the condition ranges over
     bounded: bool = False  # holds for inputs on which every loop stays within --unwind
+    undefined: bool = False  # holds for inputs that reach no undefined behaviour
     reason: str = ""
 
     def key(self) -> str:

@@ -119,6 +119,8 @@ class Executor(LoopSummarizer):
         b, state = self.eval(e.right, state)
         x, y = a.term, b.term
         op, signed = e.op, e.ctype.signed
+        if op in ("/", "%"):
+            self.division_defined(e, x, y, signed, state)
         if op == "/":
             term = x / y if signed else z3.UDiv(x, y)
         elif op == "%":
@@ -152,6 +154,25 @@ class Executor(LoopSummarizer):
         if op == "<<":
             return Value(_fold(x << y, x, y), a.ctype)
         return Value(_fold(x >> y if a.ctype.signed else z3.LShR(x, y), x, y), a.ctype)
+
+    def division_defined(self, e: ir.Expr, x: z3.BitVecRef, y: z3.BitVecRef, signed: bool,
+                         state: State) -> None:
+        """`x / y` and `x % y` are undefined for y == 0 and, signed, for MIN / -1 (which
+        traps on x86 and arm64 even under -fwrapv): those paths are cut and recorded, so a
+        difference that rests on them is never shown as real."""
+        undefined = y == 0
+        if signed:
+            width = x.size()
+            undefined = z3.Or(undefined, z3.And(x == z3.BitVecVal(1 << (width - 1), width),
+                                                y == z3.BitVecVal(-1, width)))
+        undefined = z3.simplify(undefined)
+        if z3.is_false(undefined):
+            return
+        if z3.is_true(undefined):
+            raise error_at(e.loc, "division by zero (or of the minimum by -1) is undefined")
+        self.exceeded.append(LoopBound(mk_and(state.guard, undefined), e.loc,
+                                       "the divisor may be zero, or the division the minimum "
+                                       "by -1 (undefined behaviour)"))
 
     def e_compare(self, e: ir.Compare, state: State) -> tuple[Value, State]:
         c, state = self.eval_cond(e, state)
@@ -248,6 +269,8 @@ class Executor(LoopSummarizer):
         else:
             x, y = old.term, rhs.term
             signed = e.optype.signed
+            if e.op in ("/", "%"):
+                self.division_defined(e, x, y, signed, state)
             term = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y,
                     "&": lambda: x & y, "|": lambda: x | y, "^": lambda: x ^ y,
                     "/": lambda: x / y if signed else z3.UDiv(x, y),
