@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from equiv.errors import InputError
-from equiv.frontend import sandbox
+from equiv.frontend import lexical, sandbox
 from equiv.frontend.confine import directives
 from equiv.frontend.models import Model
 from equiv.frontend.source import models_dir
@@ -44,8 +44,8 @@ BUILD_LIMITS = sandbox.Limits(memory=2 << 30, cpu_seconds=RUN_TIMEOUT, file_size
 RUN_LIMITS = sandbox.Limits(memory=256 << 20, cpu_seconds=10, file_size=1 << 20,
                             open_files=16, processes=8)
 _ASM = re.compile(r"\b(asm|__asm__|__asm)\b")
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
-_FUNC_MACRO = re.compile(r"^\s*#\s*define\s+(\w+)\(", re.M)
+_CALL = lexical.CALL
+_FUNC_MACRO = lexical.FUNCTION_MACRO
 _MEMBER = re.compile(r"(?:->|\.)\s*([A-Za-z_]\w*)(\s*\[)?")
 _STRUCT = re.compile(r"\bstruct\s+([A-Za-z_]\w*)")
 _NOT_CALLS = frozenset("if while for switch return sizeof defined __attribute__ "
@@ -76,7 +76,8 @@ def _defined_functions(text: str) -> set[str]:
 def _externals(sides: list[str], known: set[str]) -> list[str]:
     names: set[str] = set()
     for text in sides:
-        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        body = "\n".join(line for line in lexical.blank(text).splitlines()
+                         if not line.lstrip().startswith("#"))
         names |= set(_CALL.findall(body))
     macros = {m for text in sides for m in _FUNC_MACRO.findall(text)}
     return sorted(names - known - macros - _NOT_CALLS)
@@ -84,7 +85,7 @@ def _externals(sides: list[str], known: set[str]) -> list[str]:
 
 def _structs(texts: list[str]) -> str:
     """Definitions for every struct named: all members long (arrays of 64)."""
-    joined = "\n".join(texts)
+    joined = lexical.blank("\n".join(texts))
     members: dict[str, bool] = {}
     for m in _MEMBER.finditer(joined):
         members[m.group(1)] = members.get(m.group(1), False) or bool(m.group(2))
@@ -299,7 +300,7 @@ def _refusal(*frags: Fragment) -> str | None:
     """Why the fragments must not be run: inline assembly, or an include outside equiv."""
     for frag in frags:
         for path, text in frag.files:
-            if _ASM.search(text):
+            if _ASM.search(lexical.blank(text)):
                 return (f"not run: {path} has inline assembly, which can do anything when "
                         f"run; --confirm refuses it")
             try:

@@ -21,12 +21,10 @@ import stat
 from dataclasses import dataclass, field
 
 from equiv.errors import InputError, Location
+from equiv.frontend import lexical
 
 DEFAULT_MAX_FILE_SIZE = 16 * 1024 * 1024
 _SYSTEM_TREES = ("/proc", "/sys", "/dev")
-_SPLICE = re.compile(r"\\[ \t]*\r?\n")
-_LEXEME = re.compile(r'//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:\\.|[^"\\\n])*"?|\'(?:\\.|[^\'\\\n])*\'?',
-                     re.S)
 _DIRECTIVE = re.compile(r"^[ \t\f\v]*(?:#|%:)[ \t\f\v]*(include_next|include|import|embed)\b"
                         r"[ \t\f\v]*(.*)$", re.M)
 _PRAGMA_DEPENDENCY = re.compile(r"^[ \t\f\v]*(?:#|%:)[ \t\f\v]*pragma\b.*\bdependency\b|"
@@ -101,30 +99,6 @@ def vouch(path: str) -> None:
 
 # ---- scanning directives -------------------------------------------------------------
 
-def _splice(text: str) -> str:
-    """Join backslash-continued lines, keeping every line at its number."""
-    out = []
-    pending = 0
-    for line in re.split(r"(?<=\n)", text):
-        m = _SPLICE.search(line)
-        if m and m.end() == len(line):
-            out.append(line[:m.start()])
-            pending += 1
-            continue
-        out.append(line + "\n" * pending)
-        pending = 0
-    return "".join(out)
-
-
-def _blank_comments(text: str) -> str:
-    """Comments become whitespace (keeping their newlines); literals stay."""
-    def blank(m: re.Match[str]) -> str:
-        s = m.group(0)
-        return " " + "\n" * s.count("\n") if s.startswith("/") else s
-
-    return _LEXEME.sub(blank, text)
-
-
 @dataclass(frozen=True)
 class Include:
     """One `#include`-like directive, as written."""
@@ -147,7 +121,7 @@ def directives(display: str, text: str) -> list[Include]:
     """
     if "#" not in text and "%:" not in text and "__has_" not in text and "_Pragma" not in text:
         return []
-    clean = _blank_comments(_splice(text))
+    clean = lexical.blank(lexical.splice(text), literals=False)
     out = []
     for m in _DIRECTIVE.finditer(clean):
         line = clean.count("\n", 0, m.start()) + 1

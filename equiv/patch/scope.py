@@ -1,7 +1,8 @@
 """What a patch touches, and the before/after fragments that check it.
 
-A light scanner (comments and strings blanked, top-level braces matched,
-`#define` lines joined) finds the top-level definitions of every .c/.h file
+A light scanner on the shared lexical layer (`equiv.frontend.lexical`:
+comments and strings blanked; here top-level braces matched and `#define`
+lines joined) finds the top-level definitions of every .c/.h file
 in the tree: functions, macros, enums, struct/union/typedef types, file-scope
 variables, and EXPORT_SYMBOL lines.  From the lines a patch changes it finds
 the touched definitions (code that differs, comments and layout aside, or
@@ -25,11 +26,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from equiv.frontend import lexical
 from equiv.patch.series import Scratch
 
 C_SUFFIXES = (".c", ".h")
-_IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_IDENT = lexical.IDENT
+_CALL = lexical.CALL
 _DEFINE = re.compile(r"#\s*define\s+(\w+)(\(?)(.*)", re.S)
 _IFNDEF = re.compile(r"^\s*#\s*ifndef\s+(\w+)", re.M)
 _C_KEYWORDS = frozenset(
@@ -76,31 +78,9 @@ class Definition:
         return " ".join(self.code.split())
 
 
-_TAG_USE = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)")
-_LEXEMES = re.compile(r"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"?"
-                      r"|'(?:\\.|[^'\\\n])*'?", re.S)
-
-
-def _blank(text: str) -> str:
-    """`text` with comments, strings and char literals replaced by spaces (newlines kept)."""
-    return _LEXEMES.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
-
-
-def _directives(code: str) -> tuple[str, list[tuple[int, int, str]]]:
-    """Code with preprocessor lines blanked, and each directive's (start, end, text)."""
-    lines = code.split("\n")
-    found = []
-    i = 0
-    while i < len(lines):
-        if lines[i].lstrip().startswith("#"):
-            start = i
-            while lines[i].rstrip().endswith("\\") and i + 1 < len(lines):
-                i += 1
-            found.append((start + 1, i + 1, "\n".join(lines[start:i + 1])))
-            for k in range(start, i + 1):
-                lines[k] = " " * len(lines[k])
-        i += 1
-    return "\n".join(lines), found
+_TAG_USE = lexical.TAG_USE
+_blank = lexical.blank
+_directives = lexical.directive_spans
 
 
 def _function_name(header: str) -> str | None:
