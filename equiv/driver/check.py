@@ -463,7 +463,8 @@ class FunctionCheck:
                         f"type:{name}") for name in sorted(types)]
         out += [Premise(f"opaque {name}", "opaque", f"no header in reach declares '{name}': "
                         f"an unconstrained constant, the same on both sides, of type int, long or "
-                        f"unsigned long (not unsigned int), read as a long; where its type "
+                        f"unsigned long (not unsigned int, nor an int INT_MIN that is negated), "
+                        f"read as a long; where its type "
                         f"could decide the verdict, equiv refuses",
                         f"{OPAQUE_PREFIX}{name}") for name in sorted(self.opaque_names)]
         out += [Premise(f"&local to {name}()", "local-address", f"'{name}()' is given a "

@@ -21,8 +21,8 @@ int, long and unsigned long cannot decide a verdict:
 - `x & X` with x of any integer type, where the result is only a truth value
   (`if (cached_flags & SYSCALL_EXIT_WORK)` with a `u32 cached_flags`);
 - combined with other opaque constants by `&`, `|`, `^` and `~`
-  (`~(TS_COMPAT | TS_I386_REGS_POKED)`), the combination then being used as
-  above.
+  (`~(TS_COMPAT | TS_I386_REGS_POKED)`), or negated (`-ERESTARTNOINTR`), the
+  result then being used as above.
 
 Bitwise operations commute with the conversion of an int to a 64-bit type
 (sign extension), so for int, long and unsigned long constants these uses
@@ -30,7 +30,9 @@ give the verdict that a 64-bit value gives.  They do not for an `unsigned
 int` constant (zero extended) combined by `~` or beside an `int` one: the
 verdict rests on the constant not being an `unsigned int`, which the premise
 states (the kernel's flag constants are `int` literals, enumerators or
-`unsigned long` `BIT()`s).
+`unsigned long` `BIT()`s).  Negation commutes with sign extension except for
+an `int` equal to INT_MIN, which the premise excludes too (`-ERESTARTNOINTR`
+negates a small positive `int`).
 
 Flag-bit names (`TIF_*`, `_TIF_*`, `SYSCALL_WORK_*`) are never opaque: they name
 the bits the check is about, and an undeclared one stays an error that suggests
@@ -39,7 +41,7 @@ the bits the check is about, and an undeclared one stays an error that suggests
 A shift *by* X is accepted (the count keeps its value whatever its type; a
 count outside the word is undefined behaviour, which the check reports).
 
-Everywhere else (ordered comparisons, arithmetic, a shift *of* X, `-X`, `&` with an
+Everywhere else (ordered comparisons, arithmetic, a shift *of* X, `&` with an
 `int` or a signed `long`, `==` with an `unsigned int`, a value of `?:`) the
 type could decide the result, and the use is a located error that names the
 identifier.
@@ -74,7 +76,7 @@ def opaque_name(e: ir.Expr) -> str | None:
         return e.name
     if isinstance(e, ir.Binary) and e.op in _BITWISE:
         return opaque_name(e.left) and opaque_name(e.right)
-    if isinstance(e, ir.Unary) and e.op == "~":
+    if isinstance(e, ir.Unary) and e.op in ("~", "-"):
         return opaque_name(e.operand)
     return None
 
@@ -125,9 +127,10 @@ def check_compound(node: Any, op: str, target: ir.Expr, value: ir.Expr) -> None:
 
 
 def check_unary(node: Any, op: str, operand: ir.Expr) -> None:
-    """Refuse `-X` (and `X << n`, `X >> n`) on an opaque constant; `~X` stays opaque."""
+    """Refuse `X << n`, `X >> n` and `sizeof` on an opaque constant; `~X` and `-X` stay
+    opaque (negation commutes with sign extension, as `~` does)."""
     name = opaque_name(operand)
-    if name is not None and op != "~":
+    if name is not None and op not in ("~", "-"):
         raise unsupported_at(node, f"'{op}' on '{name}', which no header in reach declares: "
                                    f"its result depends on the type of '{name}'; "
                                    f"{_REMEDY}")
