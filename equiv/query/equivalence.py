@@ -11,6 +11,7 @@ history, name and arguments return the same value and leave memory the same.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -219,7 +220,10 @@ def with_call_context(events: list[Event], written: list[str], flags: bool,
             e.memory_at(p) for p in written if e.memory_at is not None]
         havoc = e.havoc
         if link and e.flags_after is not None and FLAGS_HAVOC not in havoc:
-            havoc = {**havoc, FLAGS_HAVOC: e.flags_after}
+            # A view, not a copy: memory the executor reads after this call (a cell's
+            # value once the call has run) is added to the event's own `havoc` later,
+            # while this query is built, and must be linked across the sides too.
+            havoc = ChainMap({FLAGS_HAVOC: e.flags_after}, havoc)
         if len(terms) == len(names):
             out.append(replace(e, havoc=havoc, context=tuple(terms), context_names=tuple(names)))
         else:

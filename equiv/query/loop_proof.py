@@ -27,7 +27,9 @@ shown as real (it may rest on the summary); the caller says UNKNOWN.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import z3
 
@@ -163,13 +165,36 @@ def _coupled(trace: SideTrace, pairings: dict[int, Coupling], side: int) -> Side
         chosen = [pair[side] for pair in coupling.head]
         args = tuple(e.args[k] for k in chosen) + (e.args[-1],)
         types = tuple(e.arg_types[k] for k in chosen) + (e.arg_types[-1],)
-        havoc = {k: v for k, v in e.havoc.items() if not k.startswith("<var ")}
-        for n, pair in enumerate(coupling.exit):
-            k = pair[side]
-            havoc[f"<coupled {n}>"] = (e.havoc[FLAGS_HAVOC] if k == flag
-                                       else e.havoc[f"<var {k}>"])
-        events.append(replace(e, args=args, arg_types=types, havoc=havoc))
+        coupled = {f"<coupled {n}>": (e.havoc[FLAGS_HAVOC] if pair[side] == flag
+                                      else e.havoc[f"<var {pair[side]}>"])
+                   for n, pair in enumerate(coupling.exit)}
+        events.append(replace(e, args=args, arg_types=types,
+                              havoc=_CoupledHavoc(e.havoc, coupled)))
     return replace(trace, events=events)
+
+
+class _CoupledHavoc(Mapping[str, Any]):
+    """A loop event's `havoc` as the proof sees it: the loop's own variables replaced
+    by the exit-coupled ones.  A live view of the event's `havoc`: memory cells the
+    executor reads after the loop are added there while the query is built, and
+    must be linked across the sides like any matched event's."""
+
+    def __init__(self, base: Mapping[str, Any], coupled: dict[str, Any]):
+        self.base, self.coupled = base, coupled
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.coupled:
+            return self.coupled[key]
+        if key.startswith("<var "):
+            raise KeyError(key)
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.coupled
+        yield from (k for k in self.base if not k.startswith("<var ") and k not in self.coupled)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _loop_number(e: Event) -> int | None:
