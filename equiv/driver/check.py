@@ -467,6 +467,13 @@ class FunctionCheck:
                         f"read as a long; where its type "
                         f"could decide the verdict, equiv refuses",
                         f"{OPAQUE_PREFIX}{name}") for name in sorted(self.opaque_names)]
+        names = self.param_names(tuple(self.models))
+        if len(names["before"]) != len(names["after"]) and all(names.values()):
+            out.append(Premise("parameters by name", "binding", f"the signatures differ in "
+                               f"length (before: {', '.join(names['before'])}; after: "
+                               f"{', '.join(names['after'])}): parameters are matched by name, "
+                               f"and one that only one side has is a free input of that side",
+                               "binding"))
         out += [Premise(f"&local to {name}()", "local-address", f"'{name}()' is given a "
                         f"pointer to a local: it does not keep the pointer after it returns, "
                         f"and does not read the cells the side left uninitialized",
@@ -688,8 +695,11 @@ class FunctionCheck:
 
         variants = self.sides.variants(label, models)
         # Parameters are bound by position; they are named as the before side names them.
-        before_sig = self.sides.variants("before", models)[0].program.signatures.get(self.name)
-        root_names = tuple(n for n, _ in before_sig.params) if before_sig else ()
+        # When the signatures differ in length (a parameter added or removed), positions
+        # do not correspond: they are bound by name, a premise the report states.
+        names = self.param_names(models)
+        by_name = len(names["before"]) != len(names["after"]) and all(names.values())
+        root_names = names[label] if by_name else names["before"]
         traces = []
         present = [v for v in variants if self.name in v.program.functions]
         if not present:
@@ -706,6 +716,7 @@ class FunctionCheck:
                               symbol_prefix=label if k == 0 else f"{label}~{k}",
                               param_word=MAPPED_WORD if label == "after" and
                               self.options.flag_map else "flags", root_names=root_names,
+                              params_by_name=by_name,
                               summarize_loops=summarize, peel=(peel,) * MAX_PEELED_LOOPS)
             trace = Executor(variant.program, label, options).run(self.name)
             owned = [(fn, term) for fn, term in trace.assumptions
@@ -713,6 +724,14 @@ class FunctionCheck:
                      or _assumption_owner(variant.program, fn, models) in keys]
             traces.append((variant.valuation, replace(trace, assumptions=owned)))
         return combine(traces), variants[0].program
+
+    def param_names(self, models: tuple[Model, ...]) -> dict[str, tuple[str, ...]]:
+        """The root's parameter names on each side (empty where it is not defined)."""
+        out = {}
+        for label in ("before", "after"):
+            sig = self.sides.variants(label, models)[0].program.signatures.get(self.name)
+            out[label] = tuple(n for n, _ in sig.params) if sig else ()
+        return out
 
     def where_defined(self) -> str | None:
         """The configurations the check was restricted to, as text (None: all)."""

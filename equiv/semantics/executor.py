@@ -218,7 +218,8 @@ class StatementExecutor(MemoryReader):
         # takes it, whatever this side calls that parameter.
         if name in self.options.flag_params:
             return convert(Value(z3.BitVec(self.options.param_word, 64), ct.ULONG), p.ctype)
-        sym = z3.BitVec(f"param#{position + 1}", 64)
+        sym = z3.BitVec(f"param:{name}" if self.options.params_by_name
+                        else f"param#{position + 1}", 64)
         self.inputs[name] = sym
         return convert(Value(sym, ct.LONG), p.ctype)
 

@@ -47,6 +47,7 @@ class Options:
     # The names the root's parameters get in inputs and memory paths, by position
     # (the before side's names), so that both sides bind them by position.
     root_names: tuple[str, ...] = ()
+    params_by_name: bool = False  # scalar parameters shared by name, not by position
     # Replace each loop by a summary event and one symbolic iteration
     # (equiv.semantics.loops), for an unbounded proof by induction.
     summarize_loops: bool = False
