@@ -197,7 +197,7 @@ def check_patch(patch: Patch, scratch: Scratch, options: GateOptions,
     if errors and not _refutes(patch, checks):
         # What was not checked could hide anything; only a refutation, a real
         # counterexample in a function that was checked, outranks it.
-        name, err = errors[0]
+        err = errors[0][1]
         return PatchReport(patch, Outcome.TROUBLE, f"cannot check: {err.render()}",
                            tuple(checks), gate_fails=True, location=err.location)
     if options.witness_dir is not None or options.confirm:
@@ -312,7 +312,8 @@ def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeInde
                      escapes=root.escapes, line=line)
 
 
-SAME_CUT_OUT = "the same code on both sides (its cut-outs differ in line numbers at most); not executed"
+SAME_CUT_OUT = ("the same code on both sides (its cut-outs differ in line numbers at most); "
+                "not executed")
 
 
 def same_cut_out(before: Fragment, after: Fragment) -> bool:

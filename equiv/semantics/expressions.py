@@ -157,9 +157,9 @@ class Executor(LoopSummarizer):
 
     def division_defined(self, e: ir.Expr, x: z3.BitVecRef, y: z3.BitVecRef, signed: bool,
                          state: State) -> None:
-        """`x / y` and `x % y` are undefined for y == 0 and, signed, for MIN / -1 (which
-        traps on x86 and arm64 even under -fwrapv): those paths are cut and recorded, so a
-        difference that rests on them is never shown as real."""
+        """`x / y` and `x % y` are undefined for y == 0 and, signed, for MIN / -1 (C
+        leaves both undefined, -fwrapv or not, and x86 traps on both): those paths are
+        cut and recorded, so a difference that rests on them is never shown as real."""
         undefined = y == 0
         if signed:
             width = x.size()
