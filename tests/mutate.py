@@ -18,6 +18,7 @@ equiv says NOT EQUIVALENT.  The script prints the kill rate and every survivor.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import random
@@ -263,7 +264,29 @@ class Judged:
 
     @property
     def differs(self) -> bool | None:
+        """Whether compiled C shows a difference; None when it cannot tell.
+
+        A mutant inside a struct or union definition changes the type's layout: the
+        oracle's fingerprint of raw memory then differs even where no member either
+        side touches changed.  When that fingerprint is all that differs (same calls,
+        results, return and flag word), the oracle cannot judge the mutant."""
+        if self.outcome.c_differs and self.layout_only:
+            return None
         return self.outcome.c_differs
+
+    @property
+    def layout_only(self) -> bool:
+        if not in_aggregate_definition(self.task.mutant.text, self.task.mutant.line):
+            return False
+        try:
+            example = json.loads(self.outcome.detail)
+        except ValueError:
+            return False
+        sides = [example.get(k) for k in ("before", "after")]
+        if not all(isinstance(s, dict) for s in sides):
+            return False
+        keys = ("calls", "results", "return", "flags", "outcome")
+        return all(sides[0].get(k) == sides[1].get(k) for k in keys)
 
     @property
     def killed(self) -> bool:
@@ -306,6 +329,26 @@ def _init_worker() -> None:
     _WORKER.update(root=root, fast=FastOracle(root), n=0)
 
 
+_PREPROCESSOR_SWITCH = re.compile(r"^\s*#\s*(?:if|ifdef|ifndef|elif)\b.*\bCONFIG_", re.M)
+_AGGREGATE = re.compile(r"^[ \t]*(?:typedef\s+)?(?:struct|union)\b[^;]*\{", re.M)
+
+
+def in_aggregate_definition(text: str, line: int) -> bool:
+    """Whether 1-based `line` of `text` lies inside a struct or union definition."""
+    for m in _AGGREGATE.finditer(text):
+        start = text.count("\n", 0, m.start()) + 1
+        depth, pos = 0, m.end() - 1
+        while pos < len(text):
+            depth += {"{": 1, "}": -1}.get(text[pos], 0)
+            if depth == 0:
+                break
+            pos += 1
+        end = text.count("\n", 0, pos) + 1
+        if start < line <= end:
+            return True
+    return False
+
+
 def judge_task(task: Task) -> Judged:
     _WORKER["n"] += 1
     work = Path(_WORKER["root"], f"m{_WORKER['n']}")
@@ -314,7 +357,10 @@ def judge_task(task: Task) -> Judged:
     mutant = work / task.base.after.name
     try:
         mutant.write_text(task.mutant.text)
-        outcome = judge_files(task.base.before, mutant, task.function, None, work, _WORKER["fast"],
+        # The fast oracle compiles each side once; a base with `#if CONFIG_...` lines needs
+        # the reference oracle, which builds each side per valuation of its switches.
+        fast = None if _PREPROCESSOR_SWITCH.search(task.mutant.text) else _WORKER["fast"]
+        outcome = judge_files(task.base.before, mutant, task.function, None, work, fast,
                               f"{task.base.name}:{task.function}:{task.mutant.label}", task.base.unwind)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -353,13 +399,15 @@ class Score:
     def render(self) -> str:
         same = sum(j.differs is False for j in self.judged)
         unjudged = sum(j.differs is None for j in self.judged)
+        layout = sum(j.outcome.c_differs is True and j.differs is None for j in self.judged)
         by_op: dict[str, list[int]] = {}
         for j in self.differing:
             row = by_op.setdefault(j.task.mutant.operator, [0, 0])
             row[0] += 1
             row[1] += j.killed
         lines = [
-            f"mutants:      {len(self.judged)} ({same} equivalent per gcc, {unjudged} not judgeable)",
+            f"mutants:      {len(self.judged)} ({same} equivalent per gcc, {unjudged} not judgeable, "
+            f"{layout} of them layout changes that differ only in raw memory)",
             f"differing:    {len(self.differing)}",
             f"killed:       {len(self.differing) - len(self.survivors)}",
             f"kill rate:    {self.kill_rate:.1%}",

@@ -201,7 +201,8 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
 
 
 def with_call_context(events: list[Event], written: list[str], flags: bool,
-                      link: bool | None = None) -> list[Event]:
+                      link: bool | None = None,
+                      views: dict[str, tuple[int, bool]] | None = None) -> list[Event]:
     """`events` as the query sees them: each with what its callee sees and leaves behind.
 
     A callee sees the flag word and memory: where the sides write them, they
@@ -210,14 +211,17 @@ def with_call_context(events: list[Event], written: list[str], flags: bool,
     side writes hold the same values when they happen.  With `link` (default:
     `flags`), the word each call leaves behind is linked across the sides too
     (through `havoc`).  The events of the trace are not changed: these are
-    new events.
+    new events.  `views` gives, for cells the sides write through different types,
+    the type this side writes them as: the callee sees that value (`_as_written`).
     """
     link = flags if link is None else link
+    views = views or {}
     out = []
     for e in events:
         names = (["flags"] if flags else []) + written
         terms = ([e.flags_at] if flags and e.flags_at is not None else []) + [
-            e.memory_at(p) for p in written if e.memory_at is not None]
+            _extended(e.memory_at(p), views[p]) if p in views else e.memory_at(p)
+            for p in written if e.memory_at is not None]
         havoc = e.havoc
         if link and e.flags_after is not None and FLAGS_HAVOC not in havoc:
             # A view, not a copy: memory the executor reads after this call (a cell's
@@ -247,9 +251,12 @@ def build_query(before: SideTrace, after: SideTrace,
     # it are compared, and every word a call leaves behind is linked across the
     # sides (same history, same word).
     flags = before.flags_written or after.flags_written
-    before = replace(before, events=with_call_context(before.events, written, flags))
-    after = replace(after, events=with_call_context(after.events, written, flags))
-    final_mem = {p: (before.final_memory(p), after.final_memory(p)) for p in written}
+    mixed = _mixed_views(written, before, after)
+    before = replace(before, events=with_call_context(before.events, written, flags,
+                                                      views={p: v for p, (v, _) in mixed.items()}))
+    after = replace(after, events=with_call_context(after.events, written, flags,
+                                                    views={p: v for p, (_, v) in mixed.items()}))
+    final_mem = {p: _as_written(p, before, after, mixed) for p in written}
     keys = _call_keys(before.events, after.events)
     if keys is not None:
         calls_equal, env = _projection(before.events, after.events, keys)
@@ -269,6 +276,42 @@ def build_query(before: SideTrace, after: SideTrace,
     reasons = [lb.what for lb in before.exceeded + after.exceeded]
     return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem,
                  reasons)
+
+
+def _mixed_views(written: list[str], before: SideTrace, after: SideTrace
+                 ) -> dict[str, tuple[tuple[int, bool], tuple[int, bool]]]:
+    """The written cells each side writes through a different type: (before, after) views."""
+    out = {}
+    for path in written:
+        vb, va = before.cell_views.get(path), after.cell_views.get(path)
+        if vb is not None and va is not None and vb != va:
+            out[path] = (vb, va)
+    return out
+
+
+def _as_written(path: str, before: SideTrace, after: SideTrace,
+                mixed: dict[str, tuple[tuple[int, bool], tuple[int, bool]]]
+                ) -> tuple[z3.BitVecRef, z3.BitVecRef]:
+    """Cell `path` at the end of each side, as the value each side's member type gives it.
+
+    A cell is 64 bits; a narrower member (or bit-field) keeps the bits above it. Where
+    both sides write the cell through the same type, the whole cells are compared (the
+    bits above are the same on both sides). Where the types differ (a bit-field
+    widened, a member's type changed), the bits above are no part of either value:
+    the values are compared, each extended from its own width."""
+    b, a = before.final_memory(path), after.final_memory(path)
+    if path not in mixed:
+        return b, a
+    vb, va = mixed[path]
+    return _extended(b, vb), _extended(a, va)
+
+
+def _extended(cell: z3.BitVecRef, view: tuple[int, bool]) -> z3.BitVecRef:
+    bits, signed = view
+    if bits >= 64:
+        return cell
+    low = z3.Extract(bits - 1, 0, cell)
+    return z3.SignExt(64 - bits, low) if signed else z3.ZeroExt(64 - bits, low)
 
 
 def _unchanged_query(before: SideTrace, after: SideTrace, facts: list[z3.BoolRef]) -> Query:

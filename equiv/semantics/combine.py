@@ -56,4 +56,14 @@ def combine(runs: list[tuple[tuple[tuple[str, bool], ...], SideTrace]]) -> SideT
         memory_reader=lambda path: pick(lambda t: t.final_memory(path)),
         exceeded=exceeded, assumptions=assumptions, configs=dict(sorted(configs.items())),
         pointer_roots=roots, inputs=inputs, iterations=(), heads=heads,
-        local_escapes=tuple(dict.fromkeys(n for _, t in runs for n in t.local_escapes)))  # loops are not summarised per run
+        local_escapes=tuple(dict.fromkeys(n for _, t in runs for n in t.local_escapes)),
+        cell_views=_views([t for _, t in runs]))
+
+
+def _views(traces: list[SideTrace]) -> dict[str, tuple[int, bool] | None]:
+    """The write view of each cell over every configuration (None where they differ)."""
+    out: dict[str, tuple[int, bool] | None] = {}
+    for t in traces:
+        for path, view in t.cell_views.items():
+            out[path] = view if out.setdefault(path, view) == view else None
+    return out  # loops are not summarised per run

@@ -149,6 +149,9 @@ class StatementExecutor(MemoryReader):
         self.local_escapes: dict[str, None] = {}  # external callees given `&local`
         self.flags_written = False
         self.mem_written: dict[str, None] = {}
+        # How each written memory cell is written: (bits, signed) of the member's type,
+        # None where one side writes it through two different types.
+        self.cell_views: dict[str, tuple[int, bool] | None] = {}
         self.configs: dict[str, z3.BoolRef] = {}
         self.roots: dict[str, z3.BitVecRef] = {}
         self.inputs: dict[str, z3.BitVecRef] = {}
@@ -190,7 +193,8 @@ class StatementExecutor(MemoryReader):
                          self.flags_written, list(self.mem_written),
                          lambda path: self._read_raw(end, path), self.exceeded, self.assumptions,
                          self.configs, self.roots, self.inputs, fn.loc,
-                         tuple(self.iterations), self.heads, tuple(self.local_escapes))
+                         tuple(self.iterations), self.heads, tuple(self.local_escapes),
+                         dict(self.cell_views))
 
     def _assumptions(self, state: State) -> None:
         """Evaluate every `__equiv_assume_*` function on the initial state."""
@@ -392,6 +396,11 @@ class StatementExecutor(MemoryReader):
         """The low `width` bits of cell `path` (members share a cell's low bits: unions)."""
         raw = self._read_raw(state, path)
         return raw if width == 64 else z3.Extract(width - 1, 0, raw)
+
+    def note_view(self, path: str, view: tuple[int, bool]) -> None:
+        """Cell `path` is written as a value of `view` (bits, signed)."""
+        if self.cell_views.setdefault(path, view) != view:
+            self.cell_views[path] = None
 
     def write_bits(self, state: State, path: str, term: z3.BitVecRef) -> None:
         """Store `term` in the low bits of cell `path`, keeping the bits above it."""

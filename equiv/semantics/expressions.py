@@ -435,6 +435,8 @@ class Executor(LoopSummarizer):
             bits = p.field.bits if isinstance(p, ir.MemberPlace) else None
             term = v.term if bits is None else z3.Extract(bits - 1, 0, v.term)
             self.write_bits(state, where, term)
+            if not is_local_cell(where):
+                self.note_view(where, (term.size(), p.ctype.signed))
 
     def flags_observed(self, state: State) -> None:
         """The flag word is read: the calls that may have left it are linked across sides."""

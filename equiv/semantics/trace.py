@@ -134,6 +134,8 @@ class SideTrace:
     iterations: tuple = ()  # equiv.semantics.loops.Iteration, one per loop reached (summaries)
     heads: list[LoopHead] = field(default_factory=list)  # loop heads of the unrolled loops
     local_escapes: tuple[str, ...] = ()  # external callees given a pointer to a local
+    # Written memory cells: (bits, signed) of the type they are written as (None: two types).
+    cell_views: dict[str, tuple[int, bool] | None] = field(default_factory=dict)
 
     def final_memory(self, path: str) -> z3.BitVecRef:
         """The 64-bit content of memory cell `path` when the function returns."""
