@@ -275,6 +275,20 @@ class Judged:
         return self.outcome.c_differs
 
     @property
+    def memory_only_layout_counterexample(self) -> bool:
+        if not in_aggregate_definition(self.task.mutant.text, self.task.mutant.line):
+            return False
+        first = self.outcome.detail.split("\n", 1)[0]
+        if not first.startswith("counterexample "):
+            return False
+        try:
+            cex = json.loads(first[len("counterexample "):])
+        except ValueError:
+            return False
+        b, a = cex.get("before") or {}, cex.get("after") or {}
+        return all(b.get(k) == a.get(k) for k in ("calls", "return", "flags"))
+
+    @property
     def layout_only(self) -> bool:
         if not in_aggregate_definition(self.task.mutant.text, self.task.mutant.line):
             return False
@@ -389,8 +403,13 @@ class Score:
 
     @property
     def suspicious(self) -> list[Judged]:
-        """Killed, but the oracle does not confirm equiv's account (or equiv crashed)."""
-        return [j for j in self.judged if j.outcome.judgement.is_disagreement and j.killed]
+        """Killed, but the oracle does not confirm equiv's account (or equiv crashed).
+
+        Not a layout mutant whose counterexample differs only in memory: the oracle's
+        raw bytes of two different struct types can agree where the members' values
+        do not (a 5-bit -16 and a 6-bit 16 are the same byte)."""
+        return [j for j in self.judged if j.outcome.judgement.is_disagreement and j.killed
+                and not j.memory_only_layout_counterexample]
 
     @property
     def kill_rate(self) -> float:
@@ -412,6 +431,11 @@ class Score:
             f"killed:       {len(self.differing) - len(self.survivors)}",
             f"kill rate:    {self.kill_rate:.1%}",
         ]
+        excused = sum(j.outcome.judgement.is_disagreement and j.killed
+                      and j.memory_only_layout_counterexample for j in self.judged)
+        if excused:
+            lines.append(f"layout:       {excused} killed layout mutants whose counterexample "
+                         f"differs only in memory the oracle sees as raw bytes")
         lines += [f"  {op}: {k}/{n}" for op, (n, k) in sorted(by_op.items())]
         for j in self.survivors:
             o = j.outcome
