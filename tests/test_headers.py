@@ -106,7 +106,8 @@ def test_json_opaque_name_is_an_input_of_the_counterexample() -> None:
     assert proc.returncode == 1, describe(proc)
     fn = json.loads(proc.stdout)["functions"][0]
     assert [p["kind"] for p in fn["premises"]] == ["opaque", "opaque"]
-    assert "of type int, long or unsigned long (not unsigned int)" in \
+    assert "of type int, long or unsigned long (not unsigned int, nor an int INT_MIN " \
+           "that is negated)" in \
         fn["premises"][0]["description"]
     inputs = fn["counterexample"]["inputs"]
     assert {"X86_EFLAGS_AC", "X86_EFLAGS_DF"} <= set(inputs), describe(proc)
