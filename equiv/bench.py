@@ -262,6 +262,8 @@ def loop_pair(bound: int) -> Pair:
 # ---- the exit-to-user work loop (issue 11) ---------------------------------------------
 
 EXIT_LOOP_FIXTURE = FIXTURES / "loops" / "body-in-helper-equiv"
+K_INDUCTION_FIXTURE = FIXTURES / "loops" / "k-induction-masked-copy-equiv"
+SPACER_FIXTURE = FIXTURES / "loops" / "spacer-exit-relation-equiv"
 
 
 def exit_loop_diff_pair(iteration: int) -> Pair:
@@ -289,6 +291,15 @@ def exit_loop_rows(iteration: int) -> list[Row]:
         Row(f"exit-loop-diff-{iteration}", "exit-loop",
             f"exit loop: differs on iteration {iteration}", "stages",
             pair=exit_loop_diff_pair(iteration), targets=(Target("wall_s", 10.0, "<10 s"),)),
+        # The later rules: each row's induction time includes the rules tried before it.
+        Row("exit-loop-k-induction", "exit-loop", "exit loop: k-induction (masked copy)",
+            "stages", pair=file_pair("exit-loop-k-induction", K_INDUCTION_FIXTURE,
+                                     "exit_to_user_mode_loop"),
+            targets=(Target("induction", 2.0, "induction <2 s"),)),
+        Row("exit-loop-spacer", "exit-loop", "exit loop: Spacer invariant, refined",
+            "stages", pair=file_pair("exit-loop-spacer", SPACER_FIXTURE,
+                                     "exit_to_user_mode_loop"),
+            targets=(Target("induction", 2.0, "induction <2 s"),)),
     ]
 
 

@@ -42,15 +42,24 @@ from equiv.semantics.trace import ASSUME_PREFIX, C_RULE_PREFIX, FLAG_PARAMS, OPA
 MAX_PREPROCESSOR_CONFIGS = 6
 STABLE_FLAGS = "stable-flags"  # the premise key of --stable-flags
 MAPPED_WORD = "mapped_word"
-# The unbounded loop rules, in the order they are tried: (name, (iterations peeled
-# before the summary on the before side, on the after side)); see README "Loops".
+# The unbounded loop rules, in the order they are tried: (name, method of
+# equiv.query.loop_proof, (iterations peeled before the summary on the before side,
+# on the after side)); see README "Loops".
 LOOP_RULES = (
-    ("lockstep induction", (0, 0)),
-    ("lockstep induction with the before loop's first iteration peeled", (1, 0)),
-    ("lockstep induction with the after loop's first iteration peeled", (0, 1)),
-    ("lockstep induction with both loops' first iterations peeled", (1, 1)),
+    ("lockstep induction", "lockstep induction", (0, 0)),
+    ("lockstep induction with the before loop's first iteration peeled",
+     "lockstep induction", (1, 0)),
+    ("lockstep induction with the after loop's first iteration peeled",
+     "lockstep induction", (0, 1)),
+    ("lockstep induction with both loops' first iterations peeled",
+     "lockstep induction", (1, 1)),
+    ("k-induction", "k-induction", (0, 0)),
+    ("a coupling invariant from Spacer", "a coupling invariant from Spacer", (0, 0)),
+    ("a coupling invariant from Spacer with both loops' first iterations peeled",
+     "a coupling invariant from Spacer", (1, 1)),
 )
 MAX_PEELED_LOOPS = 64
+MAX_LOOP_REFINEMENTS = 8  # Spacer re-asked with the exits a difference needed
 
 
 @dataclass(frozen=True)
@@ -665,23 +674,41 @@ class FunctionCheck:
         from equiv.query.smt import Session
 
         failures = []
-        for rule, (peel_before, peel_after) in LOOP_RULES:
+        for rule, method, (peel_before, peel_after) in LOOP_RULES:
             b_trace, _ = self.trace("before", models, keys, summarize=True, peel=peel_before)
             a_trace, _ = self.trace("after", models, keys, summarize=True, peel=peel_after)
-            proof = prove_loops(b_trace, a_trace, facts, self.options.timeout)
-            if proof.before is None or proof.after is None:
-                failures.append(f"{rule}: {proof.reason}")
-                continue
-            query = build_query(proof.before, proof.after, facts)
-            decision = decide(query, Session(query.background, self.options.timeout),
-                              self.options.unwind)
-            if decision.outcome == "equivalent":
-                couplings = "; ".join(", ".join(c) or "none" for c in proof.couplings)
-                return Decision("equivalent", reason=(
-                    f"every loop proved for any number of iterations by {rule} "
-                    f"(coupled at the loop heads: {couplings})"))
-            failures.append(f"{rule}: the loops were proved, but the rest of the function "
-                            f"could not be (a difference may rest on the loop summaries)")
+            avoid: dict[int, list[Any]] = {}
+            for _ in range(MAX_LOOP_REFINEMENTS + 1):
+                proof = prove_loops(b_trace, a_trace, facts, self.options.timeout, method,
+                                    avoid)
+                if proof.before is None or proof.after is None:
+                    failures.append(f"{rule}: {proof.reason}")
+                    break
+                query = build_query(proof.before, proof.after, facts)
+                decision = decide(query, Session(query.background, self.options.timeout),
+                                  self.options.unwind)
+                if decision.outcome == "equivalent":
+                    couplings = "; ".join(", ".join(c) or "none" for c in proof.couplings)
+                    refined = (f", refined {len(next(iter(avoid.values())))} times by the "
+                               f"exits the rest of the function tells apart" if avoid else "")
+                    return Decision("equivalent", reason=(
+                        f"every loop proved for any number of iterations by {rule} "
+                        f"(coupled at the loop heads: {couplings}){refined}"))
+                # An invariant may say too little about what the loops leave: the
+                # exits that showed a difference are excluded by Spacer, or found.
+                points = (proof.exit_points(decision.answer.model)
+                          if decision.outcome == "different" and decision.answer is not None
+                          and decision.answer.model is not None else {})
+                if not points:
+                    failures.append(f"{rule}: the loops were proved, but the rest of the "
+                                    f"function could not be (a difference may rest on the "
+                                    f"loop summaries)")
+                    break
+                for number, point in points.items():
+                    avoid.setdefault(number, []).append(point)
+            else:
+                failures.append(f"{rule}: the loops were proved, but the rest of the function "
+                                f"could not be after {MAX_LOOP_REFINEMENTS} refinements")
         return Decision("unknown", reason=(
             f"{bounded.reason}; tried {'; '.join(failures)}; a larger --unwind, a model or "
             f"an --assume may help"))

@@ -195,6 +195,8 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
         same.append(b.result == a.result)
     for path in sorted(b.havoc.keys() & a.havoc.keys()):
         same.append(b.havoc[path] == a.havoc[path])
+    if b.joint is not None and a.joint is not None and b.joint.eq(a.joint):
+        same.append(b.joint)  # two loops proved together: what they leave
     if not same or matched is FALSE:
         return []
     return [z3.Implies(matched, mk_and(*same))]

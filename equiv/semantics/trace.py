@@ -86,6 +86,9 @@ class Event:
     # The innermost condition (if, loop, switch, &&, ?:) in the user's files that the
     # call depends on: where a reviewer looks when the call happens on one side only.
     branch: Location | None = None
+    # A proved loop pair's events (equiv.query.loop_proof) carry one formula: what the
+    # two loops leave, which holds when the events are matched (same history and inputs).
+    joint: z3.BoolRef | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
