@@ -144,8 +144,8 @@ void exit_work(unsigned long flags)
 """
 
 
-# The same loop unrolled by two: equivalent, but not iteration by iteration, so
-# neither the unwind bound nor lockstep induction decides it.
+# The same loop unrolled by two: equivalent, but not iteration by iteration; the
+# rule that runs two passes of one loop against one of the other proves it.
 UNROLLED_LOOP = """\
 void f(void);
 
@@ -160,10 +160,15 @@ void exit_work(unsigned long flags)
 }
 """
 
+# Unrolled by three: equivalent too, but no rule lines the loops up.
+UNROLLED_THRICE = UNROLLED_LOOP.replace("\t\tf();\n\t}", "\t\tf();\n\t\tif (!(flags & 1))\n"
+                                        "\t\t\tbreak;\n\t\tf();\n\t}")
+
 
 def test_unbounded_loop_is_unknown_never_equivalent(tmp_path: Path) -> None:
     source = write(tmp_path, "loop.c", UNBOUNDED_LOOP)
-    unrolled = write(tmp_path, "unrolled.c", UNROLLED_LOOP)
+    unrolled = write(tmp_path, "unrolled.c", UNROLLED_THRICE)
+    assert UNROLLED_THRICE.count("f();") == 3
     proc = check(source, unrolled)
     assert proc.returncode == 3, describe(proc)
     assert_no_traceback(proc)
@@ -173,6 +178,17 @@ def test_unbounded_loop_is_unknown_never_equivalent(tmp_path: Path) -> None:
     assert "may run more than --unwind 8 iterations; try --unwind 32, a model or --assume" \
         in proc.stdout, describe(proc)
     assert "tried lockstep induction" in proc.stdout, describe(proc)
+
+
+def test_loop_unrolled_by_two_is_proved_two_passes_against_one(tmp_path: Path) -> None:
+    source = write(tmp_path, "loop.c", UNBOUNDED_LOOP)
+    unrolled = write(tmp_path, "unrolled.c", UNROLLED_LOOP)
+    for before, after, passes in ((source, unrolled, "two passes of the before loop"),
+                                  (unrolled, source, "two of the after loop")):
+        proc = check(before, after)
+        assert proc.returncode == 0, describe(proc)
+        assert verdict_lines(proc.stdout).get("exit_work") == "EQUIVALENT", describe(proc)
+        assert passes in proc.stdout, describe(proc)
 
 
 def test_unbounded_loop_against_itself_is_proved(tmp_path: Path) -> None:

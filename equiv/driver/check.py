@@ -44,7 +44,8 @@ STABLE_FLAGS = "stable-flags"  # the premise key of --stable-flags
 MAPPED_WORD = "mapped_word"
 # The unbounded loop rules, in the order they are tried: (name, method of
 # equiv.query.loop_proof, (iterations peeled before the summary on the before side,
-# on the after side)); see README "Loops".
+# on the after side)[, (loop passes per summarised iteration, before and after)]);
+# see README "Loops".
 LOOP_RULES = (
     ("lockstep induction", "lockstep induction", (0, 0)),
     ("lockstep induction with the before loop's first iteration peeled",
@@ -57,6 +58,10 @@ LOOP_RULES = (
     ("a coupling invariant from Spacer", "a coupling invariant from Spacer", (0, 0)),
     ("a coupling invariant from Spacer with both loops' first iterations peeled",
      "a coupling invariant from Spacer", (1, 1)),
+    ("lockstep induction with two passes of the before loop against one of the after loop",
+     "lockstep induction", (0, 0), (2, 1)),
+    ("lockstep induction with one pass of the before loop against two of the after loop",
+     "lockstep induction", (0, 0), (1, 2)),
 )
 MAX_PEELED_LOOPS = 64
 MAX_LOOP_REFINEMENTS = 8  # Spacer re-asked with the exits a difference needed
@@ -674,9 +679,12 @@ class FunctionCheck:
         from equiv.query.smt import Session
 
         failures = []
-        for rule, method, (peel_before, peel_after) in LOOP_RULES:
-            b_trace, _ = self.trace("before", models, keys, summarize=True, peel=peel_before)
-            a_trace, _ = self.trace("after", models, keys, summarize=True, peel=peel_after)
+        for rule, method, (peel_before, peel_after), *passes in LOOP_RULES:
+            unroll_before, unroll_after = passes[0] if passes else (1, 1)
+            b_trace, _ = self.trace("before", models, keys, summarize=True, peel=peel_before,
+                                    unroll=unroll_before)
+            a_trace, _ = self.trace("after", models, keys, summarize=True, peel=peel_after,
+                                    unroll=unroll_after)
             avoid: dict[int, list[Any]] = {}
             for _ in range(MAX_LOOP_REFINEMENTS + 1):
                 proof = prove_loops(b_trace, a_trace, facts, self.options.timeout, method,
@@ -714,7 +722,7 @@ class FunctionCheck:
             f"an --assume may help"))
 
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str],
-              summarize: bool = False, peel: int = 0) -> tuple[Any, Unit]:
+              summarize: bool = False, peel: int = 0, unroll: int = 1) -> tuple[Any, Unit]:
         """The side's behaviour, combined over its preprocessor configurations."""
         from equiv.semantics.combine import combine
         from equiv.semantics.expressions import Executor
@@ -744,7 +752,8 @@ class FunctionCheck:
                               param_word=MAPPED_WORD if label == "after" and
                               self.options.flag_map else "flags", root_names=root_names,
                               params_by_name=by_name,
-                              summarize_loops=summarize, peel=(peel,) * MAX_PEELED_LOOPS)
+                              summarize_loops=summarize, peel=(peel,) * MAX_PEELED_LOOPS,
+                              unroll=unroll)
             trace = Executor(variant.program, label, options).run(self.name)
             owned = [(fn, term) for fn, term in trace.assumptions
                      if fn.startswith(C_RULE_PREFIX)

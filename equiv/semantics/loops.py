@@ -198,15 +198,20 @@ class LoopSummarizer(StatementExecutor):
             self.head_versions[version] = number
             exits: list[State] = []
             state = head
-            if s.cond is not None:
-                c, state = self.eval_cond(s.cond, state)
-                exits.append(state.copy(mk_and(state.guard, mk_not(c))))
-                state = state.copy(mk_and(state.guard, c))
-            state = self.exec_stmt(s.body, state)
-            continues = self.frame.sinks.pop(("continue", s.ident), [])
-            state = self.join([state] + continues, state)
-            if s.step is not None and not state.dead:
-                _, state = self.eval(s.step, state, discard=True)
+            # One summarised iteration runs the loop's test and body `unroll` times
+            # (Options.unroll: a loop against one whose body does two passes).
+            for _ in range(max(self.options.unroll, 1)):
+                if state.dead:
+                    break
+                if s.cond is not None:
+                    c, state = self.eval_cond(s.cond, state)
+                    exits.append(state.copy(mk_and(state.guard, mk_not(c))))
+                    state = state.copy(mk_and(state.guard, c))
+                state = self.exec_stmt(s.body, state)
+                continues = self.frame.sinks.pop(("continue", s.ident), [])
+                state = self.join([state] + continues, state)
+                if s.step is not None and not state.dead:
+                    _, state = self.eval(s.step, state, discard=True)
             exits += self.frame.sinks.pop(("break", s.ident), [])
             out = self.join(exits, head)
             if not self.options.stable_flags:

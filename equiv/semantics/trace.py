@@ -54,6 +54,8 @@ class Options:
     # With summarize_loops: how many iterations of the k-th loop reached (index k - 1)
     # run before its summary starts (loop peeling).  A `do` loop always peels one.
     peel: tuple[int, ...] = ()
+    # With summarize_loops: loop passes per summarised iteration (every loop of the side).
+    unroll: int = 1
 
 
 @dataclass
