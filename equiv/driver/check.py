@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -686,7 +687,12 @@ class FunctionCheck:
             a_trace, _ = self.trace("after", models, keys, summarize=True, peel=peel_after,
                                     unroll=unroll_after)
             avoid: dict[int, list[Any]] = {}
+            started = time.monotonic()
             for _ in range(MAX_LOOP_REFINEMENTS + 1):
+                if avoid and time.monotonic() - started > self.options.timeout:
+                    failures.append(f"{rule}: the loops were proved, but refining what they "
+                                    f"leave ran past --timeout {self.options.timeout:g} s")
+                    break
                 proof = prove_loops(b_trace, a_trace, facts, self.options.timeout, method,
                                     avoid)
                 if proof.before is None or proof.after is None:
