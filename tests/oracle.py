@@ -924,6 +924,7 @@ class InputSlot:
 
 _FIELD_INPUT_RE = re.compile(r"^(\w+)->(\w+)(?:\[(\d+)\])?$")
 _ELEMENT_INPUT_RE = re.compile(r"^(\w+)\[(-?\d+)\]$")  # an element behind a pointer argument
+_DEREF_INPUT_RE = re.compile(r"^\*(?:(\w+)|\((\w+)\+(\d+)\))$")  # `*table`, `*(table+2)`
 
 
 @dataclass(frozen=True)
@@ -1023,6 +1024,9 @@ def _input_lvalue(info: FragmentInfo, caller: CallerView, name: str) -> str | No
     element = _ELEMENT_INPUT_RE.match(name)
     if element:
         return _element_lvalue(info, caller, element[1], int(element[2]))
+    deref = _DEREF_INPUT_RE.match(name)
+    if deref:
+        return _element_lvalue(info, caller, deref[1] or deref[2], int(deref[3] or 0))
     match = _FIELD_INPUT_RE.match(name)
     if not match:
         return None
@@ -1037,11 +1041,19 @@ def _input_lvalue(info: FragmentInfo, caller: CallerView, name: str) -> str | No
 
 
 def _element_lvalue(info: FragmentInfo, caller: CallerView, name: str, index: int) -> str | None:
-    """``table[3]``: element 3 of the buffer behind pointer argument ``table``
-    (C11 6.5.2.1: ``table[3]`` is ``*(table + 3)``), if it lies in the buffer
-    (elements of at most 8 bytes)."""
+    """``table[3]``: element 3 of the extern array ``table`` of unknown size, or of
+    the buffer behind pointer argument ``table`` (C11 6.5.2.1: ``table[3]`` is
+    ``*(table + 3)``), if it lies in the buffer (elements of at most 8 bytes)."""
+    if not 0 <= index < PTR_BUFFER_BYTES // 8:
+        return None
+    for decl in info.extern_objects:
+        # `extern long table[];`, defined here with 512 elements (a const one cannot be set)
+        if decl.name == name and isinstance(decl.type, c_ast.ArrayDecl) and decl.type.dim is None:
+            element = decl.type.type
+            const = isinstance(element, c_ast.TypeDecl) and "const" in element.quals
+            return None if const else f"{name}[{index}]"
     pos = caller.position(name, info)
-    if pos is None or pos >= len(info.params) or not 0 <= index < PTR_BUFFER_BYTES // 8:
+    if pos is None or pos >= len(info.params):
         return None
     param = info.params[pos]
     if param.kind is not ParamKind.BUFFER or param.pointee is None:

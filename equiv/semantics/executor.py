@@ -212,7 +212,7 @@ class StatementExecutor(MemoryReader):
         self.selections: list[Selection] = []
         # Every element cell named so far -> (its array's `ArrayCells.key`, position).
         self.element_of: dict[str, tuple[str, int]] = {}
-        self.array_keys: set[str] = set()  # arrays read whole (as a z3 Array)
+        self.array_keys: dict[str, str] = {}  # arrays read whole (a z3 Array) -> name
         self.arrays_read: dict[str, None] = {}  # their names, for the premise (README)
         self.objects: dict[str, None] = {}  # undeclared identifiers used as pointers
         # Elements read from an array's contents on entry: (array, its key, guard, index,
@@ -403,7 +403,9 @@ class StatementExecutor(MemoryReader):
         element, so the two views of one cell agree."""
         owner = self.element_of.get(path)
         if owner is not None and owner[0] in state.mem:
-            term: z3.BitVecRef = z3.Select(state.mem[owner[0]], z3.BitVecVal(owner[1], 64))
+            index = z3.BitVecVal(owner[1], 64)
+            term: z3.BitVecRef = z3.Select(state.mem[owner[0]], index)
+            self.entry_read(owner[0], state, index, term)
             return term
         whole = path in self.array_keys
         terms: list[tuple[int, z3.BitVecRef]] = []
@@ -456,9 +458,15 @@ class StatementExecutor(MemoryReader):
             owner = self.element_of.get(path)
             if owner is not None and owner[0] == key:
                 term = mk_ite(sel.index == owner[1], state.mem[path], term)
-        if resolved(state.versions) == frozenset([0]) and not self.in_iteration:
-            self.entry_reads.append((sel.array.base, key, state.guard, sel.index, term))
+        self.entry_read(key, state, sel.index, term)
         return term
+
+    def entry_read(self, key: str, state: State, index: z3.BitVecRef,
+                   value: z3.BitVecRef) -> None:
+        """Element `index` of array `key` is read from its whole contents: an input of
+        the check when these paths read memory as it was on entry."""
+        if resolved(state.versions) == frozenset([0]) and not self.in_iteration:
+            self.entry_reads.append((self.array_keys[key], key, state.guard, index, value))
 
     def _read_raw(self, state: State, path: str) -> z3.BitVecRef:
         if is_local_cell(path):

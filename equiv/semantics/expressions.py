@@ -369,7 +369,7 @@ class Executor(LoopSummarizer):
             if found is None:  # e.g. the low half of a wider cell: `int` through `&local`
                 found = constant_choices(z3.simplify(index))
             if found is None:
-                self.array_keys.add(array.key)
+                self.array_keys[array.key] = array.base
                 self.arrays_read[array.base] = None
                 self.selections.append(Selection(index, None, array))
                 return where, state
