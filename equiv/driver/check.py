@@ -481,9 +481,9 @@ class FunctionCheck:
                         f"and does not read the cells the side left uninitialized",
                         f"local:{name}") for name in sorted(self.local_escapes)]
         out += [Premise(f"object {name}", "object", f"no header in reach declares '{name}', "
-                        f"which is used as a pointer: it is the constant, non-NULL address of "
-                        f"one object (an array, not a pointer variable), the same on both "
-                        f"sides, that overlaps no parameter and no other object equiv names",
+                        f"which is used as a pointer: it is the constant address of one "
+                        f"object (an array, not a pointer variable), the same on both sides, "
+                        f"that overlaps no parameter and no other object equiv names",
                         f"object:{name}") for name in sorted(self.objects)]
         out += [Premise(f"index into {name}", "array-index", f"'{name}' is an array of unknown "
                         f"length read at an index that is not a constant: every element read "

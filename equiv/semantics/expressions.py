@@ -616,11 +616,13 @@ class Executor(LoopSummarizer):
         return Value(token, ct.pointer_to(ct.VOID))
 
     def e_object(self, e: ir.ObjectAddress, state: State) -> tuple[Value, State]:
-        """A global array as a pointer (or an undeclared object): one value for both
-        sides, non-NULL and distinct from the other named objects; it names the array."""
+        """A global array as a pointer: one value for both sides, non-NULL and distinct
+        from the other named objects; it names the array.  An undeclared one names
+        the array too (a premise), but its value is the identifier's, unconstrained."""
+        key = f"{e.name}[]"
         if not e.declared:
             self.objects[e.name] = None  # a premise of the verdict (README)
-        key = f"{e.name}[]"
+            return Value(z3.BitVec(f"{OPAQUE_PREFIX}{e.name}", 64), e.ctype, key), state
         sym = self.roots.setdefault(key, z3.BitVec(f"&{key}", 64))
         return Value(sym, e.ctype, key), state
 
