@@ -405,13 +405,15 @@ class ParamKind(Enum):
 @dataclass(frozen=True)
 class Param:
     """One root parameter; ``pointee`` is the C type text of an OBJECT's
-    object and ``fields`` its settable fields (name -> is array)."""
+    object (a BUFFER's element) and ``fields`` its settable fields (name -> is
+    array)."""
 
     name: str
     kind: ParamKind
     pointee: str | None = None
     fields: tuple[tuple[str, bool], ...] = ()
-    # members a filled run writes: (name, is a bit-field); pointers left out
+    # members a filled run writes: (name, is a bit-field); pointers left out (a
+    # BUFFER of integers: one entry, the whole buffer)
     fill: tuple[tuple[str, bool], ...] = ()
 
 
@@ -660,12 +662,12 @@ def _classify_param(name: str, type_: c_ast.Node, seen: _Collector) -> Param:
     if name in FLAG_PARAMS:
         return Param(name, ParamKind.FLAG)
     if isinstance(type_, c_ast.ArrayDecl):
-        return Param(name, ParamKind.BUFFER)
+        return _buffer_param(name, type_.type, seen)
     if isinstance(type_, c_ast.PtrDecl):
         agg = _struct_of(type_.type, seen)
         if agg is not None and agg.decls is not None:
             return Param(name, ParamKind.OBJECT, _type_text(type_.type), _fields(agg, seen), _fill_members(agg, seen))
-        return Param(name, ParamKind.BUFFER)
+        return _buffer_param(name, type_.type, seen)
     if _struct_of(type_, seen) is not None:
         raise OracleError(f"root parameter {name!r}: struct by value is not supported")
     return Param(name, ParamKind.SCALAR)
@@ -680,6 +682,15 @@ def _holds_pointer(type_: c_ast.Node, seen: _Collector) -> bool:
         return _holds_pointer(type_.type, seen)
     agg = _struct_of(type_, seen)
     return agg is not None and any(_holds_pointer(m.type, seen) for m in agg.decls or [])
+
+
+def _buffer_param(name: str, elem: c_ast.Node, seen: _Collector) -> Param:
+    """A pointer (or array) parameter to anything but a defined struct: a buffer of
+    `elem`.  A buffer of integers is filled with distinct bytes in a filled run, so
+    that distinct elements differ (a garbage pointer would only crash the run)."""
+    fill = (("", False),) if _struct_of(elem, seen) is None and not _holds_pointer(elem, seen) \
+        else ()
+    return Param(name, ParamKind.BUFFER, _type_text(elem), fill=fill)
 
 
 def _fill_members(agg: c_ast.Struct | c_ast.Union, seen: _Collector) -> tuple[tuple[str, bool], ...]:
@@ -912,6 +923,8 @@ class InputSlot:
 
 
 _FIELD_INPUT_RE = re.compile(r"^(\w+)->(\w+)(?:\[(\d+)\])?$")
+_ELEMENT_INPUT_RE = re.compile(r"^(\w+)\[(-?\d+)\]$")  # an element behind a pointer argument
+_DEREF_INPUT_RE = re.compile(r"^\*(?:(\w+)|\((\w+)\+(\d+)\))$")  # `*table`, `*(table+2)`
 
 
 @dataclass(frozen=True)
@@ -1008,6 +1021,12 @@ def input_slots(info: FragmentInfo, names: Iterable[str], caller: CallerView | N
 
 
 def _input_lvalue(info: FragmentInfo, caller: CallerView, name: str) -> str | None:
+    element = _ELEMENT_INPUT_RE.match(name)
+    if element:
+        return _element_lvalue(info, caller, element[1], int(element[2]))
+    deref = _DEREF_INPUT_RE.match(name)
+    if deref:
+        return _element_lvalue(info, caller, deref[1] or deref[2], int(deref[3] or 0))
     match = _FIELD_INPUT_RE.match(name)
     if not match:
         return None
@@ -1019,6 +1038,27 @@ def _input_lvalue(info: FragmentInfo, caller: CallerView, name: str) -> str | No
     if param.kind is not ParamKind.OBJECT or is_array is None or is_array != (index is not None):
         return None
     return f"__oracle_obj_{pos}.{field_name}" + (f"[{index}]" if index else "")
+
+
+def _element_lvalue(info: FragmentInfo, caller: CallerView, name: str, index: int) -> str | None:
+    """``table[3]``: element 3 of the extern array ``table`` of unknown size, or of
+    the buffer behind pointer argument ``table`` (C11 6.5.2.1: ``table[3]`` is
+    ``*(table + 3)``), if it lies in the buffer (elements of at most 8 bytes)."""
+    if not 0 <= index < PTR_BUFFER_BYTES // 8:
+        return None
+    for decl in info.extern_objects:
+        # `extern long table[];`, defined here with 512 elements (a const one cannot be set)
+        if decl.name == name and isinstance(decl.type, c_ast.ArrayDecl) and decl.type.dim is None:
+            element = decl.type.type
+            const = isinstance(element, c_ast.TypeDecl) and "const" in element.quals
+            return None if const else f"{name}[{index}]"
+    pos = caller.position(name, info)
+    if pos is None or pos >= len(info.params):
+        return None
+    param = info.params[pos]
+    if param.kind is not ParamKind.BUFFER or param.pointee is None:
+        return None
+    return f"(({param.pointee} *)(void *)__oracle_obj_{pos})[{index}]"
 
 
 def _call_expr(name: str, args: Sequence[str]) -> str:
@@ -1175,6 +1215,10 @@ def _fill_c(info: FragmentInfo) -> list[str]:
     modulo its width as GCC does)."""
     lines = []
     for pos, param in enumerate(info.params):
+        if param.kind is ParamKind.BUFFER and param.fill:
+            lines.append(f"\tif (__oracle_fill) __oracle_fill_bytes(__oracle_obj_{pos}, "
+                         f"sizeof __oracle_obj_{pos}, __oracle_fill * 64 + {pos * 8});")
+            continue
         for j, (member, is_bitfield) in enumerate(param.fill):
             seed = f"__oracle_fill * 64 + {pos * 8 + j}"
             obj = f"__oracle_obj_{pos}.{member}"
@@ -1214,6 +1258,10 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], c
     for decl in info.extern_objects:
         decl = copy.deepcopy(decl)
         decl.storage, decl.init = [s for s in decl.storage if s != "extern"], None
+        if isinstance(decl.type, c_ast.ArrayDecl) and decl.type.dim is None:
+            # `extern long table[];` names an array of some length: give it room for
+            # every index a harness input reaches (as a pointer argument's buffer has).
+            decl.type.dim = c_ast.Constant("int", str(PTR_BUFFER_BYTES // 8))
         objects.append(gen.visit(decl) + ";\n")
     return "".join(
         [

@@ -433,6 +433,8 @@ class FunctionCheck:
         self.defined_in: dict[str, tuple[tuple[tuple[str, bool], ...], ...]] = {}
         self.opaque_names: set[str] = set()  # undeclared identifiers the traces read
         self.local_escapes: dict[str, None] = {}  # external callees given `&local`
+        self.arrays_read: dict[str, None] = {}  # arrays read at an index that may be any
+        self.objects: dict[str, None] = {}  # undeclared identifiers used as pointers
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
@@ -493,6 +495,15 @@ class FunctionCheck:
                         f"pointer to a local: it does not keep the pointer after it returns, "
                         f"and does not read the cells the side left uninitialized",
                         f"local:{name}") for name in sorted(self.local_escapes)]
+        out += [Premise(f"object {name}", "object", f"no header in reach declares '{name}', "
+                        f"which is used as a pointer: it is the constant address of one "
+                        f"object (an array, not a pointer variable), the same on both sides, "
+                        f"that overlaps no parameter and no other object equiv names",
+                        f"object:{name}") for name in sorted(self.objects)]
+        out += [Premise(f"index into {name}", "array-index", f"'{name}' is an array of unknown "
+                        f"length read at an index that is not a constant: every element read "
+                        f"that way exists (there is no bound to check)", f"array:{name}")
+                for name in sorted(self.arrays_read)]
         return tuple(out), tuple(warnings)
 
     def needed(self, premises: list[Premise]) -> list[NeededPremise]:
@@ -540,6 +551,9 @@ class FunctionCheck:
                                   reason=f"internal error (z3: {exc}); please report")
         self.local_escapes.update(dict.fromkeys(n for trace in (b_trace, a_trace)
                                                 for n in trace.local_escapes))
+        for trace in (b_trace, a_trace):
+            self.arrays_read.update(dict.fromkeys(trace.arrays_read))
+            self.objects.update(dict.fromkeys(trace.objects))
         self.opaque_names |= {name for trace in (b_trace, a_trace)
                               for name, term in trace.inputs.items()
                               if str(term).startswith(OPAQUE_PREFIX)}

@@ -216,13 +216,15 @@ def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
         return None
     flags = replay.int(query.flags)
     configs = {**query.before.configs, **query.after.configs}
-    inputs = {**query.before.inputs, **query.after.inputs}
+    inputs = {name: _render_input(name, replay.int(term))
+              for name, term in {**query.before.inputs, **query.after.inputs}.items()}
+    inputs.update({name: str(_signed(replay.int(value)))
+                   for name, (_, _, value) in entry_elements(answer.model, query).items()})
     return Counterexample(
         flags=flags,
         flag_names=tuple(names.get(i, f"bit {i}") for i in range(64) if flags >> i & 1),
         configs=tuple((name, replay.true(configs[name])) for name in sorted(configs)),
-        inputs=tuple((name, _render_input(name, replay.int(inputs[name])))
-                     for name in sorted(inputs)),
+        inputs=tuple((name, inputs[name]) for name in sorted(inputs)),
         before=before,
         after=after,
         first_divergence=_first_divergence(before, after),
@@ -232,6 +234,22 @@ def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
         mapped=None if mapped is None else _mapped(replay, *mapped),
         loops=tuple(replay.loops(query.before, names) + replay.loops(query.after, names)),
     )
+
+
+def entry_elements(model: z3.ModelRef, query: Query
+                   ) -> dict[str, tuple[z3.ArrayRef, int, z3.BitVecRef]]:
+    """The elements of arrays of unknown length that the runs read on entry at an
+    index that is not a constant, by the name a counterexample gives them
+    (`table[5]`, inputs like any memory cell): the entry Array, the position, the
+    value read."""
+    out: dict[str, tuple[z3.ArrayRef, int, z3.BitVecRef]] = {}
+    for side in (query.before, query.after):
+        for array, key, guard, index, value in side.entry_reads:
+            if z3.is_true(model.eval(guard, model_completion=True)):
+                k = model.eval(index, model_completion=True).as_long()
+                whole = z3.Array(f"mem:{key}", z3.BitVecSort(64), z3.BitVecSort(64))
+                out.setdefault(f"{array}[{_signed(k)}]", (whole, k, value))
+    return out
 
 
 def _decided_at(replay: Replayer, query: Query, at: int | None) -> Location | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import z3
 
-from equiv.explain.counterexample import flag_bits
+from equiv.explain.counterexample import entry_elements, flag_bits
 from equiv.ir.unit import Unit as Program
 from equiv.query.equivalence import Query
 from equiv.query.smt import Answer, Outcome, Session
@@ -427,6 +427,18 @@ def inputs_that_matter(query: Query, session: Session, model: Any,
         others = [s for s in every if s.get_id() not in ids]
         answer = session.check(query.within_bound, z3.Not(query.differs),
                                *fix_to(model, others), want_model=False)
+        if answer.outcome is not Outcome.UNSAT:
+            out.append(name)
+    for name, (whole, k, _) in sorted(entry_elements(model, query).items()):
+        # Free element k alone: the array keeps the model's contents elsewhere.
+        others = [s for s in every if s.get_id() != whole.get_id()]
+        if len(others) == len(every):
+            continue
+        index = z3.BitVecVal(k, 64)
+        only_k = whole == z3.Store(model.eval(whole, model_completion=True), index,
+                                   z3.Select(whole, index))
+        answer = session.check(query.within_bound, z3.Not(query.differs),
+                               *fix_to(model, others), only_k, want_model=False)
         if answer.outcome is not Outcome.UNSAT:
             out.append(name)
     return tuple(out)

@@ -186,6 +186,8 @@ class Lowerer:
             found = self.lookup(node.name)
             if found is not None:
                 return found[1]  # an array stays an array
+            if node.name in self.unit.globals:
+                return self.unit.globals[node.name].ctype
         return self.expr(node).ctype
 
     def convert(self, e: ir.Expr, to: ct.CType, node: Any) -> ir.Expr:
@@ -194,6 +196,10 @@ class Lowerer:
             return ir.Convert(ct.VOID, e.loc, e)
         if e.ctype.kind == "void":
             raise located_error(node, "void value used where a value is required")
+        if isinstance(e, ir.OpaqueConst) and to.kind == "ptr":
+            # An undeclared identifier passed as a pointer (`sys_call_table` from a
+            # header not in reach): the address of one object of that name.
+            return ir.ObjectAddress(to, e.loc, e.name, False)
         if "opaque" in (to.kind, e.ctype.kind) or "fnptr" in (to.kind, e.ctype.kind):
             if e.ctype == to or (to.kind == "fnptr" and e.ctype.kind == "fnptr"):
                 return e if e.ctype == to else ir.Convert(to, e.loc, e)
@@ -593,6 +599,10 @@ class Lowerer:
             e = self.unit.enums[name]
             return ir.Const(e.ctype, loc, ct.wrap(e.value, e.ctype))
         if name in self.unit.globals:
+            g = self.unit.globals[name]
+            if g.ctype.kind == "array":  # a global array used as a value is &array[0]
+                self.shared_array(node)
+                return ir.ObjectAddress(ct.pointer_to(g.ctype.elem or ct.LONG), loc, name, True)
             return self.load(self.global_place(node))
         if name in self.unit.funcdefs or self.signature(name) is not None:
             raise unsupported_at(node, f"function '{name}' used as a value (function pointer)")
@@ -711,6 +721,8 @@ class Lowerer:
             t = self.resolve(operand.type)
         elif type(operand).__name__ == "ID" and self.lookup(operand.name) is not None:
             t = self.lookup(operand.name)[1]  # type: ignore[index]
+        elif type(operand).__name__ == "ID" and operand.name in self.unit.globals:
+            t = self.unit.globals[operand.name].ctype  # an array is not decayed here
         else:
             value = self.expr(operand)
             opaque.check_unary(operand, "sizeof", value)  # a type no header declares, maybe
@@ -883,19 +895,51 @@ class Lowerer:
         return isinstance(place, ir.MemberPlace) and place.struct_tag is not None \
             and self.unit.layout(place.struct_tag) is None and place.field.bits is None
 
-    def index(self, node: Any) -> ir.Place:
-        base = self.place(node.name) if type(node.name).__name__ in (
-            "StructRef", "ArrayRef", "ID") else None
+    def indexed(self, node: Any) -> ir.Place:
+        """The array that `node[...]` indexes: an array place (a member, a global, a
+        local), or, for a pointer, the array it points into (a `DerefPlace` of array
+        type, of unknown length)."""
+        kind = type(node).__name__
+        base: ir.Place | None = None
+        if kind == "ID" and self.lookup(node.name) is None and node.name in self.unit.globals:
+            self.unit.reached_skipped(node.name, location(node))
+            self.shared_array(node)
+            base = self.global_place(node)  # read, so a const global array is fine
+        elif kind in ("StructRef", "ArrayRef") or (kind == "ID" and
+                                                    self.lookup(node.name) is not None):
+            base = self.place(node)
         if base is not None and self.guessed_member(base) and base.ctype.kind != "array":
             # `regs->regs[0]` on a struct nothing defines: an array of long.
             assert isinstance(base, ir.MemberPlace)
             array = ct.array_of(ct.LONG)
             base = ir.MemberPlace(array, base.loc, base.pointer, base.container,
                                   ir.Field(base.field.name, array), base.struct_tag)
-        if base is None or base.ctype.kind != "array" or \
-                (isinstance(base, ir.VarPlace) and not base.cell):
-            raise unsupported_at(node, "indexing anything but an array member, a local array "
-                                       "or a global array")
+        if base is not None and base.ctype.kind == "array" and \
+                not (isinstance(base, ir.VarPlace) and not base.cell):
+            return base
+        pointer = self.operand(node)
+        if pointer.ctype.kind != "ptr":
+            raise unsupported_at(node, "indexing anything but an array member, a local "
+                                       "array, a global array or a pointer")
+        elem = pointer.ctype.elem or ct.LONG
+        if elem.kind == "void":
+            raise located_error(node, "indexing a void pointer")
+        if elem.kind not in SCALAR_KINDS:
+            raise unsupported_at(node, f"indexing a pointer to {elem.name or elem.kind} "
+                                       f"(only pointers to integers and pointers)")
+        return ir.DerefPlace(ct.array_of(elem), location(node), pointer)
+
+    def shared_array(self, node: Any) -> None:
+        """A global array is memory shared by both sides only when the side does not
+        define it (`extern`): the contents of one it defines start as its
+        initializer (or zero), which equiv does not model."""
+        g = self.unit.globals[node.name]
+        if g.defined and g.ctype.kind == "array":
+            raise unsupported_at(node, f"element of the global array '{g.name}' that the "
+                                       f"side defines (its initial contents are not modelled)")
+
+    def index(self, node: Any) -> ir.Place:
+        base = self.indexed(node.name)
         index = self.operand(node.subscript)
         self.integer(index, node.subscript)
         k = value_of(index)
@@ -910,6 +954,8 @@ class Lowerer:
                                            f"of more than {MAX_CELLS} scalars")
             return ir.IndexPlace(elem, location(node), base, self.promoted(index, node.subscript),
                                  length)
+        if k < 0 and isinstance(base, ir.DerefPlace):
+            raise unsupported_at(node, f"negative index {k} through a pointer")
         if k < 0 or (length is not None and k >= length):
             raise located_error(node, f"array index {k} is outside the array "
                                       f"({base.ctype.name})")

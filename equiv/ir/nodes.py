@@ -194,6 +194,20 @@ class AddressOf(Expr):
 
 
 @dataclass(frozen=True)
+class ObjectAddress(Expr):
+    """The address of an object named `name` that the side does not own: a global
+    array used as a value (`sys_call_table` passed as `&sys_call_table[0]`), or an
+    identifier nothing declares converted to a pointer (`declared` False).
+
+    One value for both sides, non-NULL and distinct from the other objects equiv
+    names; memory through it is the array `name` itself (`name[k]`).
+    """
+
+    name: str
+    declared: bool
+
+
+@dataclass(frozen=True)
 class IndirectCall(Expr):
     """A call through a function pointer or a value of an undeclared typedef type.
 
@@ -300,7 +314,12 @@ class MemberPlace(Place):
 
 @dataclass(frozen=True)
 class IndexPlace(Place):
-    """`array[index]` of an array member; `length` when the declaration gives it."""
+    """`array[index]`; `length` when the declaration gives it.
+
+    `array` is an array place (a member, global or local), or a `DerefPlace` of
+    array type for `pointer[index]`: the array the pointer points into, of
+    unknown length, whose element 0 is `*pointer`.
+    """
 
     array: Place
     index: Expr

@@ -19,6 +19,7 @@ import z3
 
 from equiv.errors import Location
 from equiv.query.smt import Answer, Outcome, Session
+from equiv.semantics.executor import ARRAY_SORT
 from equiv.semantics.state import FALSE, TRUE, mk_and, mk_not, mk_or
 from equiv.semantics.trace import FLAG_WORD, FLAGS_HAVOC, Event, SideTrace
 
@@ -57,7 +58,46 @@ def _events_equal(b: Event, a: Event) -> z3.BoolRef:
     return mk_and(*parts)
 
 
-def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
+@dataclass(frozen=True)
+class ElementLinks:
+    """Which memory cells are elements of arrays that some side reads whole.
+
+    A side names an element it reads at a constant index as a cell of its own
+    (`regs->regs[3]`), and reads an array at an index that may be any from the
+    array's whole contents (`regs->regs[]`, a z3 Array).  Within a side the
+    executor keeps the two views in step; across the sides these links do: the
+    cell's value on entry, and after two matched calls, is the Array's element.
+    """
+
+    keys: frozenset[str]  # the arrays read whole, on either side
+    before: dict[str, tuple[str, int]]  # each side's element cells: (array, position)
+    after: dict[str, tuple[str, int]]
+
+    def entry_facts(self, side: SideTrace, owners: dict[str, tuple[str, int]]
+                    ) -> list[z3.BoolRef]:
+        """Each element cell `side` reads on entry is the element of the array."""
+        facts = []
+        for path, sym in side.inputs.items():
+            owner = owners.get(path)
+            if owner is not None and owner[0] in self.keys:
+                whole = z3.Array(f"mem:{owner[0]}", ARRAY_SORT, ARRAY_SORT)
+                facts.append(sym == z3.Select(whole, z3.BitVecVal(owner[1], 64)))
+        return facts
+
+    def havoc_links(self, b: Event, a: Event) -> list[z3.BoolRef]:
+        """A cell one matched call leaves is the element of the array the other leaves."""
+        out = []
+        for x, y, owners in ((b, a, self.before), (a, b, self.after)):
+            for path in sorted(x.havoc.keys()):
+                owner = owners.get(path)
+                if owner is not None and owner[0] in self.keys and owner[0] in y.havoc:
+                    out.append(x.havoc[path] == z3.Select(y.havoc[owner[0]],
+                                                          z3.BitVecVal(owner[1], 64)))
+        return out
+
+
+def _alignment(before: list[Event], after: list[Event], links: ElementLinks | None = None
+               ) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
     """E[n][m] (the happening calls are equal) and the environment constraints."""
     n, m = len(before), len(after)
     not_after = [mk_not(a.guard) for a in after]
@@ -79,7 +119,7 @@ def _alignment(before: list[Event], after: list[Event]) -> tuple[z3.BoolRef, lis
                 row[j] = mk_or(skip_b, skip_a)
                 continue
             matched = mk_and(g, a.guard, prev[j - 1], eq)
-            env.extend(_same_environment(matched, b, a))
+            env.extend(_same_environment(matched, b, a, links))
             row[j] = mk_or(skip_b, skip_a, matched)
         prev = row
     return prev[m], env
@@ -115,8 +155,8 @@ def call_keys(before: list[Event], after: list[Event]) -> tuple[list[Any], list[
     return [key(e) for e in before], [key(e) for e in after]
 
 
-def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], list[Any]]
-                ) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
+def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], list[Any]],
+                links: ElementLinks | None = None) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
     """E[n][m] when every call key occurs at most once per side.
 
     Then the call sequences are equal iff each call happens on both sides or
@@ -148,11 +188,12 @@ def _projection(before: list[Event], after: list[Event], keys: tuple[list[Any], 
     env = []
     for name in common:
         b, a = b_of[name], a_of[name]
-        if (b.result is None or a.result is None) and not (b.havoc.keys() & a.havoc.keys()):
+        if (b.result is None or a.result is None) and not (b.havoc.keys() & a.havoc.keys()) \
+                and not (links is not None and links.havoc_links(b, a)):
             continue
         prefix = _prefix_equal(name, before, after, b_of, a_of, b_pos, a_pos, inverted)
         env.extend(_same_environment(mk_and(b.guard, a.guard, _events_equal(b, a), prefix),
-                                     b, a))
+                                     b, a, links))
     return mk_and(*parts), env
 
 
@@ -188,7 +229,8 @@ def _prefix_equal(name: str, before: list[Event], after: list[Event], b_of: dict
     return mk_and(*parts)
 
 
-def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRef]:
+def _same_environment(matched: z3.BoolRef, b: Event, a: Event,
+                      links: ElementLinks | None = None) -> list[z3.BoolRef]:
     """Matched calls (same history, name, arguments) return and leave the same."""
     same = []
     if b.result is not None and a.result is not None:
@@ -197,6 +239,8 @@ def _same_environment(matched: z3.BoolRef, b: Event, a: Event) -> list[z3.BoolRe
         same.append(b.havoc[path] == a.havoc[path])
     if b.joint is not None and a.joint is not None and b.joint.eq(a.joint):
         same.append(b.joint)  # two loops proved together: what they leave
+    if links is not None:
+        same += links.havoc_links(b, a)
     if not same or matched is FALSE:
         return []
     return [z3.Implies(matched, mk_and(*same))]
@@ -259,11 +303,14 @@ def build_query(before: SideTrace, after: SideTrace,
     after = replace(after, events=with_call_context(after.events, written, flags,
                                                     views={p: v for p, (_, v) in mixed.items()}))
     final_mem = {p: _as_written(p, before, after, mixed) for p in written}
+    links = element_links(before, after)
     keys = _call_keys(before.events, after.events)
     if keys is not None:
-        calls_equal, env = _projection(before.events, after.events, keys)
+        calls_equal, env = _projection(before.events, after.events, keys, links)
     else:
-        calls_equal, env = _alignment(before.events, after.events)
+        calls_equal, env = _alignment(before.events, after.events, links)
+    if links is not None:
+        env += links.entry_facts(before, links.before) + links.entry_facts(after, links.after)
     same = [calls_equal]
     if before.ret is not None and after.ret is not None:
         same.append(before.ret == after.ret)
@@ -278,6 +325,14 @@ def build_query(before: SideTrace, after: SideTrace,
     reasons = [lb.what for lb in before.exceeded + after.exceeded]
     return Query(before, after, background, mk_not(mk_and(*same)), within, exceeded, final_mem,
                  reasons)
+
+
+def element_links(before: SideTrace, after: SideTrace) -> ElementLinks | None:
+    """The links between element cells and whole arrays, when a side reads one whole."""
+    keys = frozenset(before.arrays) | frozenset(after.arrays)
+    if not keys:
+        return None
+    return ElementLinks(keys, before.elements, after.elements)
 
 
 def _mixed_views(written: list[str], before: SideTrace, after: SideTrace

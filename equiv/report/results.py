@@ -191,8 +191,8 @@ class Premise:
 
     label: str  # "model audit", "assume '...'", "stub <asm/x.h>", "opaque X86_EFLAGS_DF"
     # "model", "assume", "stable-flags" (these a proof may be checked without: `needed`);
-    # "layout", "stub", "opaque", "opaque-type", "local-address" (facts of the input,
-    # always in force)
+    # "layout", "stub", "opaque", "opaque-type", "local-address", "object",
+    # "array-index" (facts of the input, always in force)
     kind: str
     description: str  # the model's invariant, or the assumed expression
     key: str  # the model name, or the assumption function

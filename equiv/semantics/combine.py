@@ -57,6 +57,12 @@ def combine(runs: list[tuple[tuple[tuple[str, bool], ...], SideTrace]]) -> SideT
         exceeded=exceeded, assumptions=assumptions, configs=dict(sorted(configs.items())),
         pointer_roots=roots, inputs=inputs, iterations=(), heads=heads,
         local_escapes=tuple(dict.fromkeys(n for _, t in runs for n in t.local_escapes)),
+        arrays_read=tuple(dict.fromkeys(n for _, t in runs for n in t.arrays_read)),
+        objects=tuple(dict.fromkeys(n for _, t in runs for n in t.objects)),
+        entry_reads=tuple((name, key, mk_and(g, guard), index, value) for g, (_, t) in
+                          zip(guards, runs) for name, key, guard, index, value in t.entry_reads),
+        arrays=tuple(sorted({k for _, t in runs for k in t.arrays})),
+        elements={p: o for _, t in runs for p, o in t.elements.items()},
         cell_views=_views([t for _, t in runs]))
 
 

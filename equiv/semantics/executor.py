@@ -64,6 +64,40 @@ def cell_root(path: str) -> str:
     cut = [i for i in (path.find("["), path.find(".")) if i >= 0]
     return path[:min(cut)] if cut else path
 CUT = None  # the departure target of a path that ends (loop bound, unreachable)
+ARRAY_SORT = z3.BitVecSort(64)  # index and element sort of a whole array's contents
+
+
+@dataclass(frozen=True)
+class ArrayCells:
+    """An array as memory: its elements are cells, and `key` its whole contents.
+
+    A member, global or local array `base` has the cells `base[k]`.  The array a
+    pointer `base` points into (`pointer`) has `*base` as element 0, as a
+    dereference does, and `*(base+k)` for the others.  `key` holds the contents
+    as a z3 Array, read where an index is neither a constant nor one of a few.
+    """
+
+    base: str
+    pointer: bool = False
+
+    def element(self, k: int) -> str:
+        if self.pointer:
+            return f"*{self.base}" if k == 0 else f"*({self.base}+{k})"
+        return f"{self.base}[{k}]"
+
+    @property
+    def key(self) -> str:
+        return f"*({self.base})[]" if self.pointer else f"{self.base}[]"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """An index that is not a constant: `index` and the elements it may select
+    (`choices`), or None when it may be any (an array of unknown length)."""
+
+    index: z3.BitVecRef
+    choices: tuple[int, ...] | None
+    array: ArrayCells
 
 
 def ext64(v: Value) -> z3.BitVecRef:
@@ -175,7 +209,15 @@ class StatementExecutor(MemoryReader):
         self.struct_params: dict[str, str] = {}  # the root's struct parameters' cells -> name
         self.zeroed_cells: set[str] = set()  # locals whose cells nobody named are zero
         # The index of each `[?N]` in a path, and the values it selects among.
-        self.selections: list[tuple[z3.BitVecRef, list[int]]] = []
+        self.selections: list[Selection] = []
+        # Every element cell named so far -> (its array's `ArrayCells.key`, position).
+        self.element_of: dict[str, tuple[str, int]] = {}
+        self.array_keys: dict[str, str] = {}  # arrays read whole (a z3 Array) -> name
+        self.arrays_read: dict[str, None] = {}  # their names, for the premise (README)
+        self.objects: dict[str, None] = {}  # undeclared identifiers used as pointers
+        # Elements read from an array's contents on entry: (array, its key, guard, index,
+        # value), shown in a counterexample as `array[index]=value`.
+        self.entry_reads: list[tuple[str, str, z3.BoolRef, z3.BitVecRef, z3.BitVecRef]] = []
 
     # ---- entry ---------------------------------------------------------------------
     def run(self, function: str) -> SideTrace:
@@ -194,7 +236,9 @@ class StatementExecutor(MemoryReader):
                          lambda path: self._read_raw(end, path), self.exceeded, self.assumptions,
                          self.configs, self.roots, self.inputs, fn.loc,
                          tuple(self.iterations), self.heads, tuple(self.local_escapes),
-                         dict(self.cell_views))
+                         cell_views=dict(self.cell_views), arrays_read=tuple(self.arrays_read),
+                         objects=tuple(self.objects), entry_reads=tuple(self.entry_reads),
+                         arrays=tuple(sorted(self.array_keys)), elements=self.element_of)
 
     def _assumptions(self, state: State) -> None:
         """Evaluate every `__equiv_assume_*` function on the initial state."""
@@ -345,18 +389,39 @@ class StatementExecutor(MemoryReader):
         return self._labels_in[key]
 
     # ---- memory --------------------------------------------------------------------------
+    def element(self, array: ArrayCells, k: int) -> str:
+        """The cell of element `k` of `array`, remembered as belonging to it."""
+        path = array.element(k)
+        self.element_of[path] = (array.key, k)
+        return path
+
     def initial(self, state: State, path: str) -> z3.BitVecRef:
-        """The 64-bit content of memory cell `path` as first read in `state`."""
+        """The 64-bit content of memory cell `path` as first read in `state` (a z3
+        Array for an array's whole contents, `ArrayCells.key`).
+
+        An element of an array these paths already read whole is that Array's
+        element, so the two views of one cell agree."""
+        owner = self.element_of.get(path)
+        if owner is not None and owner[0] in state.mem:
+            index = z3.BitVecVal(owner[1], 64)
+            term: z3.BitVecRef = z3.Select(state.mem[owner[0]], index)
+            self.entry_read(owner[0], state, index, term)
+            return term
+        whole = path in self.array_keys
         terms: list[tuple[int, z3.BitVecRef]] = []
         for version in sorted(resolved(state.versions)):
             if version == 0:
-                sym = self._entry_value(path)
+                sym = z3.Array(f"mem:{path}", ARRAY_SORT, ARRAY_SORT) if whole \
+                    else self._entry_value(path)
             elif version < 0:  # a loop head: memory equal on both sides there
-                sym = z3.BitVec(f"loop{self.head_versions[version]}:head:mem:{path}", 64)
+                name = f"loop{self.head_versions[version]}:head:mem:{path}"
+                sym = z3.Array(name, ARRAY_SORT, ARRAY_SORT) if whole else z3.BitVec(name, 64)
             else:
                 event = self.events[version - 1]
                 if path not in event.havoc:
-                    event.havoc[path] = z3.BitVec(f"{self.prefix}:mem:{path}@{version}", 64)
+                    name = f"{self.prefix}:mem:{path}@{version}"
+                    event.havoc[path] = z3.Array(name, ARRAY_SORT, ARRAY_SORT) if whole \
+                        else z3.BitVec(name, 64)
                 sym = event.havoc[path]
             terms.append((version, sym))
         term = terms[-1][1]
@@ -380,6 +445,28 @@ class StatementExecutor(MemoryReader):
         pristine = z3.Bool(f"pristine:{path}")
         self.configs.setdefault(f"pristine:{path}", pristine)
         return mk_ite(pristine, init, sym)
+
+    def read_whole(self, state: State, sel: Selection) -> z3.BitVecRef:
+        """The 64-bit element `sel` selects in an array of unknown length: the cell of
+        that element where these paths already hold one (read or written), else the
+        element of the array's whole contents (read once per memory version)."""
+        key = sel.array.key
+        if key not in state.mem:
+            state.mem[key] = self.initial(state, key)
+        term: z3.BitVecRef = z3.Select(state.mem[key], sel.index)
+        for path in sorted(state.mem):
+            owner = self.element_of.get(path)
+            if owner is not None and owner[0] == key:
+                term = mk_ite(sel.index == owner[1], state.mem[path], term)
+        self.entry_read(key, state, sel.index, term)
+        return term
+
+    def entry_read(self, key: str, state: State, index: z3.BitVecRef,
+                   value: z3.BitVecRef) -> None:
+        """Element `index` of array `key` is read from its whole contents: an input of
+        the check when these paths read memory as it was on entry."""
+        if resolved(state.versions) == frozenset([0]) and not self.in_iteration:
+            self.entry_reads.append((self.array_keys[key], key, state.guard, index, value))
 
     def _read_raw(self, state: State, path: str) -> z3.BitVecRef:
         if is_local_cell(path):

@@ -22,6 +22,8 @@ from equiv.ir.lower import string_value
 from equiv.ir.unit import error_at
 from equiv.semantics.executor import (
     VOID_VALUE,
+    ArrayCells,
+    Selection,
     bool_value,
     cell_root,
     convert,
@@ -302,18 +304,23 @@ class Executor(LoopSummarizer):
         if isinstance(p, ir.DerefPlace):
             ptr, state = self.eval(p.pointer, state)
             root = self.named(ptr, p)
-            return (root if is_local_cell(root) else f"*{root}"), state
+            if is_local_cell(root):
+                return root, state
+            return self.element(pointed_array(root), 0), state
         if isinstance(p, ir.IndexPlace):
-            base, state = self.locate(p.array, state)
+            array, state = self.indexed(p, state)
             if isinstance(p.index, ir.Const):
-                return f"{base}[{p.index.value}]", state
-            return self.select(p, base, state)
+                return self.element(array, p.index.value), state
+            return self.select(p, array, state)
         assert isinstance(p, ir.MemberPlace)
         if p.pointer is not None:
             ptr, state = self.eval(p.pointer, state)
             root = self.named(ptr, p)
             if is_local_cell(root):
                 return (root if p.field.in_union else f"{root}.{p.field.name}"), state
+            if root.endswith("[]"):  # p->f of a global array used as a value: a[0].f
+                first = self.element(pointed_array(root), 0)
+                return (first if p.field.in_union else f"{first}.{p.field.name}"), state
             if root == THREAD_INFO and p.field.name == "flags":
                 return "flags", state
             if root == THREAD_INFO and p.field.name == "syscall_work" \
@@ -328,28 +335,46 @@ class Executor(LoopSummarizer):
             return f"{base[1:]}->{p.field.name}", state  # (*p).f is p->f
         return f"{base}.{p.field.name}", state
 
-    def select(self, p: ir.IndexPlace, base: str, state: State) -> tuple[str, State]:
-        """`base[i]` for a symbolic `i`: a path with a `[?N]` that loads and stores expand.
+    def indexed(self, p: ir.IndexPlace, state: State) -> tuple[ArrayCells, State]:
+        """The array `p` indexes: a member, global or local array, or the array a
+        pointer points into (a global array used as a value is that array)."""
+        if isinstance(p.array, ir.DerefPlace):
+            ptr, state = self.eval(p.array.pointer, state)
+            root = self.named(ptr, p)
+            if is_local_cell(root):
+                raise error_at(p.loc, "unsupported construct: indexing a pointer to a local")
+            return pointed_array(root), state
+        base, state = self.locate(p.array, state)
+        return ArrayCells(base), state
+
+    def select(self, p: ir.IndexPlace, array: ArrayCells,
+               state: State) -> tuple[str, State]:
+        """`array[i]` for a symbolic `i`: a path with a `[?N]` that loads and stores expand.
 
         An index outside 0..length-1 is undefined behaviour: those paths are cut and
-        recorded, so a difference that rests on them is never shown as real.
+        recorded, so a difference that rests on them is never shown as real.  Into an
+        array of unknown length there is no bound to check: an index that is one of
+        a few constants on every path selects among those cells, as a constant index
+        does; any other is read from the array's whole contents (`read_whole`), under
+        the premise that the element exists.
         """
-        if "[?" in base:
+        if "[?" in array.base:
             raise error_at(p.loc, "unsupported construct: more than one array index that is "
                                   "not a constant in one place")
         value, state = self.eval(p.index, state)
         index = ext64(value)
+        where = f"{array.base}[?{len(self.selections)}]"
         if p.length is None:
-            # An array of unknown length: exact only when the index is one of a few
-            # constants on every path; each is then a cell, as a constant index is.
             found = constant_choices(index)
             if found is None:  # e.g. the low half of a wider cell: `int` through `&local`
                 found = constant_choices(z3.simplify(index))
             if found is None:
-                raise error_at(p.loc, "unsupported construct: array index that is not a "
-                                      "constant, into an array of unknown length")
-            self.selections.append((index, sorted(found)))
-            return f"{base}[?{len(self.selections) - 1}]", state
+                self.array_keys[array.key] = array.base
+                self.arrays_read[array.base] = None
+                self.selections.append(Selection(index, None, array))
+                return where, state
+            self.selections.append(Selection(index, tuple(sorted(found)), array))
+            return where, state
         outside = z3.simplify(z3.UGE(index, z3.BitVecVal(p.length, 64)))
         if not z3.is_false(outside):
             if z3.is_true(outside):
@@ -357,19 +382,36 @@ class Executor(LoopSummarizer):
             self.exceeded.append(LoopBound(mk_and(state.guard, outside), p.loc,
                                            f"array index may be outside 0..{p.length - 1} "
                                            f"(undefined behaviour)"))
-        self.selections.append((index, list(range(p.length))))
-        return f"{base}[?{len(self.selections) - 1}]", state
+        self.selections.append(Selection(index, tuple(range(p.length)), array))
+        return where, state
+
+    def selected(self, where: str) -> tuple[Selection, str]:
+        """The selection of the `[?N]` in `where`, and what follows it (`.member`)."""
+        start = where.index("[?")
+        end = where.index("]", start)
+        return self.selections[int(where[start + 2:end])], where[end + 1:]
 
     def expand(self, where: str) -> list[tuple[int, str]]:
         """The paths a `[?N]` path stands for, one per value the index can take."""
-        start = where.index("[?")
-        end = where.index("]", start)
-        _, choices = self.selections[int(where[start + 2:end])]
-        return [(k, f"{where[:start]}[{k}]{where[end + 1:]}") for k in choices]
+        sel, rest = self.selected(where)
+        assert sel.choices is not None
+        return [(k, self.element(sel.array, k) + rest) for k in sel.choices]
 
     def selection(self, where: str) -> z3.BitVecRef:
-        start = where.index("[?")
-        return self.selections[int(where[start + 2:where.index("]", start)])][0]
+        return self.selected(where)[0].index
+
+    def load_whole(self, p: ir.Place, where: str, state: State) -> Value:
+        """An element of an array of unknown length at an index that may be any."""
+        sel, rest = self.selected(where)
+        if rest:
+            raise error_at(p.loc, "unsupported construct: member of an element at an index "
+                                  "that is not a constant, in an array of unknown length")
+        if p.ctype.kind not in ("int", "ptr", "opaque", "fnptr"):
+            raise error_at(p.loc, f"unsupported construct: {p.ctype.kind} value")
+        raw = self.read_whole(state, sel)
+        width = p.ctype.width
+        # A pointer read this way names no object equiv can follow.
+        return Value(raw if width == 64 else z3.Extract(width - 1, 0, raw), p.ctype)
 
     def named(self, ptr: Value, p: ir.Place) -> str:
         if ptr.path is None:
@@ -379,6 +421,8 @@ class Executor(LoopSummarizer):
 
     def load(self, p: ir.Place, where: str, state: State) -> Value:
         if "[?" in where:
+            if self.selected(where)[0].choices is None:
+                return self.load_whole(p, where, state)
             index = self.selection(where)
             cells = self.expand(where)
             values = [(k, self.load(p, path, state)) for k, path in cells]
@@ -415,6 +459,9 @@ class Executor(LoopSummarizer):
         return Value(term, p.ctype, where if named else None)
 
     def store(self, p: ir.Place, where: str, v: Value, state: State) -> None:
+        if "[?" in where and self.selected(where)[0].choices is None:
+            raise error_at(p.loc, "unsupported construct: a write at an array index that is "
+                                  "not a constant, into an array of unknown length")
         if state.dead:
             return
         if "[?" in where:
@@ -568,6 +615,17 @@ class Executor(LoopSummarizer):
         token = self.roots.setdefault("&local", z3.BitVecVal(string_value("&local") ^ 2, 64))
         return Value(token, ct.pointer_to(ct.VOID))
 
+    def e_object(self, e: ir.ObjectAddress, state: State) -> tuple[Value, State]:
+        """A global array as a pointer: one value for both sides, non-NULL and distinct
+        from the other named objects; it names the array.  An undeclared one names
+        the array too (a premise), but its value is the identifier's, unconstrained."""
+        key = f"{e.name}[]"
+        if not e.declared:
+            self.objects[e.name] = None  # a premise of the verdict (README)
+            return Value(z3.BitVec(f"{OPAQUE_PREFIX}{e.name}", 64), e.ctype, key), state
+        sym = self.roots.setdefault(key, z3.BitVec(f"&{key}", 64))
+        return Value(sym, e.ctype, key), state
+
     def e_indirect(self, e: ir.IndirectCall, state: State) -> tuple[Value, State]:
         """A call through a pointer: the event `(*fn)` with the pointer's value first."""
         pointer, state = self.eval(e.pointer, state)
@@ -716,6 +774,14 @@ def constant_choices(term: z3.BitVecRef) -> set[int] | None:
     return None
 
 
+def pointed_array(root: str) -> ArrayCells:
+    """The array a pointer naming `root` points into: a global array used as a
+    value names itself (`NAME[]`), any other pointer the memory at it."""
+    if root.endswith("[]"):
+        return ArrayCells(root[:-2])
+    return ArrayCells(root, pointer=True)
+
+
 def _bits_type(bits: int, signed: bool) -> ct.CType:
     return ct.CType("int", bits, signed, 3, f"{'int' if signed else 'unsigned int'}:{bits}")
 
@@ -739,7 +805,7 @@ _EXPR: dict[type, Handler] = {
     ir.IncDec: Executor.e_incdec, ir.Load: Executor.e_load, ir.Call: Executor.e_call,
     ir.StructArg: Executor.e_struct_arg, ir.Intrinsic: Executor.e_intrinsic,
     ir.AddressOf: Executor.e_address, ir.IndirectCall: Executor.e_indirect,
-    ir.AsmStmt: Executor.e_asm,
+    ir.AsmStmt: Executor.e_asm, ir.ObjectAddress: Executor.e_object,
 }
 
 # The special functions (see equiv.ir.lower.INTRINSICS for their types).

@@ -139,6 +139,14 @@ class SideTrace:
     iterations: tuple = ()  # equiv.semantics.loops.Iteration, one per loop reached (summaries)
     heads: list[LoopHead] = field(default_factory=list)  # loop heads of the unrolled loops
     local_escapes: tuple[str, ...] = ()  # external callees given a pointer to a local
+    # Arrays of unknown length read at an index that may be any (`syscall_table`).
+    arrays_read: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()  # undeclared identifiers used as pointers
+    # Elements read from such an array's contents on entry: (array, key, guard, index, value).
+    entry_reads: tuple[tuple[str, str, z3.BoolRef, z3.BitVecRef, z3.BitVecRef], ...] = ()
+    arrays: tuple[str, ...] = ()  # their memory keys (`ArrayCells.key`)
+    # Every element cell the side named: (its array's key, position).
+    elements: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Written memory cells: (bits, signed) of the type they are written as (None: two types).
     cell_views: dict[str, tuple[int, bool] | None] = field(default_factory=dict)
 
