@@ -19,7 +19,7 @@ from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.frontend.headers import tree_include_dirs, tree_layout
-from equiv.frontend.models import Model, arch_headers, arch_version, select_models
+from equiv.frontend.models import Model, arch_headers, arch_version, layouts_with, select_models
 from equiv.frontend.source import (
     Extra,
     SideInput,
@@ -305,7 +305,7 @@ def _errors_as_results(outcomes: dict[str, FunctionResult | InputError]) -> dict
     if errors and len(errors) == len(outcomes):
         raise errors[0]  # nothing was checked: the error, as before
     return {name: o if isinstance(o, FunctionResult) else
-            FunctionResult(name, Verdict.ERROR, reason=with_hint(o).render())
+            FunctionResult(name, Verdict.ERROR, reason=with_hint(o, layouts_with).render())
             for name, o in outcomes.items()}
 
 
