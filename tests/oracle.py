@@ -484,6 +484,7 @@ class _Collector(c_ast.NodeVisitor):
                 self.assumptions.append(name)
             if name in self.defined:  # the fragment's own definition wins
                 self.model_overridden.add(name)
+                self.generic_visit(node)  # still compiled (renamed): its callees need stubs
                 return
         self.defined[name] = node
         self.generic_visit(node)
