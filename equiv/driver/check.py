@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -404,6 +405,11 @@ def _opaque(query: Any, before: Unit, after: Unit) -> tuple[str, ...]:
                         if n not in before.functions and n not in after.functions))
 
 
+# Seconds of the function's --max-time kept back from a difference's explanation, so that
+# a proved difference is reported (with the explanation cut short) before the budget ends.
+_EXPLAIN_MARGIN = 5.0
+
+
 class FunctionCheck:
     """Checks one function under any subset of the premises."""
 
@@ -418,9 +424,11 @@ class FunctionCheck:
         self.defined_in: dict[str, tuple[tuple[tuple[str, bool], ...], ...]] = {}
         self.opaque_names: set[str] = set()  # undeclared identifiers the traces read
         self.local_escapes: dict[str, None] = {}  # external callees given `&local`
+        self._deadline = float("inf")  # when the function's --max-time runs out
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
+        self._deadline = time.monotonic() + self.options.budget.max_time
         try:
             with Guard(self.options.budget, f"checking {self.name}"):
                 return self._run(premises)
@@ -560,6 +568,30 @@ class FunctionCheck:
         if not explain_all:
             return FunctionResult(self.name, Verdict.NOT_EQUIVALENT, counterexample=cex)
         assert answer.model is not None
+        # The difference is proved: an explanation that runs out of the budget costs the
+        # explanation only, never the verdict.
+        explaining = Budget(max(self._deadline - time.monotonic() - _EXPLAIN_MARGIN, 0.0),
+                            self.options.budget.max_memory)
+        try:
+            with Guard(explaining, f"explaining the difference in {self.name}"):
+                return self._explained(query, session, view, bits, answer, cex, masks,
+                                       opaque, notes)
+        except BudgetExceeded as hit:
+            cut = hit.reason if hit.reason.startswith("memory") else (
+                f"time limit reached (--max-time {self.options.budget.max_time:g} s, "
+                f"{_EXPLAIN_MARGIN:g} s of it kept for the report)")
+            return FunctionResult(
+                self.name, Verdict.NOT_EQUIVALENT, counterexample=cex, masks=masks,
+                opaque=opaque, word_notes=notes,
+                reason=f"the counterexample is complete; its explanation was cut off: {cut}")
+
+    def _explained(self, query: Any, session: Any, view: Any, bits: list[int], answer: Any,
+                   cex: Any, masks: Any, opaque: Any, notes: Any) -> FunctionResult:
+        """The NOT EQUIVALENT result with its explanation: per-bit rows, the inputs that
+        matter and the difference condition."""
+        from equiv.explain import perbit as explain
+        import z3
+
         word_bits = explain.tested_bits(query, MAPPED_WORD) if self.options.flag_map else []
         variables = explain.variables(query, bits, view.names,
                                       MAPPED_WORD if self.options.flag_map else None,
