@@ -415,6 +415,8 @@ def _add_function(unit: Unit, item: Any) -> None:
     if _kept_over_model(unit, name, item):
         return
     unit.signatures[name] = unit.signature_of(item.decl.type)
+    if name in unit.side.weak:
+        return  # `__weak`: another file may replace the body, so the function stays external
     unit.funcdefs[name] = item
     unit._lowered.pop(name, None)
     if unit.is_user_node(item) and name not in unit.user_functions:
