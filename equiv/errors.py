@@ -58,11 +58,12 @@ def with_hint(err: InputError,
 
     `layouts_with(name)` lists the baked layouts that define `name`; the hint names them.
     """
-    m = re.search(r"'(_?TIF_\w+)' undeclared", err.message)
+    m = re.search(r"'(_?TIF_\w+|SYSCALL_WORK_\w+)' undeclared", err.message)
     if m is None or "--arch" in err.message:
         return err
     found = layouts_with(m.group(1)) if layouts_with is not None else []
-    choices = " or ".join(f"--arch {name}" for name in found) or "--arch arm64 or --arch x86_64"
+    choices = (" or ".join(f"--arch {name}" for name in found) if found else
+               "--tree LINUX with a kernel that has it (no baked layout does)")
     message = (f"{err.message} (no thread-flag layout in force defines it: give {choices}, "
                f"or define {m.group(1)} in the code)")
     return InputError(err.location, message, err.source_line)

@@ -99,9 +99,10 @@ def arch_version(arch: str | None) -> str:
 
 
 def layouts_with(name: str) -> list[str]:
-    """The baked layouts (`--arch` values) whose header `#define`s `name`, sorted."""
+    """The baked layouts (`--arch` values) whose headers `#define` `name`, sorted."""
     define = re.compile(rf"^\s*#\s*define\s+{re.escape(name)}\b", re.M)
     directory = models_dir() / "arch"
-    return sorted(p.stem for p in directory.glob("*.h")
-                  if p.stem.partition("@")[0] != "syscall_work"
-                  and define.search(read_source(str(p))))
+    arches = sorted(p.stem for p in directory.glob("*.h")
+                    if p.stem.partition("@")[0] != "syscall_work")
+    return [arch for arch in arches
+            if any(define.search(read_source(h)) for h in arch_headers(arch))]
