@@ -1,17 +1,17 @@
 /*
  * Generic-entry syscall work bits for equiv, for --arch ...@v5.10.
  *
- * Version: Linux v5.10 as tip had it before 86e89c1dc33d
+ * Version: Linux v5.10 as tip had it before 51af3f230639
  *
- * Follows tip just before 86e89c1dc33d "x86: Reclaim unused x86 TI flags"
- * (v5.11 merge window), after 17a8e1de69c9 "audit: Migrate to use
+ * Follows tip just before 51af3f230639 "x86: Reclaim unused x86 TI flags"
+ * (v5.11 merge window), after 785dc4eb7fd7 "audit: Migrate to use
  * SYSCALL_WORK flag": enum syscall_work_bit and the SYSCALL_WORK_* masks of
  * include/linux/thread_info.h, and SYSCALL_WORK_ENTER/SYSCALL_WORK_EXIT of
  * include/linux/entry-common.h.  Written for equiv; only the numbers come
  * from the kernel.
  *
  * The v5.10 release has no syscall_work word: the series that added it
- * (70c86a1ba9c8 "entry: Expose helpers to migrate TIF to SYSCALL_WORK
+ * (3136b93c3fb2 "entry: Expose helpers to migrate TIF to SYSCALL_WORK
  * flags" onwards) moved the five syscall bits over one by one, and this is
  * the state once all five had moved.  SYSCALL_WORK_SYSCALL_USER_DISPATCH and
  * SYSCALL_WORK_SYSCALL_EXIT_TRAP came later (v5.11-rc1 and v5.11), so they

@@ -5,10 +5,10 @@
  *
  * Follows the x86 thread flags of tip at dd0a04606937 "rseq: Implement
  * syscall entry work for time slice extensions" (sched/core, January 2026):
- * since 7223779eaed9 "x86: Use generic TIF bits" x86 takes bits 0-15 from
- * include/asm-generic/thread_info_tif.h (c7555bba77d3 "asm-generic: Provide
+ * since da3f033a9fbf "x86: Use generic TIF bits" x86 takes bits 0-15 from
+ * include/asm-generic/thread_info_tif.h (29589343488e "asm-generic: Provide
  * generic TIF infrastructure", with the HAVE_TIF_NEED_RESCHED_LAZY and
- * HAVE_TIF_POLLING_NRFLAG bits x86 asks for, and TIF_RSEQ from e078c430c19e
+ * HAVE_TIF_POLLING_NRFLAG bits x86 asks for, and TIF_RSEQ from 32034df66b5f
  * "rseq: Switch to TIF_RSEQ if supported") and keeps its own bits from 16 in
  * arch/x86/include/asm/thread_info.h.  Written for equiv; only the numbers
  * come from the kernel.  Select it with --arch x86_64@tip-2026-01.

@@ -1,10 +1,10 @@
 /*
  * x86_64 thread-flag layout for equiv, before x86 gave up its syscall bits.
  *
- * Version: Linux v5.10 as tip had it before 86e89c1dc33d
+ * Version: Linux v5.10 as tip had it before 51af3f230639
  *
  * Follows arch/x86/include/asm/thread_info.h in tip just before commit
- * 86e89c1dc33d "x86: Reclaim unused x86 TI flags" (blob 0da5d58, v5.11
+ * 51af3f230639 "x86: Reclaim unused x86 TI flags" (blob 0da5d58, v5.11
  * merge window): the TIF_* bit numbers and one-bit _TIF_* masks of that
  * file, and its multi-bit __switch_to() masks.  Written for equiv; only the
  * numbers come from the kernel.  Select it with --arch x86_64@v5.10.
@@ -14,8 +14,8 @@
  * TIF_SECCOMP and TIF_SYSCALL_TRACEPOINT are still thread flags here (the
  * reclaim moved them to thread_info->syscall_work for good).  It differs from
  * the v5.10 release in two bits, both changed in tip before the reclaim:
- * TIF_IA32 (17) and TIF_X32 (30) are gone (a52bbef79676 "x86: Reclaim
- * TIF_IA32 and TIF_X32"), and TIF_NOTIFY_SIGNAL took bit 17 (0975bcda2417
+ * TIF_IA32 (17) and TIF_X32 (30) are gone (8d71d2bf6efe "x86: Reclaim
+ * TIF_IA32 and TIF_X32"), and TIF_NOTIFY_SIGNAL took bit 17 (c8d5ed67936f
  * "x86: Wire up TIF_NOTIFY_SIGNAL").  A name only the v5.10 release has
  * (TIF_IA32, TIF_X32) is therefore undeclared, never given a wrong bit.
  *
