@@ -203,7 +203,10 @@ def select_functions(before: Unit | list[Unit], after: Unit | list[Unit],
         for name in requested:
             if not any(name in p.user_functions or name in p.skipped_functions
                        for p in units):
-                raise InputError(None, f"function '{name}' is defined on neither side")
+                weak = any(name in p.side.weak for p in units)
+                raise InputError(None, f"function '{name}' is defined on neither side" + (
+                    " (only as a __weak default, which another file may replace, so its "
+                    "callers see it as an external function)" if weak else ""))
         return list(dict.fromkeys(requested))
     return list(dict.fromkeys(n for u in units for n in roots(u)))
 
