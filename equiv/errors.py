@@ -7,6 +7,7 @@ prints it as `file:line:col: error: message` and exits with code 2.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -51,11 +52,18 @@ def unsupported(location: Location | None, construct: str) -> InputError:
     return InputError(location, f"unsupported construct: {construct}")
 
 
-def with_hint(err: InputError) -> InputError:
-    """`err`, with a hint when a thread-flag name is undeclared (no layout defines it)."""
-    m = re.search(r"'(_?TIF_\w+)' undeclared", err.message)
+def with_hint(err: InputError,
+              layouts_with: Callable[[str], list[str]] | None = None) -> InputError:
+    """`err`, with a hint when a thread-flag name is undeclared (no layout defines it).
+
+    `layouts_with(name)` lists the baked layouts that define `name`; the hint names them.
+    """
+    m = re.search(r"'(_?TIF_\w+|SYSCALL_WORK_\w+)' undeclared", err.message)
     if m is None or "--arch" in err.message:
         return err
-    message = (f"{err.message} (no thread-flag layout defines it: give --arch arm64 or "
-               f"--arch x86_64, or define {m.group(1)} in the code)")
+    found = layouts_with(m.group(1)) if layouts_with is not None else []
+    choices = (" or ".join(f"--arch {name}" for name in found) if found else
+               "--tree LINUX with a kernel that has it (no baked layout does)")
+    message = (f"{err.message} (no thread-flag layout in force defines it: give {choices}, "
+               f"or define {m.group(1)} in the code)")
     return InputError(err.location, message, err.source_line)

@@ -42,7 +42,7 @@
 #define __rcu
 #define __percpu
 #define __private
-#define __weak
+#define __weak __equiv_weak	/* equiv.frontend.source: a replaceable definition */
 #define __noreturn
 #define __noinstr_section(x)
 #define __section(x)

@@ -225,8 +225,13 @@ class Premises:
         return tuple(MODEL_FUNCTIONS / f"{name}.c" for name in self.models)
 
     @property
-    def arch_header(self) -> Path | None:
-        return MODEL_ARCH / f"{self.arch}.h" if self.arch else None
+    def arch_headers(self) -> tuple[Path, ...]:
+        """`--arch NAME[@VERSION]`: the layout file and the SYSCALL_WORK bits of that version."""
+        if not self.arch:
+            return ()
+        version = self.arch.partition("@")[2]
+        work = f"syscall_work@{version}.h" if version else "syscall_work.h"
+        return (MODEL_ARCH / f"{self.arch}.h", MODEL_ARCH / work)
 
     @property
     def defines(self) -> tuple[str, ...]:
@@ -272,7 +277,7 @@ def premises_from_args(args: Sequence[str]) -> Premises:
         else:
             raise OracleError(f"the oracle does not model the option {word!r}")
     premises = Premises(tuple(dict.fromkeys(models)), arch, tuple(pins), tuple(assumes), stable)
-    for path in (*premises.model_files, premises.arch_header):
+    for path in (*premises.model_files, *premises.arch_headers):
         if path is not None and not path.is_file():
             raise OracleError(f"no such model: {path.relative_to(REPO)}")
     return premises
@@ -357,7 +362,7 @@ def _wrapper(ws: Workspace, prefix: Path | None = None, suffix: Path | None = No
     [prefix], fragment, models, [suffix].  The bracketed parts exist only
     when building."""
     renames = ws.renames if prefix is not None else None
-    parts = [ws.header, renames, PRELUDE, ws.premises.arch_header, prefix, ws.fragment]
+    parts = [ws.header, renames, PRELUDE, *ws.premises.arch_headers, prefix, ws.fragment]
     text = "".join(f'#include "{p}"\n' for p in parts if p is not None)
     for model in ws.premises.model_files:
         text += "".join(f"#define {n} __oracle_model_{n}\n" for n in ws.model_overridden)
@@ -481,6 +486,7 @@ class _Collector(c_ast.NodeVisitor):
                 self.assumptions.append(name)
             if name in self.defined:  # the fragment's own definition wins
                 self.model_overridden.add(name)
+                self.generic_visit(node)  # still compiled (renamed): its callees need stubs
                 return
         self.defined[name] = node
         self.generic_visit(node)

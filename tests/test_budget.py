@@ -42,3 +42,31 @@ def test_a_limit_hit_outside_a_solver_check_leaves_later_checks_working() -> Non
     answer = Session([x > 1], timeout_s=5).check(x < 5)
     assert answer.outcome is Outcome.SAT
 
+
+
+def test_a_proved_difference_survives_an_explanation_past_the_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The explanation (per-bit rows, differs iff) gets what is left of --max-time less a
+    margin; when it runs out, the verdict and the counterexample stay, and the reason says
+    what was cut.  Before, the whole function became UNKNOWN."""
+    from pathlib import Path
+
+    from equiv.driver import check
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.report.results import Verdict
+
+    def endless(*args: object, **kwargs: object) -> None:
+        while True:
+            pass
+
+    monkeypatch.setattr(check.FunctionCheck, "_explained", endless)
+    monkeypatch.setattr(check, "_EXPLAIN_MARGIN", 0.0)
+    case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
+    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=20.0, max_memory=0))
+    result = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
+    (fn,) = result.functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT, fn
+    assert fn.counterexample is not None and fn.counterexample.flags == 0x800
+    assert fn.condition is None and not fn.bits
+    assert fn.reason is not None
+    assert "its explanation was cut off: time limit reached (--max-time 20 s" in fn.reason

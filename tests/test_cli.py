@@ -441,6 +441,18 @@ def test_undeclared_flag_name_in_a_model_hints_at_arch(tmp_path: Path) -> None:
     proc = check(source, source, "--model", "audit")
     assert proc.returncode == 2, describe(proc)
     assert "'TIF_SYSCALL_AUDIT' undeclared" in proc.stderr
-    assert "give --arch arm64 or --arch x86_64" in proc.stderr, describe(proc)
+    assert "give --arch arm64 or --arch x86_64@v5.10," in proc.stderr, describe(proc)
     with_arch = check(source, source, "--model", "audit", "--arch", "arm64")
     assert with_arch.returncode == 0, describe(with_arch)
+
+
+def test_a_weak_default_is_not_a_function_to_check(tmp_path: Path) -> None:
+    """`--function` naming a function the file only defines `__weak` says why it is not there:
+    another file may replace the body, so equiv does not take it for the function."""
+    source = write(tmp_path, "f.c", "void __weak arch_hook(long x) { }\n"
+                                    "void caller(long x)\n{\n\tarch_hook(x);\n}\n")
+    proc = check(source, source, "--function", "arch_hook")
+    assert_tool_error(proc, r"function 'arch_hook' is defined on neither side \(only as a "
+                            r"__weak default, which another file may replace")
+    calls = check(source, source, "--function", "caller")
+    assert calls.returncode == 0, describe(calls)

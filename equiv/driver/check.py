@@ -20,7 +20,7 @@ from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.frontend.headers import tree_include_dirs, tree_layout
-from equiv.frontend.models import Model, arch_headers, arch_version, select_models
+from equiv.frontend.models import Model, arch_headers, arch_version, layouts_with, select_models
 from equiv.frontend.source import (
     Extra,
     SideInput,
@@ -217,7 +217,10 @@ def select_functions(before: Unit | list[Unit], after: Unit | list[Unit],
         for name in requested:
             if not any(name in p.user_functions or name in p.skipped_functions
                        for p in units):
-                raise InputError(None, f"function '{name}' is defined on neither side")
+                weak = any(name in p.side.weak for p in units)
+                raise InputError(None, f"function '{name}' is defined on neither side" + (
+                    " (only as a __weak default, which another file may replace, so its "
+                    "callers see it as an external function)" if weak else ""))
         return list(dict.fromkeys(requested))
     return list(dict.fromkeys(n for u in units for n in roots(u)))
 
@@ -320,7 +323,7 @@ def _errors_as_results(outcomes: dict[str, FunctionResult | InputError]) -> dict
     if errors and len(errors) == len(outcomes):
         raise errors[0]  # nothing was checked: the error, as before
     return {name: o if isinstance(o, FunctionResult) else
-            FunctionResult(name, Verdict.ERROR, reason=with_hint(o).render())
+            FunctionResult(name, Verdict.ERROR, reason=with_hint(o, layouts_with).render())
             for name, o in outcomes.items()}
 
 
@@ -419,6 +422,11 @@ def _opaque(query: Any, before: Unit, after: Unit) -> tuple[str, ...]:
                         if n not in before.functions and n not in after.functions))
 
 
+# Seconds of the function's --max-time kept back from a difference's explanation, so that
+# a proved difference is reported (with the explanation cut short) before the budget ends.
+_EXPLAIN_MARGIN = 5.0
+
+
 class FunctionCheck:
     """Checks one function under any subset of the premises."""
 
@@ -435,9 +443,11 @@ class FunctionCheck:
         self.local_escapes: dict[str, None] = {}  # external callees given `&local`
         self.arrays_read: dict[str, None] = {}  # arrays read at an index that may be any
         self.objects: dict[str, None] = {}  # undeclared identifiers used as pointers
+        self._deadline = float("inf")  # when the function's --max-time runs out
 
     def run(self, premises: list[Premise]) -> FunctionResult:
         """The function's result under the budget: UNKNOWN naming the limit when it runs out."""
+        self._deadline = time.monotonic() + self.options.budget.max_time
         try:
             with Guard(self.options.budget, f"checking {self.name}"):
                 return self._run(premises)
@@ -589,6 +599,30 @@ class FunctionCheck:
         if not explain_all:
             return FunctionResult(self.name, Verdict.NOT_EQUIVALENT, counterexample=cex)
         assert answer.model is not None
+        # The difference is proved: an explanation that runs out of the budget costs the
+        # explanation only, never the verdict.
+        explaining = Budget(max(self._deadline - time.monotonic() - _EXPLAIN_MARGIN, 0.0),
+                            self.options.budget.max_memory)
+        try:
+            with Guard(explaining, f"explaining the difference in {self.name}"):
+                return self._explained(query, session, view, bits, answer, cex, masks,
+                                       opaque, notes)
+        except BudgetExceeded as hit:
+            cut = hit.reason if hit.reason.startswith("memory") else (
+                f"time limit reached (--max-time {self.options.budget.max_time:g} s, "
+                f"{_EXPLAIN_MARGIN:g} s of it kept for the report)")
+            return FunctionResult(
+                self.name, Verdict.NOT_EQUIVALENT, counterexample=cex, masks=masks,
+                opaque=opaque, word_notes=notes,
+                reason=f"the counterexample is complete; its explanation was cut off: {cut}")
+
+    def _explained(self, query: Any, session: Any, view: Any, bits: list[int], answer: Any,
+                   cex: Any, masks: Any, opaque: Any, notes: Any) -> FunctionResult:
+        """The NOT EQUIVALENT result with its explanation: per-bit rows, the inputs that
+        matter and the difference condition."""
+        from equiv.explain import perbit as explain
+        import z3
+
         word_bits = explain.tested_bits(query, MAPPED_WORD) if self.options.flag_map else []
         variables = explain.variables(query, bits, view.names,
                                       MAPPED_WORD if self.options.flag_map else None,

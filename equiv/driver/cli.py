@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from equiv.driver.budget import BudgetExceeded
     from equiv.driver.check import CheckOptions, run_check
     from equiv.errors import InputError, with_hint
+    from equiv.frontend.models import layouts_with
     from equiv.report.render import render_json, render_text
     from equiv.semantics.trace import FLAG_PARAMS
 
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             **limit_options(args))  # type: ignore[arg-type]
         result = run_check(split_side(args.before), split_side(args.after), options)
     except InputError as err:
-        print(with_hint(err).render(), file=sys.stderr)
+        print(with_hint(err, layouts_with).render(), file=sys.stderr)
         return TROUBLE
     except BudgetExceeded as hit:
         print(f"equiv: unknown: {hit.reason}", file=sys.stderr)

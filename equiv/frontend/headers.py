@@ -45,6 +45,10 @@ def tree_include_dirs(tree: str, arch: str | None) -> tuple[str, ...]:
     if arch is None:
         raise InputError(None, "--tree needs --arch (the architecture whose arch/ARCH/include "
                                "the build uses)")
+    if "@" in arch:
+        name, _, version = arch.partition("@")
+        raise InputError(None, f"--tree reads the flag layout from the tree: give --arch {name} "
+                               f"(a baked layout such as @{version} is for checks without --tree)")
     arch_dir = TREE_ARCH_DIRS.get(arch, arch)
     if not os.path.isdir(os.path.join(tree, "arch", arch_dir)):
         raise InputError(None, f"--tree {tree}: has no arch/{arch_dir} for --arch {arch}")

@@ -69,20 +69,40 @@ def select_models(names: tuple[str, ...], use_all: bool,
 
 
 def arch_headers(arch: str | None) -> tuple[str, ...]:
-    """The layout headers for `--arch NAME`: the arch's TIF bits and SYSCALL_WORK bits."""
+    """The layout headers for `--arch NAME[@VERSION]`: the arch's TIF bits and SYSCALL_WORK bits.
+
+    `NAME` is the current baked layout; `NAME@VERSION` an older one, whose SYSCALL_WORK bits
+    are those of the same version (`syscall_work@VERSION.h`).
+    """
     if arch is None:
         return ()
     directory = models_dir() / "arch"
-    known = sorted(p.stem for p in directory.glob("*.h") if p.stem != "syscall_work")
+    known = sorted(p.stem for p in directory.glob("*.h")
+                   if p.stem.partition("@")[0] != "syscall_work")
     if arch not in known:
         raise InputError(None, f"unknown architecture '{arch}' (available: {', '.join(known)})")
-    return (str(directory / f"{arch}.h"), str(directory / "syscall_work.h"))
+    version = arch.partition("@")[2]
+    work = f"syscall_work@{version}.h" if version else "syscall_work.h"
+    return (str(directory / f"{arch}.h"), str(directory / work))
 
 
 def arch_version(arch: str | None) -> str:
-    """The kernel version a baked layout follows (its header's `Linux vX.Y`)."""
+    """The kernel version a baked layout follows: its header's `Version:` line, or `Linux vX.Y`."""
     if arch is None:
         return ""
     text = read_source(str(models_dir() / "arch" / f"{arch}.h"))
+    stated = _field(text, "Version")
+    if stated:
+        return stated
     m = re.search(r"\bLinux (v[\d.]+)", text)
     return f"Linux {m.group(1)}" if m else "an unstated kernel version"
+
+
+def layouts_with(name: str) -> list[str]:
+    """The baked layouts (`--arch` values) whose headers `#define` `name`, sorted."""
+    define = re.compile(rf"^\s*#\s*define\s+{re.escape(name)}\b", re.M)
+    directory = models_dir() / "arch"
+    arches = sorted(p.stem for p in directory.glob("*.h")
+                    if p.stem.partition("@")[0] != "syscall_work")
+    return [arch for arch in arches
+            if any(define.search(read_source(h)) for h in arch_headers(arch))]

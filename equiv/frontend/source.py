@@ -116,6 +116,7 @@ class ParsedSide:
     warnings: tuple[str, ...] = ()  # fallbacks that fired after a stub
     notes: tuple[str, ...] = ()  # layout macros that yielded to the side's own enumerators
     opaque_types: tuple[str, ...] = ()  # type names no header declares (incomplete structs)
+    weak: frozenset[str] = frozenset()  # functions defined `__weak`: another file may replace them
 
     def is_user_file(self, path: str) -> bool:
         """Code the user wrote (their files, or text they renamed with #line)."""
@@ -382,7 +383,8 @@ def load_side(side: SideInput) -> ParsedSide:
             [*zip(paths, texts), *scan.quoted_headers.items()], layout)
         yields = tuple(c.name for c in clashes)
         try:
-            text = preprocess(all_paths, all_texts, macros, side, scan, yields)
+            text, weak = _weak_functions(preprocess(all_paths, all_texts, macros, side, scan,
+                                                    yields))
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
             ast, skipped, types = _parse_with_types(text, paths)
             if any(s.error.location is not None and s.error.location.file == "<equiv-macros>"
@@ -393,14 +395,31 @@ def load_side(side: SideInput) -> ParsedSide:
                 raise
             # A mask-like macro whose body is not an expression: do without mask names.
             macros = {}
-            text = preprocess(all_paths, all_texts, macros, side, scan, yields)
+            text, weak = _weak_functions(preprocess(all_paths, all_texts, macros, side, scan,
+                                                    yields))
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
             ast, skipped, types = _parse_with_types(text, paths)
     foreign = set(_INCLUDED.findall(text)) | {e.display for e in side.extras} | {
         str(models_dir() / "prelude.h"), "<equiv-macros>", *side.force_includes}
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
                       tuple(skipped), frozenset(foreign), report.stubs, report.warnings,
-                      tuple(c.note() for c in clashes), types)
+                      tuple(c.note() for c in clashes), types, weak)
+
+
+# `__weak` (the prelude's `__equiv_weak`), the declaration specifiers after it, and the name of
+# the function it defines or declares.
+_WEAK = re.compile(r"\b__equiv_weak\b([^;{}()]*?)\b([A-Za-z_]\w*)\s*\(")
+
+
+def _weak_functions(text: str) -> tuple[str, frozenset[str]]:
+    """The preprocessed `text` without its `__weak` markers, and the functions they mark.
+
+    A `__weak` definition is a default that the linker drops when another file (an
+    architecture's) defines the same function: its body is not the function's behaviour.
+    The marker is blanked in place, so that columns stay where they were.
+    """
+    names = frozenset(m.group(2) for m in _WEAK.finditer(text))
+    return re.sub(r"\b__equiv_weak\b", lambda m: " " * len(m.group(0)), text), names
 
 
 def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], tuple[str, ...]]:

@@ -412,7 +412,11 @@ def _add_function(unit: Unit, item: Any) -> None:
     args = item.decl.type.args
     if item.param_decls or any(type(p).__name__ == "ID" for p in getattr(args, "params", None) or ()):
         raise unsupported_at(item, "K&R-style function definition")
+    if _kept_over_model(unit, name, item):
+        return
     unit.signatures[name] = unit.signature_of(item.decl.type)
+    if name in unit.side.weak:
+        return  # `__weak`: another file may replace the body, so the function stays external
     unit.funcdefs[name] = item
     unit._lowered.pop(name, None)
     if unit.is_user_node(item) and name not in unit.user_functions:
@@ -442,3 +446,18 @@ def _add_decl(unit: Unit, item: Any) -> None:
     unit.globals[item.name] = GlobalVar(item.name, t, "const" in (item.quals or []), defined,
                                         item.init, location(item), "static" in storage)
     unit._inits.pop(item.name, None)
+
+
+def _kept_over_model(unit: Unit, name: str, item: Any) -> bool:
+    """Whether the definition of `name` already read stays, `item` being a later one.
+
+    The side's own code (its files and the headers they include) comes before the models
+    in the translation unit, and its definition wins over a model's (`--model`), as C would
+    never see both: only a definition from the prelude yields to a later one.
+    """
+    existing = unit.funcdefs.get(name)
+    if existing is None or unit.is_user_node(item):
+        return False
+    where = location(existing)
+    return where is not None and where.file != unit.side.prelude_file
+

@@ -21,6 +21,7 @@ from typing import Iterator
 from equiv.driver.budget import BudgetExceeded
 from equiv.driver.check import CheckOptions, run_check
 from equiv.errors import InputError, Location, with_hint
+from equiv.frontend.models import layouts_with
 from equiv.patch.baseline import Accepted, accepted_entry, is_accepted, save_baseline
 from equiv.patch.scope import (
     C_SUFFIXES,
@@ -262,17 +263,18 @@ def requote(err: InputError, before: TreeIndex, after: TreeIndex) -> InputError:
     extracted fragment, whose lines are shifted by `#line` markers)."""
     loc = err.location
     if loc is None:
-        return with_hint(err)
+        return with_hint(err, layouts_with)
     side = {"a/": before, "b/": after}.get(loc.file[:2])
     path = loc.file[2:] if side is not None else loc.file
     text = (side or after).files.get(path)
     if text is None and side is None:
         text = before.files.get(path)
     if text is None:  # not a tree file (a model, a header equiv provides): quoted as read
-        return with_hint(err)
+        return with_hint(err, layouts_with)
     lines = text.split("\n")
     quoted = lines[loc.line - 1] if 0 < loc.line <= len(lines) else None
-    return with_hint(InputError(Location(loc.file, loc.line, loc.column), err.message, quoted))
+    return with_hint(InputError(Location(loc.file, loc.line, loc.column), err.message, quoted),
+                     layouts_with)
 
 
 def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeIndex,

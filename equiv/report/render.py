@@ -280,8 +280,9 @@ def function_lines(result: FunctionResult) -> list[str]:
     if result.verdict is Verdict.NOT_EQUIVALENT and result.counterexample is not None:
         cond = result.condition
         lines.append("  differs iff: " + (condition_text(cond) if cond is not None else
-                                          "not computed (--verdict-only, or a premise "
-                                          "check that shows only the counterexample)"))
+                                          "not computed (--verdict-only, a premise check "
+                                          "that shows only the counterexample, or a budget "
+                                          "that ran out: see the reason)"))
         lines += bit_lines(result.bits, result.counterexample.word)
     if result.opaque and result.verdict in (Verdict.NOT_EQUIVALENT, Verdict.UNKNOWN):
         lines.append("  opaque (no definition or model): " + opaque_text(result.opaque))
