@@ -1215,6 +1215,20 @@ def _assume_c(info: FragmentInfo) -> str:
     return f"static int __oracle_assume(unsigned long flags)\n{{\n\t(void)flags;\n\treturn {body};\n}}\n"
 
 
+def _stable_names(model: Path) -> list[str]:
+    """A model's `Stable:` masks (flag bits no external call sets or clears)."""
+    m = re.search(r"^\s*\*?\s*Stable:\s*(.+?)\s*$", model.read_text(), re.M)
+    return m.group(1).replace(",", " ").split() if m else []
+
+
+def _keep_c(info: FragmentInfo) -> str:
+    """``__oracle_keep``: the flag bits a call leaves as it found them (the models'
+    `Stable:` masks that the fragment defines); the word a call leaves keeps them."""
+    names = [n for path in info.ws.premises.model_files for n in _stable_names(path)]
+    terms = "".join(f"#ifdef {n}\n\t| ({n})\n#endif\n" for n in names)
+    return f"const unsigned long __oracle_keep = 0UL\n{terms};\n"
+
+
 def _fill_c(info: FragmentInfo) -> list[str]:
     """Statements giving each object's pointer-free members distinct nonzero
     contents when the run asks for it (a bit-field gets the value, reduced
@@ -1278,6 +1292,7 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], c
             *objects,
             *(_param_storage(i, p) for i, p in enumerate(info.params)),
             _assume_c(info),
+            _keep_c(info),
             _run_one_c(info, slots, caller or caller_view(info)),
         ]
     )
@@ -1436,6 +1451,13 @@ static long long stub_result(unsigned long long hash)
 }
 
 extern unsigned long *__oracle_flag_word;
+extern const unsigned long __oracle_keep;
+
+/* The word a call leaves: `word`, but with the bits no call changes kept. */
+static unsigned long leave(unsigned long word)
+{
+	return (word & ~__oracle_keep) | (*__oracle_flag_word & __oracle_keep);
+}
 
 static unsigned long long memory_hash(void)
 {
@@ -1475,9 +1497,9 @@ long long __oracle_call(const char *name, int nargs, ...)
 	printf("M %llx\n", memory_hash());
 	for (i = 0; i < nleaves; i++)
 		if (leave_call[i] == call_index - 1)
-			*__oracle_flag_word = leave_word[i];
+			*__oracle_flag_word = leave(leave_word[i]);
 	if (scripted && accessed) {
-		*__oracle_flag_word = script_at < nscript ? script[script_at++] : 0;
+		*__oracle_flag_word = leave(script_at < nscript ? script[script_at++] : 0);
 		accessed = 0;
 	}
 	pending = 1;

@@ -107,7 +107,7 @@ def test_touched_function_contained_by_its_callers_passes(tmp_path: Path) -> Non
                                        "one-mask.patch"))
     git(path, "am", "-q", str(SERIES / "0002-arm64-ptrace-Align-syscall-exit-work-semantics-"
                                        "with-.patch"))
-    status, doc = gate_json(path, "--model", "audit", "--stable-flags")
+    status, doc = gate_json(path, "--model", "audit")
     checks = checked(doc)
     assert status == 0
     assert checks["el0_svc_common"]["result"]["verdict"] == "equivalent"

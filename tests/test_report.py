@@ -499,16 +499,16 @@ Whatever the flag word at entry, it differs depending on the word
 invoke_syscall() leaves behind (a call may change the thread flags).
 
 The claim holds only if audit_syscall_exit() has an effect only when
-TIF_SYSCALL_AUDIT is set (equiv's model "audit", after
-include/linux/audit.h and kernel/auditsc.c, Linux v6.12); and the calls
-in between leave the thread flags alone (--stable-flags): under those
-premises equiv proves el0_svc_common() unchanged. If that is the
-argument, could the changelog state it?
+TIF_SYSCALL_AUDIT is set, and no call on the exit path sets or clears
+TIF_SYSCALL_AUDIT (equiv's model "audit", after include/linux/audit.h
+and kernel/auditsc.c, Linux v6.12): under that premise equiv proves
+el0_svc_common() unchanged. If that is the argument, could the changelog
+state it?
 
 To reproduce, from the tree the series applies to:
 
   equiv patch 0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch
-  equiv patch --model audit --stable-flags 0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch
+  equiv patch --model audit 0002-arm64-ptrace-Align-syscall-exit-work-semantics-with-.patch
 """
 
 

@@ -845,7 +845,31 @@ class FunctionCheck:
             facts.append(z3.Bool(name) == z3.BoolVal(on))
         if self.options.flag_map:
             facts += flag_map_facts(self.options.flag_map, b_prog, a_prog)
+        facts += stable_bit_facts(models, (b_prog, a_prog), (b_trace, a_trace))
         return facts
+
+
+def stable_bit_facts(models: tuple[Model, ...], programs: tuple[Unit, Unit],
+                     traces: tuple[Any, Any]) -> list[Any]:
+    """A model's `Stable:` masks: every external call leaves those bits of the flag word
+    as it found them (on each side, with the mask as that side defines it; a side
+    that does not define it gets no fact: the model does not apply there)."""
+    import z3
+
+    from equiv.explain import perbit as explain
+
+    facts = []
+    for program, trace in zip(programs, traces):
+        values = explain.macro_values(program)
+        mask = 0
+        for m in models:
+            mask |= sum(values.get(name, 0) for name in m.stable)
+        if not mask:
+            continue
+        keep = z3.BitVecVal(mask, 64)
+        facts += [(e.flags_after & keep) == (e.flags_at & keep) for e in trace.events
+                  if e.flags_after is not None and e.flags_at is not None]
+    return facts
 
 
 # ---- flag maps --------------------------------------------------------------------------

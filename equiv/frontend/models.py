@@ -25,6 +25,9 @@ class Model:
     follows: str
     invariant: str
     text: str
+    # Flag masks no external call sets or clears (`Stable:` line, names such as
+    # _TIF_SYSCALL_AUDIT): a premise of the model, kept in the query as facts.
+    stable: tuple[str, ...] = ()
 
 
 def _field(text: str, key: str) -> str:
@@ -36,7 +39,7 @@ def _read_model(path: Path, display: str) -> Model:
     text = read_source(str(path))
     name = _field(text, "Model") or path.stem
     return Model(name, str(path), display, _field(text, "Follows"), _field(text, "Invariant"),
-                 text)
+                 text, tuple(_field(text, "Stable").replace(",", " ").split()))
 
 
 def catalogue(extra_dirs: tuple[str, ...] = ()) -> dict[str, Model]:
