@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 from test_patch import SERIES, TREE, equiv_patch, git
 
+from equiv.patch.gate import same_cut_out
+from equiv.patch.scope import Fragment
+
 pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("gcc") is None,
                                 reason="equiv patch needs git and gcc")
 
@@ -501,3 +504,44 @@ def test_list_archive_page_subject_keeps_its_tags_for_the_reply() -> None:
     patch = parse_message(page, "page.txt", 1)
     assert patch.tags == "[PATCH v16 11/18]"
     assert patch.subject == "arm64: ptrace: Align syscall exit work"
+
+
+# ---- cut-outs that differ only in macros nothing uses ------------------------------------
+
+CUT_OUT = """\
+#define _TIF_A (1UL << 3)
+#define WORK (_TIF_A | LATER)
+#define LATER (1UL << 4)
+void g(struct s v);
+void f(unsigned long flags)
+{
+	if (flags & WORK)
+		g((struct s){0});
+}
+"""
+
+
+def _cut_out(side: str, text: str) -> Fragment:
+    return Fragment(((f"{side}/arch/x/f.c", text),), (), ("f",))
+
+
+@pytest.mark.parametrize("after, same", [
+    # an added macro that nothing uses: the same program
+    (CUT_OUT.replace("void g", "#define _TIF_UNUSED (_TIF_A | \\\n\t\t\t(1UL << 9))\nvoid g"),
+     True),
+    # an unused macro changed
+    (CUT_OUT.replace("#define _TIF_A (1UL << 3)\n",
+                     "#define _TIF_A (1UL << 3)\n#define OLD 1\n").replace("OLD 1", "OLD 2"),
+     True),
+    # a used macro changed, and one used only through another used macro
+    (CUT_OUT.replace("(1UL << 3)", "(1UL << 5)"), False),
+    (CUT_OUT.replace("#define LATER (1UL << 4)", "#define LATER (1UL << 6)"), False),
+    # token pasting could form any name: nothing is left out
+    (CUT_OUT.replace("void g", "#define CAT(a, b) a##b\nvoid g"), False),
+])
+def test_same_cut_out_ignores_only_unused_macros(after: str, same: bool) -> None:
+    before = CUT_OUT.replace("void g", "#define CAT(a, b) a##b\nvoid g") \
+        if "##" in after else CUT_OUT
+    if "##" in after:
+        after = after.replace("#define _TIF_A", "#define UNUSED_TOO 1\n#define _TIF_A")
+    assert same_cut_out(_cut_out("a", before), _cut_out("b", after)) is same

@@ -12,6 +12,7 @@ baseline, so the summary line and the exit status agree.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -53,6 +54,9 @@ def register(sub: Any) -> None:
     p.add_argument("--model", action="append", default=[], metavar="NAME",
                    help="use the C model of a kernel function (repeatable)")
     p.add_argument("--models", choices=["all"], help="use every model")
+    p.add_argument("--model-dir", action="append", default=[], metavar="DIR",
+                   help="also read models from DIR (*.c; a model there wins over a shipped "
+                        "one of the same name)")
     p.add_argument("--arch", metavar="NAME", help="thread-flag layout for undefined TIF_* names")
     p.add_argument("--stable-flags", action="store_true",
                    help="premise: external calls never change the flag word")
@@ -83,6 +87,9 @@ def usage_error(args: argparse.Namespace, tree: str) -> str | None:
     for scope in args.scope:
         if not (Path(tree) / scope).is_dir():
             return f"--scope {scope}: no such directory in the tree {tree}"
+    for directory in args.model_dir:
+        if not Path(directory).is_dir():
+            return f"--model-dir {directory}: no such directory"
     if args.output:
         parent = Path(args.output).resolve().parent
         if not parent.is_dir():
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             CheckOptions(unwind=args.unwind, timeout=args.timeout, models=tuple(args.model),
                          stable_flags=args.stable_flags,
                          all_models=args.models == "all", arch=args.arch,
+                         model_dirs=tuple(os.path.abspath(d) for d in args.model_dir),
                          pins=parse_pins(args.pins),
                          **limit_options(args)),  # type: ignore[arg-type]
             strict=args.strict, witness_dir=args.witness, confirm=args.confirm)

@@ -12,6 +12,7 @@ import contextlib
 import enum
 import functools
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import Iterator
 from equiv.driver.budget import BudgetExceeded
 from equiv.driver.check import CheckOptions, run_check
 from equiv.errors import InputError, Location, with_hint
+from equiv.frontend import lexical
 from equiv.frontend.models import layouts_with
 from equiv.patch.baseline import Accepted, accepted_entry, is_accepted, save_baseline
 from equiv.patch.scope import (
@@ -319,8 +321,9 @@ SAME_CUT_OUT = ("the same code on both sides (its cut-outs differ in line number
 
 
 def same_cut_out(before: Fragment, after: Fragment) -> bool:
-    """Both cut-outs are the same C apart from `#line` markers, and nothing in them
-    reads a line number or a file name (`__LINE__`, `__FILE__`)."""
+    """Both cut-outs are the same C apart from `#line` markers and macros that nothing
+    in them uses, and nothing in them reads a line number or a file name (`__LINE__`,
+    `__FILE__`)."""
     def program(frag: Fragment) -> list[tuple[str, str]]:
         return [(rel.split("/", 1)[1], "\n".join(line for line in text.split("\n")
                                                  if not line.startswith("#line ")))
@@ -328,7 +331,43 @@ def same_cut_out(before: Fragment, after: Fragment) -> bool:
     texts = [text for frag in (before, after) for _, text in frag.files]
     if any("__LINE__" in t or "__FILE__" in t for t in texts):
         return False
-    return program(before) == program(after)
+    b, a = program(before), program(after)
+    if b == a:
+        return True
+    used_b, used_a = _without_unused_macros(b), _without_unused_macros(a)
+    return used_b is not None and used_a is not None and used_b == used_a
+
+
+_DEFINE = re.compile(r"\s*#\s*define\s+([A-Za-z_]\w*)")
+
+
+def _without_unused_macros(files: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """The files with every `#define` of a macro that nothing else uses left out (a
+    macro is used when its name appears in the code, in another directive, or in the
+    body of a used macro).  None when a macro pastes tokens (`##`), which can form a
+    name no text shows: then nothing is left out."""
+    logical = [(rel, lexical.splice(lexical.blank(text)).split("\n")) for rel, text in files]
+    if any("##" in line for _, lines in logical for line in lines):
+        return None
+    bodies: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for _, lines in logical:
+        for line in lines:
+            m = _DEFINE.match(line)
+            if m:
+                bodies.setdefault(m.group(1), []).append(line[m.end():])
+            else:
+                used.update(lexical.IDENT.findall(line))
+    todo = list(used & bodies.keys())
+    while todo:
+        for body in bodies[todo.pop()]:
+            for name in lexical.IDENT.findall(body):
+                if name in bodies and name not in used:
+                    todo.append(name)
+                used.add(name)
+    return [(rel, "\n".join(line for line in lines if line.strip()
+                            and not ((m := _DEFINE.match(line)) and m.group(1) not in used)))
+            for rel, lines in logical]
 
 
 def _witnesses(patch: Patch, checks: list[RootCheck], options: GateOptions) -> list[RootCheck]:

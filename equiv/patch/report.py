@@ -265,6 +265,8 @@ def reproduce_command(patch: Patch, opts: CheckOptions, extra_models: tuple[str,
                       stable_flags: bool = False) -> str:
     """The `equiv patch` line that checks `patch` again, with the options used."""
     parts = ["equiv", "patch"]
+    for d in opts.model_dirs:
+        parts += ["--model-dir", d]
     for m in opts.models + extra_models:
         parts += ["--model", m]
     if opts.stable_flags or stable_flags:
