@@ -70,3 +70,29 @@ def test_a_proved_difference_survives_an_explanation_past_the_budget(
     assert fn.condition is None and not fn.bits
     assert fn.reason is not None
     assert "its explanation was cut off: time limit reached (--max-time 20 s" in fn.reason
+
+
+def test_an_explanation_takes_no_longer_than_the_verdict_did(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a large --max-time, the explanation gets as long as finding the difference
+    took (at least _EXPLAIN_FLOOR): then the verdict is reported with the explanation cut."""
+    from pathlib import Path
+
+    from equiv.driver import check
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.report.results import Verdict
+
+    def endless(*args: object, **kwargs: object) -> None:
+        while True:
+            pass
+
+    monkeypatch.setattr(check.FunctionCheck, "_explained", endless)
+    monkeypatch.setattr(check, "_EXPLAIN_FLOOR", 1.0)
+    case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
+    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=300.0, max_memory=0))
+    result = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
+    (fn,) = result.functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT, fn
+    assert fn.counterexample is not None and fn.counterexample.flags == 0x800
+    assert fn.reason is not None
+    assert "it may take as long as finding the difference did, at least 1 s" in fn.reason

@@ -425,6 +425,9 @@ def _opaque(query: Any, before: Unit, after: Unit) -> tuple[str, ...]:
 # Seconds of the function's --max-time kept back from a difference's explanation, so that
 # a proved difference is reported (with the explanation cut short) before the budget ends.
 _EXPLAIN_MARGIN = 5.0
+# The explanation of a difference may take as long as finding it did, and at least this
+# (seconds): a verdict is not held back for long by its explanation.
+_EXPLAIN_FLOOR = 30.0
 
 
 class FunctionCheck:
@@ -601,7 +604,10 @@ class FunctionCheck:
         assert answer.model is not None
         # The difference is proved: an explanation that runs out of the budget costs the
         # explanation only, never the verdict.
-        explaining = Budget(max(self._deadline - time.monotonic() - _EXPLAIN_MARGIN, 0.0),
+        now = time.monotonic()
+        spent = now - (self._deadline - self.options.budget.max_time)
+        left = max(self._deadline - now - _EXPLAIN_MARGIN, 0.0)
+        explaining = Budget(min(left, max(_EXPLAIN_FLOOR, spent)),
                             self.options.budget.max_memory)
         try:
             with Guard(explaining, f"explaining the difference in {self.name}"):
@@ -610,7 +616,11 @@ class FunctionCheck:
         except BudgetExceeded as hit:
             cut = hit.reason if hit.reason.startswith("memory") else (
                 f"time limit reached (--max-time {self.options.budget.max_time:g} s, "
-                f"{_EXPLAIN_MARGIN:g} s of it kept for the report)")
+                f"{_EXPLAIN_MARGIN:g} s of it kept for the report)"
+                if explaining.max_time == left else
+                f"it may take as long as finding the difference did, at least "
+                f"{_EXPLAIN_FLOOR:g} s ({explaining.max_time:.0f} s here); --verdict-only "
+                f"skips it")
             return FunctionResult(
                 self.name, Verdict.NOT_EQUIVALENT, counterexample=cex, masks=masks,
                 opaque=opaque, word_notes=notes,
