@@ -104,11 +104,26 @@ def test_unchanged_root_asks_no_difference_query(tmp_path: Path,
     assert len(calls) > 1
 
 
-def test_unchanged_loop_past_the_bound_is_still_unknown(tmp_path: Path) -> None:
+def test_unchanged_loop_past_the_bound_is_proved_by_a_loop_rule(tmp_path: Path) -> None:
+    """A loop past the bound is not waved through as unchanged: a loop rule proves it
+    (k-induction: i < 64 at every head follows from the entry and the test)."""
     path = tmp_path / "loop.c"
     path.write_text("void work(int i);\nvoid exit_work(unsigned long flags)\n{\n\tint i;\n\n"
                     "\tfor (i = 0; i < 64; i++)\n\t\tif (flags & (1UL << i))\n\t\t\twork(i);\n}\n")
     result = run_check([str(path)], [str(path)], CheckOptions(unwind=2))
+    assert [f.verdict for f in result.functions] == [Verdict.EQUIVALENT]
+    assert "by k-induction" in (result.functions[0].reason or "")
+
+
+def test_unchanged_loop_that_reaches_undefined_behaviour_is_still_unknown(
+        tmp_path: Path) -> None:
+    """The same loop bounded by a parameter: past 64 passes it shifts by 64, which is
+    undefined, so no rule may prove it, unchanged or not."""
+    path = tmp_path / "loop.c"
+    path.write_text("void work(int i);\nvoid exit_work(unsigned long flags, int n)\n{\n"
+                    "\tint i;\n\n\tfor (i = 0; i < n; i++)\n\t\tif (flags & (1UL << i))\n"
+                    "\t\t\twork(i);\n}\n")
+    result = run_check([str(path)], [str(path)], CheckOptions(unwind=2, timeout=2.0))
     assert [f.verdict for f in result.functions] == [Verdict.UNKNOWN]
 
 

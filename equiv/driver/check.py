@@ -745,6 +745,7 @@ class FunctionCheck:
             a_trace, _ = self.trace("after", models, keys, summarize=True, peel=peel_after,
                                     unroll=unroll_after)
             avoid: dict[int, list[Any]] = {}
+            exclude: dict[int, set[tuple[int, int]]] = {}
             started = time.monotonic()
             for _ in range(MAX_LOOP_REFINEMENTS + 1):
                 if avoid and time.monotonic() - started > self.options.timeout:
@@ -752,7 +753,7 @@ class FunctionCheck:
                                     f"leave ran past --timeout {self.options.timeout:g} s")
                     break
                 proof = prove_loops(b_trace, a_trace, facts, self.options.timeout, method,
-                                    avoid)
+                                    avoid, exclude)
                 if proof.before is None or proof.after is None:
                     failures.append(f"{rule}: {proof.reason}")
                     break
@@ -763,15 +764,23 @@ class FunctionCheck:
                     couplings = "; ".join(", ".join(c) or "none" for c in proof.couplings)
                     refined = (f", refined {len(next(iter(avoid.values())))} times by the "
                                f"exits the rest of the function tells apart" if avoid else "")
+                    if exclude:
+                        refined += (f"; coupled variables that differ where the loops start "
+                                    f"left out ({sum(map(len, exclude.values()))})")
                     return Decision("equivalent", reason=(
                         f"every loop proved for any number of iterations by {rule} "
                         f"(coupled at the loop heads: {couplings}){refined}"))
-                # An invariant may say too little about what the loops leave: the
-                # exits that showed a difference are excluded by Spacer, or found.
-                points = (proof.exit_points(decision.answer.model)
-                          if decision.outcome == "different" and decision.answer is not None
-                          and decision.answer.model is not None else {})
-                if not points:
+                # A coupling may hold only by chance (its pairs are never equal where the
+                # loops start): those pairs are dropped.  An invariant may say too little
+                # about what the loops leave: the exits that showed a difference are
+                # excluded by Spacer, or found.
+                model = (decision.answer.model if decision.outcome == "different"
+                         and decision.answer is not None else None)
+                unequal = proof.unequal_pairs(model) if model is not None else {}
+                points = proof.exit_points(model) if model is not None and not unequal else {}
+                for number, pairs in unequal.items():
+                    exclude.setdefault(number, set()).update(pairs)
+                if not points and not unequal:
                     failures.append(f"{rule}: the loops were proved, but the rest of the "
                                     f"function could not be (a difference may rest on the "
                                     f"loop summaries)")

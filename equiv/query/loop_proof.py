@@ -59,13 +59,28 @@ class LoopProof:
     after: SideTrace | None
     reason: str  # what was proved, or why not
     couplings: tuple[tuple[str, ...], ...] = ()  # per loop: "before_var = after_var"
-    results: Mapping[int, Any] = field(default_factory=dict)  # loops with an invariant
+    results: Mapping[int, Any] = field(default_factory=dict)  # loops with one entry each
+
+    def unequal_pairs(self, model: z3.ModelRef) -> dict[int, set[tuple[int, int]]]:
+        """Per loop: the coupled pairs whose values differ where the loops start in
+        `model` (a coupling that holds only by chance from heads where the loops never
+        go round: the loop events cannot match), for `prove_loops(exclude=...)`."""
+        out: dict[int, set[tuple[int, int]]] = {}
+        for number, (entry_b, entry_a, _, coupling) in self.results.items():
+            for i, j in coupling.head:
+                b = model.eval(entry_b.values[i], model_completion=True)
+                a = model.eval(entry_a.values[j], model_completion=True)
+                if not b.eq(a):
+                    out.setdefault(number, set()).add((i, j))
+        return out
 
     def exit_points(self, model: z3.ModelRef) -> dict[int, z3.BoolRef]:
         """Per loop with an invariant: its exit in `model` (the loop events' results), as
         a formula over the loops' exit values that `prove_loops(avoid=...)` can exclude."""
         out = {}
-        for number, (entry_b, entry_a, product) in self.results.items():
+        for number, (entry_b, entry_a, product, coupling) in self.results.items():
+            if coupling.leaves is None:
+                continue
             equal = []
             for entry, it in ((entry_b, product.b), (entry_a, product.a)):
                 for k, x in enumerate(it.exit):
@@ -93,10 +108,13 @@ class Coupling:
 
 def prove_loops(before: SideTrace, after: SideTrace, facts: list[z3.BoolRef],
                 timeout: float, method: str = LOCKSTEP,
-                avoid: Mapping[int, list[z3.BoolRef]] | None = None) -> LoopProof:
+                avoid: Mapping[int, list[z3.BoolRef]] | None = None,
+                exclude: Mapping[int, set[tuple[int, int]]] | None = None) -> LoopProof:
     """Prove each pair of loops by `method` (LOCKSTEP, K_INDUCTION or CHC); couple
     their loop events.  With CHC, `avoid` gives, per loop number, exits the invariant
-    must also exclude (formulas over the loop events' results, from `LoopProof.exit_point`)."""
+    must also exclude (formulas over the loop events' results, from
+    `LoopProof.exit_points`).  `exclude` gives, per loop number, variable pairs not to
+    couple (from `LoopProof.unequal_pairs`)."""
     b_its, a_its = before.iterations, after.iterations
     if not b_its and not a_its:
         return LoopProof(None, None, "no loop was reached")
@@ -105,15 +123,16 @@ def prove_loops(before: SideTrace, after: SideTrace, facts: list[z3.BoolRef],
                                      f"({len(b_its)} before, {len(a_its)} after)")
     pairings: dict[int, Coupling] = {}
     shown = []
-    results: dict[int, tuple[_Entry, _Entry, _Product]] = {}
+    results: dict[int, tuple[_Entry, _Entry, _Product, Coupling]] = {}
     roots = {**before.pointer_roots, **after.pointer_roots}
     base = list(facts) + _pointer_facts(list(roots.values()))
     for b_it, a_it in zip(b_its, a_its):
-        product, why = _product(b_it, a_it, base)
+        product, why = _product(b_it, a_it, base,
+                                frozenset((exclude or {}).get(b_it.number, ())))
+        entry = _Entry.of(before, b_it), _Entry.of(after, a_it)
         if product is not None and method == LOCKSTEP:
             coupling, why = _couple(product, timeout)
         elif product is not None:
-            entry = _Entry.of(before, b_it), _Entry.of(after, a_it)
             if entry[0] is None or entry[1] is None:
                 coupling, why = None, "the loop's entry is not one event on each side"
             elif method == K_INDUCTION:
@@ -126,8 +145,8 @@ def prove_loops(before: SideTrace, after: SideTrace, facts: list[z3.BoolRef],
         if coupling is None:
             return LoopProof(None, None, f"the loop at {b_it.location}: {why}")
         pairings[b_it.number] = coupling
-        if coupling.leaves is not None:
-            results[b_it.number] = (*entry, product)
+        if entry[0] is not None and entry[1] is not None:
+            results[b_it.number] = (entry[0], entry[1], product, coupling)
         shown.append(tuple(f"{_name(b_it, i)} = {_name(a_it, j)}" for i, j in coupling.head)
                      + coupling.shown)
     return LoopProof(_coupled(before, pairings, 0), _coupled(after, pairings, 1),
@@ -153,6 +172,7 @@ class _Product:
     written: list[str]  # memory cells the loops write (both sides write each)
     calls_equal: z3.BoolRef  # the iterations make the same calls
     facts: list[z3.BoolRef]  # the assumptions in force and the calls' environment
+    excluded: frozenset[tuple[int, int]] = frozenset()  # pairs never to couple
 
     def candidates(self) -> list[tuple[int, int]]:
         """Every pair of same-width variables, and each variable against the other
@@ -160,7 +180,8 @@ class _Product:
         b_head, a_head = _terms(self.b)[0], _terms(self.a)[0]
         flags = (len(self.b.head), len(self.a.head))
         return [(i, j) for i in range(len(b_head)) for j in range(len(a_head))
-                if b_head[i].size() == a_head[j].size() and (i, j) != flags]
+                if b_head[i].size() == a_head[j].size() and (i, j) != flags
+                and (i, j) not in self.excluded]
 
     def coupled(self, pairs: list[tuple[int, int]], at: str = "head") -> z3.BoolRef:
         """The pairs equal at the heads (`at="head"`) or at the next heads (`"next"`)."""
@@ -195,8 +216,8 @@ class _Product:
                      is Outcome.UNSAT)
 
 
-def _product(b: Iteration, a: Iteration,
-             base: list[z3.BoolRef]) -> tuple[_Product | None, str]:
+def _product(b: Iteration, a: Iteration, base: list[z3.BoolRef],
+             excluded: frozenset[tuple[int, int]] = frozenset()) -> tuple[_Product | None, str]:
     """The product of the two iterations, or None and why no rule can apply."""
     if b.escapes or a.escapes:
         return None, ("a path leaves the loop by return or goto, or the loop reassigns a "
@@ -207,7 +228,7 @@ def _product(b: Iteration, a: Iteration,
         return None, f"only one side writes {', '.join(one_sided)}"
     calls_equal, env = _alignment(with_call_context(list(b.events), written, True, link=False),
                                   with_call_context(list(a.events), written, True, link=False))
-    return _Product(b, a, written, calls_equal, base + env), ""
+    return _Product(b, a, written, calls_equal, base + env, excluded), ""
 
 
 def _houdini(pairs: list[tuple[int, int]],
