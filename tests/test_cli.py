@@ -456,3 +456,18 @@ def test_a_weak_default_is_not_a_function_to_check(tmp_path: Path) -> None:
                             r"__weak default, which another file may replace")
     calls = check(source, source, "--function", "caller")
     assert calls.returncode == 0, describe(calls)
+
+
+def test_for_loop_rewritten_as_while_post_increment_is_proved(tmp_path: Path) -> None:
+    """`for (i = 0; i < n; i++)` against `i = 0; while (i++ < n)`: the counters are equal
+    at every head.  Houdini's first coupling also equates i with n (which makes the loops
+    leave at once, so nothing contradicts it); the loop events then differ where the loops
+    start, those pairs are dropped, and lockstep proves the rest."""
+    body = "struct pt_regs;\nvoid rseq_syscall(struct pt_regs *regs);\n" \
+           "void rseq_drain(struct pt_regs *regs, int n)\n{\n\tint i%s;\n\n%s\t\trseq_syscall(regs);\n}\n"
+    before = write(tmp_path, "for.c", body % ("", "\tfor (i = 0; i < n; i++)\n"))
+    after = write(tmp_path, "while.c", body % (" = 0", "\twhile (i++ < n)\n"))
+    proc = check(before, after, "--unwind", "2")
+    assert proc.returncode == 0, describe(proc)
+    assert "by lockstep induction" in proc.stdout, describe(proc)
+    assert "left out" in proc.stdout, describe(proc)
