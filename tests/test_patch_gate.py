@@ -545,3 +545,18 @@ def test_same_cut_out_ignores_only_unused_macros(after: str, same: bool) -> None
     if "##" in after:
         after = after.replace("#define _TIF_A", "#define UNUSED_TOO 1\n#define _TIF_A")
     assert same_cut_out(_cut_out("a", before), _cut_out("b", after)) is same
+
+
+def test_same_cut_out_keeps_macros_the_models_read() -> None:
+    """The audit model tests TIF_SYSCALL_AUDIT: a cut-out whose code only calls
+    audit_syscall_exit() still depends on that macro when the model is in force."""
+    from equiv.driver.check import CheckOptions
+    from equiv.patch.gate import GateOptions, _read_by_models
+
+    text = ("#define TIF_SYSCALL_AUDIT {}\nvoid audit_syscall_exit(void *regs);\n"
+            "void f(void *regs)\n{{\n\taudit_syscall_exit(regs);\n}}\n")
+    before, after = _cut_out("a", text.format(9)), _cut_out("b", text.format(7))
+    assert same_cut_out(before, after, _read_by_models(GateOptions(CheckOptions())))
+    with_model = _read_by_models(GateOptions(CheckOptions(models=("audit",))))
+    assert "TIF_SYSCALL_AUDIT" in with_model
+    assert not same_cut_out(before, after, with_model)

@@ -291,7 +291,7 @@ def _check_root(root: Root, arch: str | None, before: TreeIndex, after: TreeInde
         verdict = Verdict.ONLY_AFTER if b is None else Verdict.ONLY_BEFORE
         return RootCheck(name, path, FunctionResult(name, verdict), b, a,
                          callers=callers, escapes=root.escapes, line=line)
-    if same_cut_out(b, a):
+    if same_cut_out(b, a, _read_by_models(options)):
         # The same C on both sides: equivalent by identity, whether or not equiv could
         # model every construct in it (a changed #include elsewhere in the file touches
         # every function of the file; see README, "Patches and CI").
@@ -320,10 +320,25 @@ SAME_CUT_OUT = ("the same code on both sides (its cut-outs differ in line number
                 "not executed")
 
 
-def same_cut_out(before: Fragment, after: Fragment) -> bool:
+def _read_by_models(options: GateOptions) -> frozenset[str]:
+    """Every name the models in force, the layout and the prelude mention: a macro of the
+    cut-out with such a name may be read by them (the audit model tests TIF_SYSCALL_AUDIT)."""
+    from equiv.frontend.models import arch_headers, select_models
+    from equiv.frontend.source import models_dir
+
+    opts = options.check
+    texts = [m.text for m in select_models(opts.models, opts.all_models, opts.model_dirs)]
+    texts += [Path(h).read_text(encoding="utf-8") for h in arch_headers(opts.arch)]
+    texts.append((models_dir() / "prelude.h").read_text(encoding="utf-8"))
+    return frozenset(name for text in texts for name in lexical.IDENT.findall(text))
+
+
+def same_cut_out(before: Fragment, after: Fragment,
+                 read_elsewhere: frozenset[str] = frozenset()) -> bool:
     """Both cut-outs are the same C apart from `#line` markers and macros that nothing
-    in them uses, and nothing in them reads a line number or a file name (`__LINE__`,
-    `__FILE__`)."""
+    uses (neither the cut-out nor, by name, `read_elsewhere`: the models, layout and
+    prelude in force), and nothing in them reads a line number or a file name
+    (`__LINE__`, `__FILE__`)."""
     def program(frag: Fragment) -> list[tuple[str, str]]:
         return [(rel.split("/", 1)[1], "\n".join(line for line in text.split("\n")
                                                  if not line.startswith("#line ")))
@@ -334,14 +349,16 @@ def same_cut_out(before: Fragment, after: Fragment) -> bool:
     b, a = program(before), program(after)
     if b == a:
         return True
-    used_b, used_a = _without_unused_macros(b), _without_unused_macros(a)
+    used_b = _without_unused_macros(b, read_elsewhere)
+    used_a = _without_unused_macros(a, read_elsewhere)
     return used_b is not None and used_a is not None and used_b == used_a
 
 
 _DEFINE = re.compile(r"\s*#\s*define\s+([A-Za-z_]\w*)")
 
 
-def _without_unused_macros(files: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+def _without_unused_macros(files: list[tuple[str, str]],
+                           read_elsewhere: frozenset[str]) -> list[tuple[str, str]] | None:
     """The files with every `#define` of a macro that nothing else uses left out (a
     macro is used when its name appears in the code, in another directive, or in the
     body of a used macro).  None when a macro pastes tokens (`##`), which can form a
@@ -350,7 +367,7 @@ def _without_unused_macros(files: list[tuple[str, str]]) -> list[tuple[str, str]
     if any("##" in line for _, lines in logical for line in lines):
         return None
     bodies: dict[str, list[str]] = {}
-    used: set[str] = set()
+    used: set[str] = set(read_elsewhere)
     for _, lines in logical:
         for line in lines:
             m = _DEFINE.match(line)
