@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from equiv.driver import budget
@@ -44,13 +47,10 @@ def test_a_limit_hit_outside_a_solver_check_leaves_later_checks_working() -> Non
 
 
 
-def test_a_proved_difference_survives_an_explanation_past_the_budget(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The explanation (per-bit rows, differs iff) gets what is left of --max-time less a
-    margin; when it runs out, the verdict and the counterexample stay, and the reason says
-    what was cut.  Before, the whole function became UNKNOWN."""
-    from pathlib import Path
-
+def _difference_explained_forever(monkeypatch: pytest.MonkeyPatch, max_time: float,
+                                  **constants: float) -> Any:
+    """The result of a pair that differs (at flags=0x800) when its explanation never ends,
+    with `constants` of equiv.driver.check set for the run."""
     from equiv.driver import check
     from equiv.driver.check import CheckOptions, run_check
     from equiv.report.results import Verdict
@@ -60,15 +60,25 @@ def test_a_proved_difference_survives_an_explanation_past_the_budget(
             pass
 
     monkeypatch.setattr(check.FunctionCheck, "_explained", endless)
-    monkeypatch.setattr(check, "_EXPLAIN_MARGIN", 0.0)
+    for name, value in constants.items():
+        monkeypatch.setattr(check, name, value)
     case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
-    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=20.0, max_memory=0))
+    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=max_time, max_memory=0))
     result = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
     (fn,) = result.functions
     assert fn.verdict is Verdict.NOT_EQUIVALENT, fn
     assert fn.counterexample is not None and fn.counterexample.flags == 0x800
-    assert fn.condition is None and not fn.bits
     assert fn.reason is not None
+    return fn
+
+
+def test_a_proved_difference_survives_an_explanation_past_the_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The explanation (per-bit rows, differs iff) gets what is left of --max-time less a
+    margin; when it runs out, the verdict and the counterexample stay, and the reason says
+    what was cut.  Before, the whole function became UNKNOWN."""
+    fn = _difference_explained_forever(monkeypatch, 20.0, _EXPLAIN_MARGIN=0.0)
+    assert fn.condition is None and not fn.bits
     assert "its explanation was cut off: time limit reached (--max-time 20 s" in fn.reason
 
 
@@ -76,23 +86,5 @@ def test_an_explanation_takes_no_longer_than_the_verdict_did(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Within a large --max-time, the explanation gets as long as finding the difference
     took (at least _EXPLAIN_FLOOR): then the verdict is reported with the explanation cut."""
-    from pathlib import Path
-
-    from equiv.driver import check
-    from equiv.driver.check import CheckOptions, run_check
-    from equiv.report.results import Verdict
-
-    def endless(*args: object, **kwargs: object) -> None:
-        while True:
-            pass
-
-    monkeypatch.setattr(check.FunctionCheck, "_explained", endless)
-    monkeypatch.setattr(check, "_EXPLAIN_FLOOR", 1.0)
-    case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
-    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=300.0, max_memory=0))
-    result = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
-    (fn,) = result.functions
-    assert fn.verdict is Verdict.NOT_EQUIVALENT, fn
-    assert fn.counterexample is not None and fn.counterexample.flags == 0x800
-    assert fn.reason is not None
+    fn = _difference_explained_forever(monkeypatch, 300.0, _EXPLAIN_FLOOR=1.0)
     assert "it may take as long as finding the difference did, at least 1 s" in fn.reason
