@@ -323,12 +323,19 @@ SAME_CUT_OUT = ("the same code on both sides (its cut-outs differ in line number
 def _read_by_models(options: GateOptions) -> frozenset[str]:
     """Every name the models in force, the layout and the prelude mention: a macro of the
     cut-out with such a name may be read by them (the audit model tests TIF_SYSCALL_AUDIT)."""
+    opts = options.check
+    return _names_in_models(opts.models, opts.all_models, opts.model_dirs, opts.arch)
+
+
+@functools.lru_cache(maxsize=8)
+def _names_in_models(models: tuple[str, ...], all_models: bool, model_dirs: tuple[str, ...],
+                     arch: str | None) -> frozenset[str]:
+    """`_read_by_models`, read once per gate run (every root asks)."""
     from equiv.frontend.models import arch_headers, select_models
     from equiv.frontend.source import models_dir
 
-    opts = options.check
-    texts = [m.text for m in select_models(opts.models, opts.all_models, opts.model_dirs)]
-    texts += [Path(h).read_text(encoding="utf-8") for h in arch_headers(opts.arch)]
+    texts = [m.text for m in select_models(models, all_models, model_dirs)]
+    texts += [Path(h).read_text(encoding="utf-8") for h in arch_headers(arch)]
     texts.append((models_dir() / "prelude.h").read_text(encoding="utf-8"))
     return frozenset(name for text in texts for name in lexical.IDENT.findall(text))
 

@@ -29,6 +29,7 @@ not shown as real (it may rest on the summary); the caller says UNKNOWN.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -204,15 +205,18 @@ class _Product:
                                         *[b.memory_exit[p] == a.memory_exit[p]
                                           for p in self.written])))
 
-    def exit_pairs(self, context: list[z3.BoolRef], timeout: float) -> tuple[tuple[int, int], ...]:
-        """The variable pairs equal whenever both loops leave, under `context`."""
+    def exit_pairs(self, context: list[z3.BoolRef], timeout: float,
+                   at: Callable[[z3.ExprRef], z3.ExprRef] = lambda term: term
+                   ) -> tuple[tuple[int, int], ...]:
+        """The variable pairs equal whenever both loops leave, under `context`; `at` puts
+        the iteration's terms in one copy of it (k-induction's `_Unrolled.at`)."""
         b_exit, a_exit = _terms(self.b)[2], _terms(self.a)[2]
         flags = (len(self.b.head), len(self.a.head))
-        session = Session(self.facts + context + [self.calls_equal, self.b.exits, self.a.exits],
-                          timeout)
+        session = Session([at(f) for f in self.facts] + context
+                          + [at(self.calls_equal), at(self.b.exits), at(self.a.exits)], timeout)
         return tuple((i, j) for i in range(len(b_exit)) for j in range(len(a_exit))
                      if b_exit[i].size() == a_exit[j].size() and (i, j) != flags
-                     and session.check(b_exit[i] != a_exit[j], want_model=False).outcome
+                     and session.check(at(b_exit[i] != a_exit[j]), want_model=False).outcome
                      is Outcome.UNSAT)
 
 
@@ -536,22 +540,9 @@ def _couple_depth(product: _Product, entry: tuple[_Entry, _Entry], timeout: floa
                                              for t in range(last)]
     exits = None
     for t, context in zip([last] + list(range(last)), contexts):
-        found = set(_exit_pairs_at(run, t, context, timeout))
+        found = set(product.exit_pairs(context, timeout, functools.partial(run.at, t)))
         exits = found if exits is None else exits & found
     return Coupling(tuple(pairs), tuple(sorted(exits or ()))), ""
-
-
-def _exit_pairs_at(run: _Unrolled, t: int, context: list[z3.BoolRef],
-                   timeout: float) -> list[tuple[int, int]]:
-    prod = run.product
-    b_exit, a_exit = _terms(prod.b)[2], _terms(prod.a)[2]
-    flags = (len(prod.b.head), len(prod.a.head))
-    session = Session(context + [run.at(t, prod.calls_equal), run.at(t, prod.b.exits),
-                                 run.at(t, prod.a.exits)], timeout)
-    return [(i, j) for i in range(len(b_exit)) for j in range(len(a_exit))
-            if b_exit[i].size() == a_exit[j].size() and (i, j) != flags
-            and session.check(run.at(t, b_exit[i] != a_exit[j]), want_model=False).outcome
-            is Outcome.UNSAT]
 
 
 def _lockstep_kept(product: _Product, timeout: float
