@@ -322,21 +322,37 @@ int main(void)
 """
 
 
-def test_hostile_witness_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
-    from equiv.explain import witness
+# The witness runs in a child Python that holds the secret in its environment.
+# Setting it here instead would rewrite this process's `environ` while the
+# oracle tests' threads spawn processes, and a child spawned in that moment
+# can fail its exec with EFAULT (seen in CI).
+RUN_HOSTILE = """
+import json, sys
+from equiv.explain import witness
+ran = witness.execute(sys.stdin.read())
+if isinstance(ran, str):
+    print(json.dumps({"refused": ran}))
+else:
+    print(json.dumps({"stdout": ran.stdout, "returncode": ran.returncode, "timed_out": ran.timed_out}))
+"""
 
-    monkeypatch.setenv("EQUIV_TEST_SECRET", SECRET)
-    ran = witness.execute(HOSTILE_WITNESS)
-    assert not isinstance(ran, str), ran
-    out = ran.stdout
+
+def test_hostile_witness_is_contained() -> None:
+    env = {**os.environ, "EQUIV_TEST_SECRET": SECRET}
+    proc = subprocess.run([sys.executable, "-c", RUN_HOSTILE], input=HOSTILE_WITNESS, env=env,
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    ran = json.loads(proc.stdout)
+    assert "refused" not in ran, ran
+    out = ran["stdout"]
     assert "env: (none)" in out and "path: (none)" in out, out  # an empty environment
     assert SECRET not in out
     assert "connect: -1" in out, out  # no network (nothing listens there, either)
     forks = int(out.split("forks: ")[1].split()[0])
     assert forks < 64, out  # the process limit
     assert "written: 409600000" not in out, out  # the file size limit: killed or cut short
-    assert ran.returncode != 0 or int(out.split("written: ")[1].split()[0]) <= 1 << 20, out
-    assert not ran.timed_out
+    assert ran["returncode"] != 0 or int(out.split("written: ")[1].split()[0]) <= 1 << 20, out
+    assert not ran["timed_out"]
 
 
 def test_witness_with_inline_assembly_is_not_run() -> None:
