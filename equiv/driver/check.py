@@ -428,6 +428,8 @@ _EXPLAIN_MARGIN = 5.0
 # The explanation of a difference may take as long as finding it did, and at least this
 # (seconds): a verdict is not held back for long by its explanation.
 _EXPLAIN_FLOOR = 30.0
+# Seconds for the first look for a difference when a loop bound cuts the function.
+_QUICK_BOUNDED = 2.0
 
 
 class FunctionCheck:
@@ -539,7 +541,7 @@ class FunctionCheck:
     def evaluate(self, premises: list[Premise], explain_all: bool) -> FunctionResult:
         from equiv.explain import perbit as explain
         from equiv.explain.counterexample import build_counterexample, minimal_model
-        from equiv.query.equivalence import build_query, decide
+        from equiv.query.equivalence import Decision, build_query, decide
         from equiv.query.smt import Session
         from equiv.report.results import BitRow, Relevance
 
@@ -576,11 +578,37 @@ class FunctionCheck:
         view = self.word_view(b_prog, a_prog)
         masks = explain.mask_rows(view.own_before, view.own_after, view.tif,
                                   view.work) if explain_all else ()
-        decision = decide(query, session, self.options.unwind)
-        if decision.outcome == "contradictory":
-            raise InputError(None, decision.reason)
-        if decision.outcome == "unknown" and query.exceeded and "loop" in query.cut_reasons:
-            decision = self.induction(decision, models, keys, facts)
+        loops_cut = bool(query.exceeded) and "loop" in query.cut_reasons
+        if loops_cut and not same and self.options.timeout > _QUICK_BOUNDED:
+            # A bound that cuts a loop rarely proves anything, and the unwound
+            # formula can take the whole --timeout to give up on: a short look for a
+            # difference first, then the loop rules, and only then the full bounded search.
+            quick = decide(query, Session(query.background, _QUICK_BOUNDED), self.options.unwind)
+            if quick.outcome == "contradictory":
+                raise InputError(None, quick.reason)
+            if quick.outcome == "unknown" and quick.reason.startswith("solver gave up"):
+                proved = self.induction(models, keys, facts)
+                if proved.outcome == "equivalent":
+                    quick = proved
+                else:
+                    quick = decide(query, session, self.options.unwind)
+                    if quick.outcome == "contradictory":
+                        raise InputError(None, quick.reason)
+                    if quick.outcome == "unknown":
+                        quick = Decision("unknown", reason=f"{quick.reason}; {proved.reason}")
+            elif quick.outcome == "unknown":
+                proved = self.induction(models, keys, facts)
+                quick = proved if proved.outcome == "equivalent" else Decision(
+                    "unknown", reason=f"{quick.reason}; {proved.reason}")
+            decision = quick
+        else:
+            decision = decide(query, session, self.options.unwind)
+            if decision.outcome == "contradictory":
+                raise InputError(None, decision.reason)
+            if decision.outcome == "unknown" and loops_cut:
+                proved = self.induction(models, keys, facts)
+                decision = proved if proved.outcome == "equivalent" else Decision(
+                    "unknown", reason=f"{decision.reason}; {proved.reason}")
         bits = explain.tested_bits(query) if explain_all else []
         opaque = _opaque(query, b_prog, a_prog) if explain_all else ()
         notes = self.word_notes() if explain_all else ()
@@ -724,14 +752,13 @@ class FunctionCheck:
                 names += [w.param for w in words]
         return tuple(dict.fromkeys(names))
 
-    def induction(self, bounded: Any, models: tuple[Model, ...], keys: set[str],
-                  facts: list[Any]) -> Any:
-        """After a bounded check found no difference: prove the loops for every iteration count.
+    def induction(self, models: tuple[Model, ...], keys: set[str], facts: list[Any]) -> Any:
+        """Prove the loops for every iteration count, where a bound cuts them.
 
         The rules of `LOOP_RULES` are tried in order.  Equivalent only if one of them
         proves every loop pair and the function with its loops summarised has no
-        difference; otherwise the bounded answer (UNKNOWN) stands, with what was
-        tried added to its reason.
+        difference; otherwise UNKNOWN, whose reason says what was tried (the
+        caller puts the bounded check's reason in front of it).
         """
         from equiv.query.equivalence import Decision, build_query, decide
         from equiv.query.loop_proof import prove_loops
@@ -791,7 +818,7 @@ class FunctionCheck:
                 failures.append(f"{rule}: the loops were proved, but the rest of the function "
                                 f"could not be after {MAX_LOOP_REFINEMENTS} refinements")
         return Decision("unknown", reason=(
-            f"{bounded.reason}; tried {'; '.join(failures)}; a larger --unwind, a model or "
+            f"tried {'; '.join(failures)}; a larger --unwind, a model or "
             f"an --assume may help"))
 
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str],
