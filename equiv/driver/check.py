@@ -583,10 +583,13 @@ class FunctionCheck:
             # A bound that cuts a loop rarely proves anything, and the unwound
             # formula can take the whole --timeout to give up on: a short look for a
             # difference first, then the loop rules, and only then the full bounded search.
-            quick = decide(query, Session(query.background, _QUICK_BOUNDED), self.options.unwind)
-            if quick.outcome == "contradictory":
-                raise InputError(None, quick.reason)
-            if quick.outcome == "unknown" and quick.reason.startswith("solver gave up"):
+            quick = decide(query, Session(query.background, _QUICK_BOUNDED), self.options.unwind,
+                           consistency=False)
+            if quick.outcome == "equivalent":  # every loop ended within the bound after all
+                quick = decide(query, session, self.options.unwind)
+                if quick.outcome == "contradictory":
+                    raise InputError(None, quick.reason)
+            elif quick.outcome == "unknown" and quick.reason.startswith("solver gave up"):
                 proved = self.induction(models, keys, facts)
                 if proved.outcome == "equivalent":
                     quick = proved
@@ -787,6 +790,8 @@ class FunctionCheck:
                 query = build_query(proof.before, proof.after, facts)
                 decision = decide(query, Session(query.background, self.options.timeout),
                                   self.options.unwind)
+                if decision.outcome == "contradictory":
+                    raise InputError(None, decision.reason)
                 if decision.outcome == "equivalent":
                     couplings = "; ".join(", ".join(c) or "none" for c in proof.couplings)
                     refined = (f", refined {len(next(iter(avoid.values())))} times by the "
