@@ -1,16 +1,24 @@
 """Running `python -m equiv` the way a user does, and judging what it printed.
 
-Shared by tests/test_cli.py and tests/test_frontend.py.  Every run goes
-through a subprocess from the repository root with a hard timeout, so a hang
-fails the test instead of stalling the suite.
+Shared by the command-line tests.  Every run is a process of its own, started
+from the repository root with a hard timeout, so a hang fails the test
+instead of stalling the suite.  The process is forked from one
+`python -m equiv.driver.serve` per test process (started on first use), so
+each run is `equiv ARGS` in a fresh process without paying the interpreter's
+and z3's start-up again; `EQUIV_TEST_SUBPROCESS=1` starts `python -m equiv`
+for every run instead.  Tests about the start-up itself start their own.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +31,60 @@ LOCATED_ERROR = re.compile(
 INTERNAL_NAMES = ("<stdin>", "<equiv-macros>", "equiv-stubs-")
 
 
+class _Server:
+    """One `python -m equiv.driver.serve` for this test process; runs one request at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+
+    def run(self, argv: list[str], cwd: Path, timeout: float, input: str | None,
+            env: dict[str, str]) -> tuple[int, str, str] | None:
+        """(exit, stdout, stderr); None when the run passed its timeout."""
+        request = json.dumps({"argv": argv, "cwd": str(cwd), "env": env,
+                              "stdin": input, "timeout": timeout})
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = subprocess.Popen([sys.executable, "-m", "equiv.driver.serve"],
+                                              cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, text=True)
+                atexit.register(self._proc.kill)
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(request + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the equiv server ended without an answer")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"the equiv server refused the request: {answer['error']}")
+        if answer["timed_out"]:
+            return None
+        return answer["exit"], answer["stdout"], answer["stderr"]
+
+
+_SERVER = _Server()
+
+
+def run_process(argv: list[object], cwd: Path = REPO_ROOT, timeout: float = RUN_TIMEOUT,
+                input: str | None = None, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """`python -m equiv ARGV...` in `cwd` (environment `env`, default this process's),
+    as subprocess.run would report it."""
+    args = [str(a) for a in argv]
+    command = [sys.executable, "-m", "equiv", *args]
+    if os.environ.get("EQUIV_TEST_SUBPROCESS") == "1":
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, input=input, env=env)
+    done = _SERVER.run(args, Path(cwd), timeout, input, dict(os.environ) if env is None else env)
+    if done is None:
+        raise subprocess.TimeoutExpired(command, timeout)
+    return subprocess.CompletedProcess(command, *done)
+
+
 def run_equiv(*args: object, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """`python -m equiv ARGS...` from the repository root."""
-    return subprocess.run([sys.executable, "-m", "equiv", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_process(list(args), timeout=timeout)
 
 
 def check(before: Path, after: Path, *options: object) -> subprocess.CompletedProcess[str]:

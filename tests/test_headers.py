@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from cli_support import (
     check,
     describe,
     run_equiv,
+    run_process,
     write,
 )
 
@@ -279,8 +278,7 @@ def test_cutout_carries_the_structs_and_typedefs_it_uses() -> None:
 
 
 def test_help_names_the_new_options() -> None:
-    proc = subprocess.run([sys.executable, "-m", "equiv", "check", "--help"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = run_process(["check", "--help"])
     assert "--tree LINUX" in proc.stdout and "--no-stubs" in proc.stdout
 
 

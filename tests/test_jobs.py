@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
+
+from cli_support import run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,8 +20,7 @@ def _fragment(differ: bool) -> str:
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "equiv", "check", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return run_process(["check", *args], cwd=ROOT, timeout=120)
 
 
 def test_jobs_give_byte_identical_output(tmp_path: Path) -> None:

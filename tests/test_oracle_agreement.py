@@ -32,7 +32,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import oracle  # noqa: E402
+from cli_support import run_process  # noqa: E402
 from oracle import OracleStatus, OracleVerdict, ReplayResult, StubResults, Trace  # noqa: E402
 from test_fixtures import (  # noqa: E402
     REPO_ROOT,
@@ -171,7 +171,7 @@ def equiv_json_command(case: Case) -> list[str]:
 def compute_pair(case: Case) -> PairResult:
     """Run equiv once on ``case``, then the oracle on each function it checked."""
     command = equiv_json_command(case)
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    proc = run_process(command[3:], timeout=TIMEOUT_SECONDS)
     shown = " ".join(command[1:])
     try:
         report = json.loads(proc.stdout)

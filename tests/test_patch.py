@@ -22,12 +22,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cli_support import run_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TREE = REPO_ROOT / "tests" / "patch_tree"
@@ -41,8 +41,7 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("gcc
 def equiv_patch(*args: object, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
     """`equiv patch ARGS...` as a user runs it, from `cwd`."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "equiv", "patch", *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    return run_process(["patch", *args], cwd=cwd, env=env, timeout=TIMEOUT)
 
 
 def git(repo: Path, *args: str) -> str:

@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_support import check, describe, write
+from cli_support import check, describe, run_process, write
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = REPO_ROOT / "tests" / "fixtures" / "seeds"
@@ -514,9 +514,7 @@ To reproduce, from the tree the series applies to:
 
 def equiv_patch(*args: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "equiv", "patch", *map(str, args)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return run_process(["patch", *args], env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
