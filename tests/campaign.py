@@ -120,12 +120,12 @@ class FastOracle:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        runtime = workdir / "runtime.c"
-        runtime.write_text(oracle.runtime_c())
-        self.runtime_o = workdir / "runtime.o"
-        proc = oracle._gcc(oracle.Workspace(runtime, workdir), [*oracle.CFLAGS, "-c", str(runtime), "-o", str(self.runtime_o)])
-        if proc.returncode != 0:
-            raise oracle.OracleError(proc.stderr)
+        ws = oracle.Workspace(workdir / "runtime.c", workdir)
+        self.runtime_o = oracle.compile_runtime(ws, workdir)
+        self.reference_o = None
+        if oracle.CHECK_DRIVER:
+            (workdir / "reference").mkdir()
+            self.reference_o = oracle.compile_runtime(ws, workdir / "reference", reference=True)
 
     def build(self, fragment: Path, root: str, workdir: Path, inputs: Iterable[str],
               caller: oracle.CallerView | None = None) -> tuple[oracle.FragmentInfo, oracle.Executable]:
@@ -139,7 +139,8 @@ class FastOracle:
         suffix.write_text(oracle.suffix_c(info, seen, slots, caller))
         unit.write_text(oracle._wrapper(oracle.harness_workspace(info, seen), prefix, suffix))
         exe = workdir / "side"
-        oracle._compile(info.ws, [*oracle._include_args(info.ws), str(unit), str(self.runtime_o), "-o", str(exe)])
+        oracle._compile(info.ws, [*oracle._include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
+        oracle.link_side(info.ws, [str(workdir / "unit.o")], exe, self.runtime_o, self.reference_o)
         return info, oracle.Executable(exe, info.configs, slots)
 
     def judge(self, before: Path, after: Path, function: str, bits: Sequence[int] | None,

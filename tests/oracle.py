@@ -24,6 +24,7 @@ import concurrent.futures
 import copy
 import dataclasses
 import itertools
+import os
 import re
 import shutil
 import signal
@@ -1306,11 +1307,13 @@ def suffix_c(info: FragmentInfo, seen: _Collector, slots: Sequence[InputSlot], c
 # and per run on stdout: "B i", then "C result<TAB>name<TAB>arg..." per call,
 # "R value" or "R -", "F 0xflags" from the child, then "E outcome".
 RUNTIME_C = r"""
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1530,9 +1533,18 @@ void __oracle_flag_access(void)
 	pending = 0;
 }
 
+#ifndef ORACLE_FORK_PER_RUN
+static jmp_buf excluded_jump;
+static int in_worker;
+#endif
+
 void __oracle_excluded(void)
 {
 	fflush(stdout);
+#ifndef ORACLE_FORK_PER_RUN
+	if (in_worker)
+		longjmp(excluded_jump, 1);  /* the worker reports it as the exit would be */
+#endif
 	_exit(EXCLUDED);
 }
 
@@ -1597,6 +1609,8 @@ static int read_run(void)
 	return 1;
 }
 
+#ifdef ORACLE_FORK_PER_RUN
+/* One child per run (EQUIV_ORACLE_FORK_PER_RUN=1): the reference for the driver below. */
 int main(int argc, char **argv)
 {
 	unsigned timeout = argc > 1 ? (unsigned)atoi(argv[1]) : 3;
@@ -1629,12 +1643,197 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	return 0;
 }
+#else
+/*
+ * One child runs the runs one after the other until a run ends it (a trap,
+ * exit(), the alarm); the parent then reports that run and forks the next
+ * child, which goes on after it.  Each run starts from the program's data as
+ * it was before the first run (the executable's .data and .bss are copied
+ * back), as a child forked for that run alone would: a fork per run was most
+ * of the oracle's time.  The runs are read into memory first, so a child that
+ * dies loses none of the input; `struct progress` (shared with the parent)
+ * says which run was going on and where the next one starts.
+ */
+extern char __data_start[], _end[];
+
+struct progress {
+	long run, next;
+	int running, done;
+};
+
+static char *read_all(long *size)
+{
+	long cap = 1 << 16, n = 0, got;
+	char *buf = malloc(cap);
+
+	while (buf && (got = (long)fread(buf + n, 1, cap - n, stdin)) > 0) {
+		n += got;
+		if (n == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	if (!buf) {
+		perror("oracle driver");
+		exit(2);
+	}
+	*size = n;
+	return buf;
+}
+
+/*
+ * The data copied back before each run: all of .data and .bss but the
+ * driver's large input arrays, which read_run() fills and the code under
+ * test never sees, and the scratch pages, of which only those handed out in
+ * the run are cleared.  Copying back all of it (470 KB a run) cost more than
+ * the runs.
+ */
+struct range {
+	char *start, *end;
+};
+
+static int by_start(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int kept_ranges(struct range *out)
+{
+	struct range skip[] = {
+		{ (char *)scratch, (char *)scratch + sizeof scratch },
+		{ (char *)__oracle_cfg, (char *)__oracle_cfg + sizeof __oracle_cfg },
+		{ (char *)__oracle_in, (char *)__oracle_in + sizeof __oracle_in },
+		{ (char *)script, (char *)script + sizeof script },
+		{ (char *)leave_call, (char *)leave_call + sizeof leave_call },
+		{ (char *)leave_word, (char *)leave_word + sizeof leave_word },
+		{ (char *)results, (char *)results + sizeof results },
+	};
+	int n = (int)(sizeof skip / sizeof skip[0]), i, k = 0;
+	char *at = __data_start;
+
+	qsort(skip, n, sizeof skip[0], by_start);
+	for (i = 0; i < n; i++) {
+		if (skip[i].start > at)
+			out[k++] = (struct range){ at, skip[i].start };
+		if (skip[i].end > at)
+			at = skip[i].end;
+	}
+	if (_end > at)
+		out[k++] = (struct range){ at, _end };
+	return k;
+}
+
+static void worker(char *buf, long size, long offset, long run, struct progress *p,
+		   unsigned timeout)
+{
+	unsigned long span = (unsigned long)(_end - __data_start);
+	struct range keep[16];
+	int nkeep = kept_ranges(keep), i, used;
+	char *saved;
+
+	if (offset >= size) {
+		p->done = 1;
+		_exit(0);
+	}
+	stdin = fmemopen(buf + offset, size - offset, "r");
+	saved = malloc(span);
+	if (!stdin || !saved) {
+		perror("oracle driver");
+		_exit(2);
+	}
+	memcpy(saved, __data_start, span);
+	for (;;) {
+		used = nscratch < 64 ? nscratch : 64;
+		memset(scratch, 0, (unsigned long)used * sizeof scratch[0]);
+		for (i = 0; i < nkeep; i++)
+			memcpy(keep[i].start, saved + (keep[i].start - __data_start),
+			       (unsigned long)(keep[i].end - keep[i].start));
+		if (!read_run())
+			break;
+		p->next = offset + ftell(stdin);
+		p->run = run;
+		printf("B %ld\n", run++);
+		fflush(stdout);
+		p->running = 1;
+		in_worker = 1;
+		if (setjmp(excluded_jump)) {  /* __oracle_excluded: as the exit would be reported */
+			alarm(0);
+			p->running = 0;
+			printf("E exit %d\n", EXCLUDED);
+			fflush(stdout);
+			continue;
+		}
+		alarm(timeout);
+		__oracle_run_one();
+		alarm(0);
+		fflush(stdout);
+		p->running = 0;
+		printf("E ok\n");
+		fflush(stdout);
+	}
+	p->done = 1;
+	fflush(stdout);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned timeout = argc > 1 ? (unsigned)atoi(argv[1]) : 3;
+	long size, offset = 0, run = 0;
+	char *buf = read_all(&size);
+	struct progress *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int status;
+	pid_t pid;
+
+	if (p == MAP_FAILED) {
+		perror("oracle driver");
+		return 2;
+	}
+	for (;;) {
+		p->run = run;
+		p->next = offset;
+		p->running = 0;
+		p->done = 0;
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0)
+			worker(buf, size, offset, run, p, timeout);
+		waitpid(pid, &status, 0);
+		if (!p->running) {
+			if (!p->done)
+				printf("E driver\n");
+			break;
+		}
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+			printf("E timeout\n");
+			break;
+		}
+		if (WIFSIGNALED(status))
+			printf("E signal %d\n", WTERMSIG(status));
+		else if (WEXITSTATUS(status))
+			printf("E exit %d\n", WEXITSTATUS(status));
+		else
+			printf("E ok\n");
+		run = p->run + 1;
+		offset = p->next;
+	}
+	fflush(stdout);
+	return 0;
+}
+#endif
 """
 
 
-def runtime_c() -> str:
-    """The driver's C text with its limits filled in."""
-    return RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)).replace("@EXCLUDED@", str(EXCLUDED_STATUS))
+# EQUIV_ORACLE_CHECK_DRIVER=1: every driver run is repeated with the reference
+# driver (a fork per run) and the two outputs must be byte-identical.
+CHECK_DRIVER = os.environ.get("EQUIV_ORACLE_CHECK_DRIVER") == "1"
+
+
+def runtime_c(reference: bool = False) -> str:
+    """The driver's C text with its limits filled in (`reference`: a fork per run)."""
+    text = RUNTIME_C.replace("@MAX_CALLS@", str(MAX_CALLS_PER_RUN)).replace("@EXCLUDED@", str(EXCLUDED_STATUS))
+    return ("#define ORACLE_FORK_PER_RUN\n" + text) if reference else text
 
 
 # --------------------------------------------------------------------------
@@ -1701,7 +1900,7 @@ class _BuildCache:
         self._dir: Path | None = None
         self._lock = threading.Lock()
         self._builds: dict[tuple, tuple[FragmentInfo, Executable]] = {}
-        self._runtime: Path | None = None
+        self._runtime: dict[bool, Path] = {}
 
     def directory(self) -> Path:
         with self._lock:
@@ -1726,26 +1925,45 @@ class _BuildCache:
     def put(self, key: tuple, info: FragmentInfo, exe: Executable) -> tuple[FragmentInfo, Executable]:
         kept = Path(tempfile.mkdtemp(dir=self.directory())) / "side"
         shutil.copy2(exe.path, kept)
+        if CHECK_DRIVER:
+            shutil.copy2(_reference(exe.path), _reference(kept))
         out = (info, Executable(kept, exe.configs, exe.slots))
         with self._lock:
             self._builds[key] = out
         return out
 
-    def runtime_object(self, ws: Workspace) -> Path:
-        """runtime.o, compiled once per process."""
+    def runtime_object(self, ws: Workspace, reference: bool = False) -> Path:
+        """runtime.o (`reference`: the fork-per-run driver's), compiled once per process."""
         with self._lock:
-            if self._runtime is not None:
-                return self._runtime
+            if reference in self._runtime:
+                return self._runtime[reference]
         work = Path(tempfile.mkdtemp(dir=self.directory()))
-        runtime = work / "runtime.c"
-        runtime.write_text(runtime_c())
-        _compile(ws, ["-c", str(runtime), "-o", str(work / "runtime.o")])
+        compile_runtime(ws, work, reference)
         with self._lock:
-            self._runtime = work / "runtime.o"
-            return self._runtime
+            self._runtime[reference] = work / "runtime.o"
+            return self._runtime[reference]
 
 
 _BUILD_CACHE = _BuildCache()
+
+
+def compile_runtime(ws: Workspace, work: Path, reference: bool = False) -> Path:
+    """work/runtime.o: the driver (`reference`: the fork-per-run one)."""
+    runtime = work / "runtime.c"
+    runtime.write_text(runtime_c(reference))
+    # The driver is not code under test: optimised, its memory hash at every call
+    # no longer dominates a run (the fragments stay at -O0).
+    _compile(ws, ["-O2", "-c", str(runtime), "-o", str(work / "runtime.o")])
+    return work / "runtime.o"
+
+
+def link_side(ws: Workspace, objects: Sequence[str], exe: Path,
+              runtime: Path, reference: Path | None = None) -> None:
+    """Links `exe` from `objects` and the driver (and, in EQUIV_ORACLE_CHECK_DRIVER mode,
+    its reference twin from `reference`)."""
+    _compile(ws, [*objects, str(runtime), "-o", str(exe)])
+    if CHECK_DRIVER and reference is not None:
+        _compile(ws, [*objects, str(reference), "-o", str(_reference(exe))])
 
 
 def _build(fragment: Path, root: str, workdir: Path, inputs: tuple[str, ...],
@@ -1761,9 +1979,15 @@ def _build(fragment: Path, root: str, workdir: Path, inputs: tuple[str, ...],
     unit.write_text(_wrapper(harness_workspace(info, seen), prefix, suffix))
     exe = workdir / "side"
     _compile(info.ws, [*_include_args(info.ws), "-c", str(unit), "-o", str(workdir / "unit.o")])
-    runtime = _BUILD_CACHE.runtime_object(info.ws)
-    _compile(info.ws, [str(workdir / "unit.o"), str(runtime), "-o", str(exe)])
+    reference = _BUILD_CACHE.runtime_object(info.ws, reference=True) if CHECK_DRIVER else None
+    link_side(info.ws, [str(workdir / "unit.o")], exe, _BUILD_CACHE.runtime_object(info.ws),
+              reference)
     return info, Executable(exe, info.configs, slots)
+
+
+def _reference(exe: Path) -> Path:
+    """Where the EQUIV_ORACLE_CHECK_DRIVER build of `exe` with the reference driver is."""
+    return exe.with_name(exe.name + "-reference")
 
 
 def _compile(ws: Workspace, args: Sequence[str]) -> None:
@@ -1796,6 +2020,11 @@ def execute(exe: Executable, runs: Sequence[RunInput], timeout_s: int = 3) -> li
         raise OracleError(f"oracle driver {exe.path.name} exceeded {budget} s") from exc
     if proc.returncode != 0:
         raise OracleError(f"oracle driver failed ({proc.returncode}): {proc.stderr}")
+    if CHECK_DRIVER:
+        ref = subprocess.run([str(_reference(exe.path)), str(timeout_s)], input=stdin,
+                             capture_output=True, text=True, timeout=budget)
+        if ref.stdout != proc.stdout:
+            raise OracleError(f"oracle driver {exe.path} and its reference disagree on the same runs")
     return list(_parse_traces(proc.stdout))
 
 
