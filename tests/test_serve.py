@@ -11,9 +11,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED = REPO_ROOT / "tests" / "fixtures" / "seeds" / "v15-08-11-exit-work-mask"
 
 
-def serve(*requests: object) -> list[dict]:
+def serve(*requests: object, command: tuple[str, ...] = ("equiv.driver.serve",)) -> list[dict]:
     lines = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in requests)
-    proc = subprocess.run([sys.executable, "-m", "equiv.driver.serve"], cwd=REPO_ROOT,
+    proc = subprocess.run([sys.executable, "-m", *command], cwd=REPO_ROOT,
                           input=lines, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()]
@@ -59,3 +59,8 @@ def test_a_run_past_its_timeout_is_killed(tmp_path: Path) -> None:
                           {"argv": ["--version"]})
     assert answer["timed_out"] and answer["exit"] < 0, answer
     assert after["exit"] == 0  # the server goes on
+
+
+def test_equiv_serve_is_the_same_server() -> None:
+    answer, = serve({"argv": ["--version"]}, command=("equiv", "serve"))
+    assert answer["exit"] == 0 and answer["stdout"].startswith("equiv ")

@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "because they cannot be read and no checked function reaches them")
     add_limit_options(check)
     _register_patch(sub)
+    sub.add_parser("serve", help="answer JSON requests on standard input, each run in a "
+                                 "forked child (see README, Serve mode)",
+                   description="A long-lived equiv: one JSON request per line on standard "
+                               "input, one JSON answer per line on standard output.")
     return parser
 
 
@@ -206,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return TROUBLE
+    if args.command == "serve":  # forks per request: it must run on this, the only thread
+        from equiv.driver import serve
+
+        return serve.main([])
     runner = getattr(args, "run", None)  # subcommands other than check bring their own
     # Deeply nested input recurses deeply: run with a large stack.
     sys.setrecursionlimit(100_000)
