@@ -623,7 +623,7 @@ class FunctionCheck:
         if decision.outcome == "unknown":
             return FunctionResult(self.name, Verdict.UNKNOWN, reason=decision.reason,
                                   masks=masks, opaque=opaque, word_notes=notes)
-        answer = minimal_model(session, query)
+        answer = minimal_model(session, query, known=decision.answer)
         mapped = (MAPPED_WORD, view.mapped) if self.options.flag_map else None
         cex = build_counterexample(answer, query, view.names, view.label,
                                    mapped) if answer.model is not None else None

@@ -28,7 +28,8 @@ def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
     return [z3.Extract(i, i, flags) == 1 for i in range(64)]
 
 
-def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
+def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
+                  known: Answer | None = None) -> Answer:
     """A model of within_bound ∧ differs ∧ extra: fewest iterations, then fewest flag bits.
 
     If the difference needs no call to change the flag word, no call does
@@ -36,10 +37,11 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef) -> Answer:
     the fewest loop iterations: the smallest K such that no loop of either
     side reaches its head K + 1 times.  Then the flag word has the fewest,
     then lowest, bits, and so does each word read after a call that happens,
-    in program order (before side first).
+    in program order (before side first).  `known`: a model of within_bound ∧
+    differs ∧ extra already found (the verdict's), so that query is not asked again.
     """
     base = (query.within_bound, query.differs) + extra
-    first = session.check(*base)
+    first = known if known is not None and known.model is not None else session.check(*base)
     if first.outcome is not Outcome.SAT:
         return first
     unchanged = tuple(e.flags_after == e.flags_at for side in (query.before, query.after)
