@@ -1,0 +1,44 @@
+"""The start-up cache of parsed sides: stable keys, safe to corrupt or turn off."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cli_support import REPO_ROOT, describe, run_process
+
+SEED = REPO_ROOT / "tests" / "fixtures" / "seeds" / "v15-08-11-exit-work-mask"
+
+
+def _check(cache: Path, **extra: str):
+    env = {k: v for k, v in os.environ.items() if k != "EQUIV_CACHE"}
+    env.update({"XDG_CACHE_HOME": str(cache), **extra})
+    return run_process(["check", f"{SEED}.before.c", f"{SEED}.after.c"], env=env)
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted((cache / "equiv" / "parse").glob("*.pickle"))
+
+
+def test_a_second_run_hits_the_cache(tmp_path: Path) -> None:
+    # The seed pair stubs headers: the stub directory's random name must not reach the key.
+    first = _check(tmp_path)
+    stored = _entries(tmp_path)
+    assert first.returncode == 1 and stored, describe(first)
+    second = _check(tmp_path)
+    assert _entries(tmp_path) == stored  # no new entry: both sides were found
+    assert (second.returncode, second.stdout) == (first.returncode, first.stdout)
+
+
+def test_corrupt_entries_are_parsed_again(tmp_path: Path) -> None:
+    first = _check(tmp_path)
+    for entry in _entries(tmp_path):
+        entry.write_bytes(b"not a pickle")
+    again = _check(tmp_path)
+    assert (again.returncode, again.stdout) == (first.returncode, first.stdout), describe(again)
+
+
+def test_cache_off(tmp_path: Path) -> None:
+    done = _check(tmp_path, EQUIV_CACHE="0")
+    assert done.returncode == 1, describe(done)
+    assert not (tmp_path / "equiv").exists()
