@@ -13,6 +13,7 @@ each flag-word parameter is named in its own layout and recognised by use;
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -582,3 +583,28 @@ def test_flag_map_shows_the_mapped_word_and_names_its_free_bits(tmp_path: Path) 
     assert ("SYSCALL_WORK_SYSCALL_EXIT_TRAP (bit 6): matters: differs at mapped_word=0x40, "
             "same at mapped_word=0x0") in out, out
     assert "_TIF_SYSCALL_AUDIT (bit 9): matters" not in out, out
+
+
+def test_memory_shown_as_the_member_reads_it(tmp_path: Path) -> None:
+    # A u8 member written before a call: the call's context shows the member's value,
+    # never the 64-bit cell with the bits above the member.
+    # The sides differ only in what the callee sees there.
+    common = ("struct ctx { unsigned char level; };\nvoid g(void);\n"
+              "void f(struct ctx *c, unsigned long flags)\n{\n"
+              "\tc->level = (flags & 1) ? 200 : {low};\n\tif (flags & 2)\n\t\tg();\n"
+              "\tc->level = 1;\n}\n")
+    before = write(tmp_path, "before.c", common.replace("{low}", "7"))
+    after = write(tmp_path, "after.c", common.replace("{low}", "9"))
+    proc = check(before, after)
+    assert proc.returncode == 1, describe(proc)
+    shown = re.findall(r"\[c->level=(-?\d+)\]", proc.stdout)
+    assert sorted(shown) == ["7", "9"], describe(proc)
+
+
+def test_cell_values_at_their_view() -> None:
+    from equiv.explain.counterexample import _at_view
+
+    assert _at_view(0x1000000FF, (8, False)) == 255  # the bits above the member are not shown
+    assert _at_view(0x1000000FF, (8, True)) == -1
+    assert _at_view(0x17, (3, False)) == 7  # a bit-field
+    assert _at_view(1 << 63, None) == -(1 << 63)  # no single view: the whole cell, as a long

@@ -164,7 +164,8 @@ class Replayer:
             result = None
             if event.result is not None:
                 result = str(_signed(self.int(event.result)))
-            context = tuple((n, hex(self.int(t)) if n == "flags" else str(_signed(self.int(t))))
+            context = tuple((n, hex(self.int(t)) if n == "flags"
+                             else str(_at_view(self.int(t), side.cell_views.get(n))))
                             for n, t in zip(event.context_names, event.context))
             calls.append(Call(event.name, args, result, event.location, context))
         ret = None
@@ -177,7 +178,7 @@ class Replayer:
         for path in paths:
             term = mem(path)
             if term is not None:
-                memory.append((path, str(_signed(self.int(term)))))
+                memory.append((path, str(_at_view(self.int(term), side.cell_views.get(path)))))
         return Behaviour(tuple(calls), ret, self.int(side.final_flags), tuple(memory), tuple(left))
 
     def loops(self, side: SideTrace, names: dict[int, str]) -> list[LoopRun]:
@@ -205,8 +206,9 @@ def build_counterexample(answer: Answer, query: Query, names: dict[int, str],
                          ) -> Counterexample | None:
     """The concrete counterexample of `answer`; None if it does not replay.
 
-    Every 64-bit input, memory cell and call result is shown as a signed
-    `long` (flag words in hex), so one value reads the same everywhere.
+    Every 64-bit input and call result is shown as a signed `long` (flag
+    words in hex), so one value reads the same everywhere; a memory cell a
+    side writes through one member type is shown as that member reads it.
     `mapped` is the --flag-map word's symbol name and bit names.
     """
     assert answer.model is not None
@@ -288,6 +290,20 @@ def _render_input(name: str, value: int) -> str:
 
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
+
+
+def _at_view(value: int, view: tuple[int, bool] | None) -> int:
+    """A memory cell's value as the member the side writes it through reads it.
+
+    A cell is 64 bits and a narrower member keeps the bits above it, which are
+    no part of the member's value (`u8 prio` showed as 16777216).  A cell
+    written through no member, or through members of different types, is
+    shown whole, as a `long`."""
+    if view is None:
+        return _signed(value)
+    width, signed = view
+    value &= (1 << width) - 1
+    return value - (1 << width) if signed and value >> (width - 1) else value
 
 
 def _key(behaviour: Behaviour) -> list[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
