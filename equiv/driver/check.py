@@ -541,7 +541,7 @@ class FunctionCheck:
     def evaluate(self, premises: list[Premise], explain_all: bool) -> FunctionResult:
         from equiv.explain import perbit as explain
         from equiv.explain.counterexample import build_counterexample, minimal_model
-        from equiv.query.equivalence import Decision, build_query, decide
+        from equiv.query.equivalence import build_query
         from equiv.query.smt import Session
         from equiv.report.results import BitRow, Relevance
 
@@ -578,40 +578,7 @@ class FunctionCheck:
         view = self.word_view(b_prog, a_prog)
         masks = explain.mask_rows(view.own_before, view.own_after, view.tif,
                                   view.work) if explain_all else ()
-        loops_cut = bool(query.exceeded) and "loop" in query.cut_reasons
-        if loops_cut and not same and self.options.timeout > _QUICK_BOUNDED:
-            # A bound that cuts a loop rarely proves anything, and the unwound
-            # formula can take the whole --timeout to give up on: a short look for a
-            # difference first, then the loop rules, and only then the full bounded search.
-            quick = decide(query, Session(query.background, _QUICK_BOUNDED), self.options.unwind,
-                           consistency=False)
-            if quick.outcome == "equivalent":  # every loop ended within the bound after all
-                quick = decide(query, session, self.options.unwind)
-                if quick.outcome == "contradictory":
-                    raise InputError(None, quick.reason)
-            elif quick.outcome == "unknown" and quick.reason.startswith("solver gave up"):
-                proved = self.induction(models, keys, facts)
-                if proved.outcome == "equivalent":
-                    quick = proved
-                else:
-                    quick = decide(query, session, self.options.unwind)
-                    if quick.outcome == "contradictory":
-                        raise InputError(None, quick.reason)
-                    if quick.outcome == "unknown":
-                        quick = Decision("unknown", reason=f"{quick.reason}; {proved.reason}")
-            elif quick.outcome == "unknown":
-                proved = self.induction(models, keys, facts)
-                quick = proved if proved.outcome == "equivalent" else Decision(
-                    "unknown", reason=f"{quick.reason}; {proved.reason}")
-            decision = quick
-        else:
-            decision = decide(query, session, self.options.unwind)
-            if decision.outcome == "contradictory":
-                raise InputError(None, decision.reason)
-            if decision.outcome == "unknown" and loops_cut:
-                proved = self.induction(models, keys, facts)
-                decision = proved if proved.outcome == "equivalent" else Decision(
-                    "unknown", reason=f"{decision.reason}; {proved.reason}")
+        decision = self.decision(query, session, same, models, keys, facts)
         bits = explain.tested_bits(query) if explain_all else []
         opaque = _opaque(query, b_prog, a_prog) if explain_all else ()
         notes = self.word_notes() if explain_all else ()
@@ -754,6 +721,60 @@ class FunctionCheck:
                 self.words.setdefault(label, words)
                 names += [w.param for w in words]
         return tuple(dict.fromkeys(names))
+
+    def decision(self, query: Any, session: Any, same: bool, models: tuple[Model, ...],
+                 keys: set[str], facts: list[Any]) -> Any:
+        """The verdict on `query`: bounded, with the loop rules where a bound cuts a loop.
+
+        A bound that cuts a loop rarely proves anything, and the unwound formula can
+        take the whole --timeout to give up on: then a short look for a difference
+        comes first, then the loop rules, and only then the full bounded search.  The
+        verdict does not depend on the order (a difference within the bound and a
+        proof by a rule never both exist); only the time does.
+        """
+        from equiv.query.equivalence import Decision, decide
+        from equiv.query.smt import Session
+
+        loops_cut = bool(query.exceeded) and "loop" in query.cut_reasons
+        if not loops_cut or same or self.options.timeout <= _QUICK_BOUNDED:
+            bounded = self._bounded(query, session)
+            if bounded.outcome != "unknown" or not loops_cut:
+                return bounded
+            return self._with_rules(bounded, models, keys, facts)
+        quick = decide(query, Session(query.background, _QUICK_BOUNDED), self.options.unwind,
+                       consistency=False)  # a difference it finds proves the consistency
+        if quick.outcome == "equivalent":  # every loop ended within the bound after all
+            return self._bounded(query, session)
+        if quick.outcome != "unknown":
+            return quick
+        if not quick.reason.startswith("solver gave up"):
+            return self._with_rules(quick, models, keys, facts)
+        proved = self.induction(models, keys, facts)
+        if proved.outcome == "equivalent":
+            return proved
+        bounded = self._bounded(query, session)
+        if bounded.outcome != "unknown":
+            return bounded
+        return Decision("unknown", reason=f"{bounded.reason}; {proved.reason}")
+
+    def _bounded(self, query: Any, session: Any) -> Any:
+        """The bounded check; contradictory assumptions are the user's error."""
+        from equiv.query.equivalence import decide
+
+        decision = decide(query, session, self.options.unwind)
+        if decision.outcome == "contradictory":
+            raise InputError(None, decision.reason)
+        return decision
+
+    def _with_rules(self, bounded: Any, models: tuple[Model, ...], keys: set[str],
+                    facts: list[Any]) -> Any:
+        """The loop rules' EQUIVALENT, else `bounded` (UNKNOWN) with what they tried."""
+        from equiv.query.equivalence import Decision
+
+        proved = self.induction(models, keys, facts)
+        if proved.outcome == "equivalent":
+            return proved
+        return Decision("unknown", reason=f"{bounded.reason}; {proved.reason}")
 
     def induction(self, models: tuple[Model, ...], keys: set[str], facts: list[Any]) -> Any:
         """Prove the loops for every iteration count, where a bound cuts them.
