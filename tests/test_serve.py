@@ -35,10 +35,16 @@ def test_answers_are_what_the_command_prints() -> None:
 
 
 def test_bad_requests_are_answered_and_the_server_reads_on() -> None:
-    answers = serve("not json", {"argv": "check"}, {"argv": ["--version"]})
+    answers = serve("not json", {"argv": "check"}, {"argv": ["--version"], "timeout": "soon"},
+                    {"argv": ["--version"], "env": ["PATH"]},
+                    {"argv": ["--version"], "cwd": "/no/such/directory"}, {"argv": ["--version"]})
     assert answers[0]["error"].startswith("not JSON")
     assert "argv" in answers[1]["error"]
-    assert answers[2]["exit"] == 0 and answers[2]["stdout"].startswith("equiv ")
+    assert "timeout" in answers[2]["error"] and "env" in answers[3]["error"]
+    assert answers[4]["exit"] == 2 and answers[4]["stderr"].startswith(
+        "equiv: error: cannot run in /no/such/directory"), answers[4]
+    assert "internal error" not in answers[4]["stderr"]
+    assert answers[5]["exit"] == 0 and answers[5]["stdout"].startswith("equiv ")
 
 
 def test_cwd_env_and_stdin_belong_to_the_request(tmp_path: Path) -> None:

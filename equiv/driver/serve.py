@@ -46,7 +46,12 @@ def _child(request: dict[str, Any], out: IO[bytes], err: IO[bytes], stdin: IO[by
         os.dup2(err.fileno(), 2)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if request.get("cwd"):
-            os.chdir(request["cwd"])
+            try:
+                os.chdir(request["cwd"])
+            except OSError as exc:
+                print(f"equiv: error: cannot run in {request['cwd']}: {exc.strerror}",
+                      file=sys.stderr)
+                raise SystemExit(_TROUBLE) from None
         if isinstance(request.get("env"), dict):
             os.environ.clear()
             os.environ.update({str(k): str(v) for k, v in request["env"].items()})
@@ -58,6 +63,8 @@ def _child(request: dict[str, Any], out: IO[bytes], err: IO[bytes], stdin: IO[by
             code = main(argv)
         except SystemExit as exc:  # argparse's usage errors and --help
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else _TROUBLE)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else _TROUBLE
     except BaseException as exc:  # noqa: BLE001 - the child must end here, whatever happened
         try:
             print(f"equiv: internal error: {type(exc).__name__}: {exc} (please report)",
@@ -130,6 +137,12 @@ def _request(line: str) -> dict[str, Any] | str:
         return f"not JSON: {exc}"
     if not isinstance(request, dict) or not isinstance(request.get("argv"), list):
         return 'a request is a JSON object with an "argv" list'
+    checks = (("cwd", str, "a directory name"), ("stdin", str, "a string"),
+              ("env", dict, "an object of strings"), ("timeout", (int, float), "a number of seconds"))
+    for key, kind, what in checks:
+        if request.get(key) is not None and (isinstance(request[key], bool)
+                                             or not isinstance(request[key], kind)):
+            return f'"{key}" must be {what}'
     return request
 
 
