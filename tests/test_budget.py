@@ -79,7 +79,9 @@ def test_a_proved_difference_survives_an_explanation_past_the_budget(
     what was cut.  Before, the whole function became UNKNOWN."""
     # A margin of 2 s: with none, the explanation's limit and --max-time fall on the same
     # instant, and the run's own watchdog could fire first (seen once in CI).
-    fn = _difference_explained_forever(monkeypatch, 20.0, _EXPLAIN_MARGIN=2.0)
+    # A floor above what is left, so that what is left is the limit.
+    fn = _difference_explained_forever(monkeypatch, 20.0, _EXPLAIN_MARGIN=2.0,
+                                       _EXPLAIN_FLOOR=30.0)
     assert fn.condition is None and not fn.bits
     assert "its explanation was cut off: time limit reached (--max-time 20 s" in fn.reason
 

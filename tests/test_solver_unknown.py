@@ -28,7 +28,8 @@ def _run(argv: list[str]) -> tuple[int, str]:
 
 @pytest.fixture
 def giving_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    def check(self: smt.Session, *extra: object, want_model: bool = True) -> smt.Answer:
+    def check(self: smt.Session, *extra: object, want_model: bool = True,
+              limit_s: float | None = None) -> smt.Answer:
         return smt.Answer(smt.Outcome.UNKNOWN, reason="timeout")
 
     monkeypatch.setattr(smt.Session, "check", check)
@@ -47,3 +48,57 @@ def test_the_same_pair_is_equivalent_with_a_working_solver() -> None:
     code, text = _run(["check", "-j", "1", *pair])
     assert code == 0, text
     assert ": EQUIVALENT" in text
+
+
+# ---- the race of two fresh solvers (smt.Session._race) ---------------------------------
+
+def _raced_session(monkeypatch: pytest.MonkeyPatch, background: list) -> smt.Session:
+    """A session whose every question goes past the incremental solver to the race."""
+    monkeypatch.setattr(smt, "QUICK_S", 0.0)
+    return smt.Session(background, 10.0)
+
+
+def test_the_race_answers_as_one_solver_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import z3
+
+    x, y = z3.BitVecs("race_x race_y", 64)
+    session = _raced_session(monkeypatch, [x * y == 0x1234567, x > 1, y > 1])
+    threads = threading.active_count()
+    first = session.check()
+    assert first.outcome is smt.Outcome.SAT and first.model is not None
+    # The model is in the caller's context whichever solver won, and it is a model.
+    assert z3.is_true(first.model.eval(z3.And(x * y == 0x1234567, x > 1, y > 1)))
+    # With a model known, the second solver starts from it; answers stay exact.
+    again = session.check(x != first.model.eval(x))
+    assert again.outcome is smt.Outcome.SAT and again.model is not None
+    assert again.model.eval(x).as_long() != first.model.eval(x).as_long()
+    assert session.check(x == 0).outcome is smt.Outcome.UNSAT
+    assert threading.active_count() == threads  # the loser is stopped and joined
+
+
+def test_a_counterexample_not_minimised_in_time_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no time left for the explanation, the minimisation's questions are not
+    asked: the verdict's own model is the counterexample, printed as not proved minimal."""
+    from equiv.driver import check
+    from equiv.driver.budget import Budget
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.report import render
+    from equiv.report.results import Verdict
+
+    monkeypatch.setattr(check, "_EXPLAIN_MARGIN", 1000.0)  # nothing left after the verdict
+    case = ROOT / "tests" / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
+    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=300.0, max_memory=0))
+    result = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
+    (fn,) = result.functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT and fn.counterexample is not None
+    assert "ran out" in fn.counterexample.not_minimal
+    assert "not proved minimal: time for the explanation ran out" in render.render_text(result)
+    assert '"minimal": false' in render.render_json(result)
+    monkeypatch.undo()
+    full = run_check([f"{case}.before.c"], [f"{case}.after.c"],
+                     CheckOptions(arch="arm64", jobs=1))
+    assert full.functions[0].counterexample is not None
+    assert full.functions[0].counterexample.not_minimal == ""
+    assert "not proved minimal" not in render.render_text(full)

@@ -7,7 +7,9 @@ model; one that does not show a difference is never reported as one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import z3
 
@@ -28,8 +30,18 @@ def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
     return [z3.Extract(i, i, flags) == 1 for i in range(64)]
 
 
+@dataclass(frozen=True)
+class Minimal:
+    """A model of the difference, and whether it was proved minimal."""
+
+    answer: Answer
+    # Empty when every step of the minimisation was decided; otherwise why the
+    # counterexample may not be the minimal one (the solver gave up, the time ran out).
+    unproved: str = ""
+
+
 def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
-                  known: Answer | None = None) -> Answer:
+                  known: Answer | None = None, deadline: float | None = None) -> Minimal:
     """A model of within_bound ∧ differs ∧ extra: fewest iterations, then fewest flag bits.
 
     If the difference needs no call to change the flag word, no call does
@@ -39,38 +51,68 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
     then lowest, bits, and so does each word read after a call that happens,
     in program order (before side first).  `known`: a model of within_bound ∧
     differs ∧ extra already found (the verdict's), so that query is not asked again.
+
+    `deadline` (time.monotonic()) bounds the minimisation: a step the solver
+    does not decide by then, or within the session's timeout, keeps the best
+    model so far, and the result says the model is not proved minimal.
     """
+    ask = _Asker(session, deadline)
     base = (query.within_bound, query.differs) + extra
-    first = known if known is not None and known.model is not None else session.check(*base)
+    first = known if known is not None and known.model is not None else ask(*base)
     if first.outcome is not Outcome.SAT:
-        return first
+        return Minimal(first)
     unchanged = tuple(e.flags_after == e.flags_at for side in (query.before, query.after)
                       for e in side.events
                       if e.flags_after is not None and e.flags_at is not None)
-    if unchanged and session.check(*base, *unchanged, want_model=False).outcome is Outcome.SAT:
+    if unchanged and ask(*base, *unchanged, want_model=False).outcome is Outcome.SAT:
         base += unchanged
-    base = _fewest_iterations(session, base, query)
-    best = session.check(*base)
+    base = _fewest_iterations(ask, base, query)
+    best = ask(*base)
     if best.outcome is not Outcome.SAT:
-        return first
-    best, base = _fewest_bits(session, base, best, query.flags)
+        return Minimal(first, ask.unproved())
+    best, base = _fewest_bits(ask, base, best, query.flags)
     for flip in _racy_flips(query):
-        best, base = _fewest_bits(session, base, best, flip)
+        best, base = _fewest_bits(ask, base, best, flip)
     for side in (query.before, query.after):
         for guard, word in _rereads(side):
             if _true(best, guard):
-                best, base = _fewest_bits(session, base, best, word)
-    return best
+                best, base = _fewest_bits(ask, base, best, word)
+    return Minimal(best, ask.unproved())
 
 
-def _fewest_iterations(session: Session, base: tuple[z3.BoolRef, ...],
+class _Asker:
+    """The session's questions under a deadline, remembering the undecided ones."""
+
+    def __init__(self, session: Session, deadline: float | None):
+        self.session = session
+        self.deadline = deadline
+        self.reasons: list[str] = []
+
+    def __call__(self, *terms: z3.BoolRef, want_model: bool = True) -> Answer:
+        limit = None
+        if self.deadline is not None:
+            limit = self.deadline - time.monotonic()
+            if limit <= 0:
+                answer = Answer(Outcome.UNKNOWN, reason="time for the explanation ran out")
+                self.reasons.append(answer.reason)
+                return answer
+        answer = self.session.check(*terms, want_model=want_model, limit_s=limit)
+        if answer.outcome is Outcome.UNKNOWN:
+            self.reasons.append(answer.reason or "timeout")
+        return answer
+
+    def unproved(self) -> str:
+        return "; ".join(dict.fromkeys(self.reasons))
+
+
+def _fewest_iterations(ask: _Asker, base: tuple[z3.BoolRef, ...],
                        query: Query) -> tuple[z3.BoolRef, ...]:
     """`base` with the fewest loop heads reached that still shows the difference."""
     heads = list(query.before.heads) + list(query.after.heads)
     most = max((h.iteration for h in heads), default=0)
     for k in range(1, most):
         within = mk_and(*[mk_not(h.guard) for h in heads if h.iteration > k])
-        if session.check(*base, within, want_model=False).outcome is Outcome.SAT:
+        if ask(*base, within, want_model=False).outcome is Outcome.SAT:
             return base + (within,)
     return base
 
@@ -92,13 +134,17 @@ def _true(answer: Answer, term: z3.BoolRef) -> bool:
     return bool(z3.is_true(answer.model.eval(term, model_completion=True)))
 
 
-def _fewest_bits(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
+def _fewest_bits(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer,
                  word: z3.BitVecRef) -> tuple[Answer, tuple[z3.BoolRef, ...]]:
-    """The model with the fewest, then lowest, bits set in `word`; and `word` fixed so."""
+    """The model with the fewest, then lowest, bits set in `word`; and `word` fixed so.
+
+    A question the solver does not decide keeps what the best model has (a
+    bit it could not clear stays set); `ask` records that it was undecided.
+    """
     bits = flag_bits(word)
     count = _value(best, word).bit_count()
     for k in range(count):
-        tighter = session.check(*base, z3.PbLe([(b, 1) for b in bits], k))
+        tighter = ask(*base, z3.PbLe([(b, 1) for b in bits], k))
         if tighter.outcome is Outcome.SAT:
             best, count = tighter, k
             break
@@ -110,7 +156,7 @@ def _fewest_bits(session: Session, base: tuple[z3.BoolRef, ...], best: Answer,
         if not _value(best, word) >> i & 1:
             fixed.append(z3.Not(bits[i]))
             continue
-        attempt = session.check(*base, at_most, *fixed, z3.Not(bits[i]))
+        attempt = ask(*base, at_most, *fixed, z3.Not(bits[i]))
         if attempt.outcome is Outcome.SAT:
             best = attempt
             fixed.append(z3.Not(bits[i]))

@@ -96,6 +96,8 @@ def shown_inputs(cex: Counterexample) -> list[str]:
 
 def _counterexample_lines(cex: Counterexample) -> list[str]:
     lines = [f"  counterexample: {word_text(cex)}"]
+    if cex.not_minimal:
+        lines.append(f"  not proved minimal: {cex.not_minimal} (the difference on it is proved)")
     configs = [(n, v) for n, v in cex.configs if n in cex.matters]
     if configs:
         lines.append("  configs: " + " ".join(f"{n}={'y' if v else 'n'}" for n, v in configs))
@@ -337,6 +339,8 @@ def _function_json(fn: FunctionResult) -> dict[str, Any]:
             "before": _behaviour_json(cex.before),
             "after": _behaviour_json(cex.after),
             "first_divergence": cex.first_divergence,
+            "minimal": not cex.not_minimal,
+            "not_minimal": cex.not_minimal or None,
             "flags_observable": cex.flags_observable,
             "decided_at": None if cex.decided_at is None else str(cex.decided_at),
             "word": cex.word,

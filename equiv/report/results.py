@@ -95,6 +95,9 @@ class Counterexample:
     # only is gated (on the side that skips it, when it has the call at all).
     decided_at: Location | None = None
     loops: tuple[LoopRun, ...] = ()  # the unrolled loops' runs, per side in program order
+    # Empty when the minimisation was decided step by step (fewest iterations, then fewest
+    # and lowest bits); otherwise why this counterexample may not be the minimal one.
+    not_minimal: str = ""
 
 
 class Relevance(enum.Enum):
