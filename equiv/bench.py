@@ -403,7 +403,7 @@ def shape_rows(sizes: Sizes) -> list[Row]:
                         pair=self_pair(n), targets=(Target("wall_s", limit, f"<{limit:g} s"),)))
     for n in sizes.big_small:
         rows.append(Row(f"big-small-{n}", "big-small", f"N={n} against 1 call", "stages",
-                        pair=big_small_pair(n)))
+                        pair=big_small_pair(n), targets=(Target("wall_s", 20.0, "<20 s"),)))
     if Path(f"{STRUCT_FIELDS}.before.c").is_file():
         rows.append(Row("struct-fields", "struct", "struct-field pair (repro)", "stages",
                         pair=file_pair("struct-fields", STRUCT_FIELDS, "do_exit_work"),

@@ -64,12 +64,16 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
     unchanged = tuple(e.flags_after == e.flags_at for side in (query.before, query.after)
                       for e in side.events
                       if e.flags_after is not None and e.flags_at is not None)
-    if unchanged and ask(*base, *unchanged, want_model=False).outcome is Outcome.SAT:
-        base += unchanged
-    base = _fewest_iterations(ask, base, query)
-    best = ask(*base)
-    if best.outcome is not Outcome.SAT:
-        return Minimal(first, ask.unproved())
+    best = first
+    if unchanged:
+        quiet = ask(*base, *unchanged)
+        if quiet.outcome is Outcome.SAT:
+            base, best = base + unchanged, quiet
+    fewer = _fewest_iterations(ask, base, query)
+    if fewer is not base:
+        base, best = fewer, ask(*fewer)
+        if best.outcome is not Outcome.SAT:
+            return Minimal(first, ask.unproved())
     best, base = _fewest_bits(ask, base, best, query.flags)
     for flip in _racy_flips(query):
         best, base = _fewest_bits(ask, base, best, flip)

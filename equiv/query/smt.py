@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import z3
@@ -46,6 +47,11 @@ def interrupt_running() -> None:
 # How long a question may take in the session's incremental solver before
 # it is asked again of a fresh solver (see Session).
 QUICK_S = 0.25
+# The second solver of a race starts from at most this many of the last model's values.
+HINTS = 2000
+# No race once the process holds this much (MiB): the formula is big, and a second
+# solver would hold a second copy of it.
+RACE_MAX_MIB = 768
 
 
 class Session:
@@ -70,7 +76,10 @@ class Session:
         self.solver.set("timeout", self.quick_ms)
         self.solver.add(*self.background)
         self.hint: z3.ModelRef | None = None  # the last model found (see _race)
-        self._copy: tuple[z3.Context, list[z3.BoolRef]] | None = None  # for _race
+        self._copy: z3.Context | None = None  # the second solver's context (_race)
+        # Terms translated into it, by AST id: (the term, its copy).
+        self._copies: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
+        self._hinted: tuple[z3.ModelRef, list[tuple[z3.ExprRef, z3.ExprRef]]] | None = None
 
     def check(self, *extra: z3.BoolRef, want_model: bool = True,
               limit_s: float | None = None) -> Answer:
@@ -106,28 +115,29 @@ class Session:
         0.4 to 1.2 s; on the shared repro's unsatisfiable questions the default
         solver was three times faster than the SMT core.  The second solver
         runs in a z3 context of its own (a context is not shared between
-        threads), on a copy of the formulas; before any model is known it is the
-        default solver with another random seed.  Either answer is z3's own.
+        threads), on a copy of the formulas (each term translated once per
+        session); before any model is known it is the default solver with
+        another random seed.  A process already over RACE_MAX_MIB asks the
+        default solver alone.  Either answer is z3's own.
         """
         main = z3.Solver()
         main.set("timeout", timeout_ms)
         main.add(*self.background)
         main.add(*extra)
+        from equiv.driver.budget import resident_mib  # budget imports this module
+
+        if resident_mib() > RACE_MAX_MIB:  # a second copy of a formula this big: one solver
+            return _ask(main, want_model)
         if self._copy is None:
-            context = z3.Context()
-            self._copy = (context, [f.translate(context) for f in self.background])
-        context, background = self._copy
+            self._copy = z3.Context()
+            self._copies = {}
+        context = self._copy
         other = z3.SimpleSolver(ctx=context) if self.hint is not None else z3.Solver(ctx=context)
         other.set("timeout", timeout_ms)
         other.set("random_seed", 7)
-        other.add(*background)
-        other.add(*[e.translate(context) for e in extra])
-        if self.hint is not None:
-            for decl in self.hint.decls():
-                value = self.hint[decl]
-                if decl.arity() == 0 and (z3.is_bv_value(value) or z3.is_true(value)
-                                          or z3.is_false(value)):
-                    other.set_initial_value(decl().translate(context), value.translate(context))
+        other.add(*self._translated(self.background + list(extra)))
+        for var, value in self._hints():
+            other.set_initial_value(var, value)
         answers: dict[str, Answer] = {}
         rivals = {"main": ("other", other), "other": ("main", main)}
 
@@ -155,6 +165,42 @@ class Session:
         if won.model is not None and won is answers.get("other"):
             return Answer(won.outcome, won.model.translate(z3.main_ctx()))
         return won
+
+    def _translated(self, terms: Sequence[z3.ExprRef]) -> list[z3.ExprRef]:
+        """`terms` in the second solver's context.
+
+        The ones not yet copied are translated in one call, so that the
+        subterms they share are translated once (a call per term walked the
+        shared part again: 20,000 terms took 170 s).  A copy is kept with its
+        original, which keeps the original alive and so its AST id unique.
+        """
+        assert self._copy is not None
+        todo = [t for t in terms if t.get_id() not in self._copies]
+        if todo:
+            vector = z3.AstVector()
+            for term in todo:
+                vector.push(term)
+            for term, copy in zip(todo, vector.translate(self._copy)):
+                self._copies[term.get_id()] = (term, copy)
+        return [self._copies[t.get_id()][1] for t in terms]
+
+    def _hints(self) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+        """The last model's values, in the second solver's context: the inputs first
+        (names without `@` or `#`: the flag word, memory, parameters), at most HINTS."""
+        if self.hint is None:
+            return []
+        if self._hinted is not None and self._hinted[0] is self.hint:
+            return self._hinted[1]
+        assert self._copy is not None
+        decls = [d for d in self.hint.decls() if d.arity() == 0]
+        decls.sort(key=lambda d: ("@" in d.name() or "#" in d.name(), d.name()))
+        pairs = []
+        for decl in decls[:HINTS]:
+            value = self.hint[decl]
+            if z3.is_bv_value(value) or z3.is_true(value) or z3.is_false(value):
+                pairs.append((decl().translate(self._copy), value.translate(self._copy)))
+        self._hinted = (self.hint, pairs)
+        return pairs
 
     def add(self, *constraints: z3.BoolRef) -> None:
         self.background.extend(constraints)
