@@ -80,10 +80,10 @@ def test_a_proved_difference_survives_an_explanation_past_the_budget(
     # A margin of 2 s: with none, the explanation's limit and --max-time fall on the same
     # instant, and the run's own watchdog could fire first (seen once in CI).
     # A floor above what is left, so that what is left is the limit.
-    fn = _difference_explained_forever(monkeypatch, 20.0, _EXPLAIN_MARGIN=2.0,
+    fn = _difference_explained_forever(monkeypatch, 10.0, _EXPLAIN_MARGIN=2.0,
                                        _EXPLAIN_FLOOR=30.0)
     assert fn.condition is None and not fn.bits
-    assert "its explanation was cut off: time limit reached (--max-time 20 s" in fn.reason
+    assert "its explanation was cut off: time limit reached (--max-time 10 s" in fn.reason
 
 
 def test_an_explanation_takes_no_longer_than_the_verdict_did(

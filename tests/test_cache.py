@@ -42,3 +42,27 @@ def test_cache_off(tmp_path: Path) -> None:
     done = _check(tmp_path, EQUIV_CACHE="0")
     assert done.returncode == 1, describe(done)
     assert not (tmp_path / "equiv").exists()
+
+
+def test_the_same_text_under_another_name_is_parsed_once(tmp_path: Path) -> None:
+    """A side's own files are parsed under fixed names: a copy of the before side under
+    another name (a file checked against itself) finds the before side's entry, and
+    every location still names the real file."""
+    text = (SEED.parent / f"{SEED.name}.before.c").read_text()
+    one, other = tmp_path / "one" / "exit.c", tmp_path / "other" / "copy.c"
+    for path in (one, other):
+        path.parent.mkdir()
+        path.write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "EQUIV_CACHE"}
+    same = run_process(["check", str(one), str(one)],
+                       env={**env, "XDG_CACHE_HOME": str(tmp_path / "c1")})
+    copied = run_process(["check", "--verdict-only", str(one), str(other)],
+                         env={**env, "XDG_CACHE_HOME": str(tmp_path / "c2")})
+    assert same.returncode == copied.returncode == 0, describe(copied)
+    assert len(_entries(tmp_path / "c2")) == len(_entries(tmp_path / "c1")) > 0
+    broken = tmp_path / "other" / "broken.c"
+    broken.write_text(text + "\nint broken = ;\nvoid g(void) { broken( }\n")
+    failed = run_process(["check", str(one), str(broken)],
+                         env={**env, "XDG_CACHE_HOME": str(tmp_path / "c2")})
+    assert failed.returncode == 2 and f"{broken}:" in failed.stderr, describe(failed)
+    assert "<equiv-side" not in failed.stdout + failed.stderr

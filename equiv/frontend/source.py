@@ -758,15 +758,58 @@ def _locating_parser_class() -> Any:
 
 
 def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl]]:
-    """The AST of `preprocessed`, and the file-scope declarations skipped in it."""
+    """The AST of `preprocessed`, and the file-scope declarations skipped in it.
+
+    The side's own files are parsed under fixed names (`_SIDE_FILE`), in the
+    line markers and so in the cache key, and their real names are put back
+    into the AST's coordinates and the messages: the same text under another
+    name (the other side of a file checked against itself, a copy in another
+    directory) is a cache hit, not a second parse.
+    """
     from equiv.frontend.cache import cached_parse
 
-    text = _strip_directives(preprocessed)
+    names = {path: _SIDE_FILE.format(i) for i, path in enumerate(paths)}
+    text = _renamed_markers(_strip_directives(preprocessed), names)
+    real = {name: path for path, name in names.items()}
+    first = names.get(paths[0], paths[0])
     try:
-        ast, raw = cached_parse(text, paths[0],
-                                lambda: _parser().parse_tolerant(text, paths[0]))
+        ast, raw = cached_parse(text, first, lambda: _parser().parse_tolerant(text, first))
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
-        raise _parse_error(exc, paths) from None
-    skipped = [SkippedDecl(_parse_error(Exception(message), paths), names, tags, function)
-               for message, names, tags, function in raw]
+        raise _parse_error(Exception(_real_names(str(exc), real)), paths) from None
+    _restore_names(ast, real)
+    skipped = [SkippedDecl(_parse_error(Exception(_real_names(message, real)), paths), names_,
+                           tags, function)
+               for message, names_, tags, function in raw]
     return ast, skipped
+
+
+# The name a side's n-th file is parsed under (see _parse); `<` cannot start a path gcc
+# writes in a line marker for a file equiv reads, so no real file has it.
+_SIDE_FILE = "<equiv-side-{}>"
+
+
+def _renamed_markers(text: str, names: dict[str, str]) -> str:
+    """`text` with the line markers that name a file in `names` naming its new name."""
+    if not names:
+        return text
+    quoted = "|".join(re.escape(f'"{path}"') for path in names)
+    marker = re.compile(rf'^(#\s*(?:line\s+)?\d+\s+)({quoted})', re.MULTILINE)
+    return marker.sub(lambda m: f'{m.group(1)}"{names[m.group(2)[1:-1]]}"', text)
+
+
+def _real_names(message: str, real: dict[str, str]) -> str:
+    for name, path in real.items():
+        message = message.replace(name, path)
+    return message
+
+
+def _restore_names(ast: Any, real: dict[str, str]) -> None:
+    """Every coordinate of `ast` that names a renamed file names the real one again."""
+    stack = [ast]
+    while stack:
+        node = stack.pop()
+        coord = getattr(node, "coord", None)
+        if coord is not None and coord.file in real:
+            coord.file = real[coord.file]
+        for _, child in node.children():
+            stack.append(child)
