@@ -92,3 +92,26 @@ def test_an_explanation_takes_no_longer_than_the_verdict_did(
     took (at least _EXPLAIN_FLOOR): then the verdict is reported with the explanation cut."""
     fn = _difference_explained_forever(monkeypatch, 300.0, _EXPLAIN_FLOOR=1.0)
     assert "it may take as long as finding the difference did, at least 1 s" in fn.reason
+
+
+def test_an_interruption_landing_in_a_finalizer_is_not_printed() -> None:
+    """The guard's exception can land in z3's `__del__`, where Python drops it (the guard
+    sends it again) and would print `Exception ignored in ...`: equiv's hook keeps quiet
+    about that one, and only that one."""
+    import types
+
+    from equiv.driver import budget
+
+    seen = []
+    hook = budget._UNRAISABLE_HOOK
+    try:
+        budget._UNRAISABLE_HOOK = seen.append
+        for exc in (budget.BudgetExceeded("interrupted"), ValueError("a real bug")):
+            budget._quiet_unraisable(types.SimpleNamespace(exc_value=exc, exc_type=type(exc),
+                                                     exc_traceback=None, err_msg=None,
+                                                     object=None))
+    finally:
+        budget._UNRAISABLE_HOOK = hook
+    assert [type(u.exc_value) for u in seen] == [ValueError]
+    # Installed when the module is loaded (pytest may wrap it while a test runs).
+    assert budget._UNRAISABLE_HOOK is not budget._quiet_unraisable

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 DEFAULT_MAX_TIME = 300.0  # seconds for each function (and for loading the sides)
 DEFAULT_MAX_MEMORY = 4096  # MiB of resident memory per process; 0 turns the guard off
@@ -121,6 +122,23 @@ class Guard:
                                           f"while {self.what}")
         if exc_type is not None and issubclass(exc_type, (BudgetExceeded, MemoryError)):
             raise BudgetExceeded(self.reason or f"budget exceeded while {self.what}") from None
+
+
+def _quiet_unraisable(unraisable: Any) -> None:
+    """Python's hook for exceptions it cannot raise, without the guard's own.
+
+    The guard's BudgetExceeded lands wherever the thread is, and where that is
+    a finalizer (z3's `AstRef.__del__`) Python drops it and prints
+    `Exception ignored in ...` on stderr.  Dropping it is right: the guard sends
+    it again after _REPEAT seconds.  Printing it is not: it is not an error.
+    """
+    if isinstance(unraisable.exc_value, BudgetExceeded):
+        return
+    _UNRAISABLE_HOOK(unraisable)
+
+
+_UNRAISABLE_HOOK = sys.unraisablehook
+sys.unraisablehook = _quiet_unraisable
 
 
 def _interrupt_z3() -> None:
