@@ -102,3 +102,27 @@ def test_a_counterexample_not_minimised_in_time_says_so(monkeypatch: pytest.Monk
     assert full.functions[0].counterexample is not None
     assert full.functions[0].counterexample.not_minimal == ""
     assert "not proved minimal" not in render.render_text(full)
+
+
+def test_a_race_stops_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--max-time interrupts both solvers of a race: the check ends with BudgetExceeded
+    soon after the limit, and no solver thread is left running."""
+    import threading
+    import time
+
+    import z3
+
+    from equiv.driver.budget import Budget, BudgetExceeded, Guard
+
+    # Thirteen pigeons in twelve holes, pairwise: unsatisfiable, and hard for z3's SAT search.
+    pigeons = [z3.BitVec(f"pigeon{i}", 8) for i in range(13)]
+    holes = [z3.ULT(p, 12) for p in pigeons]
+    apart = [pigeons[i] != pigeons[j] for i in range(13) for j in range(i)]
+    session = _raced_session(monkeypatch, holes + apart)
+    threads = threading.active_count()
+    start = time.monotonic()
+    with pytest.raises(BudgetExceeded, match="max-time 1 s"):
+        with Guard(Budget(max_time=1.0, max_memory=0), "racing"):
+            session.check()
+    assert time.monotonic() - start < 10
+    assert threading.active_count() == threads
