@@ -28,6 +28,8 @@ from equiv.semantics.state import (
     State,
     UninitSource,
     Value,
+    bv_val,
+    bv_width,
     merge,
     mk_and,
     mk_ite,
@@ -102,12 +104,12 @@ class Selection:
 
 def ext64(v: Value) -> z3.BitVecRef:
     """The value as a 64-bit term, extended by its type's signedness."""
-    w = v.term.size()
+    w = bv_width(v.term)
     if w == 64:
         return v.term
     if z3.is_bv_value(v.term):
         n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
-        return z3.BitVecVal(n, 64)
+        return bv_val(n, 64)
     if v.ctype.signed:
         return z3.SignExt(64 - w, v.term)
     return z3.ZeroExt(64 - w, v.term)
@@ -116,14 +118,14 @@ def ext64(v: Value) -> z3.BitVecRef:
 def convert(v: Value, to: ct.CType) -> Value:
     """C's conversion of `v` to type `to` (the lowering checked that it is allowed)."""
     if to.kind == "void":
-        return Value(z3.BitVecVal(0, 8), ct.VOID)
+        return Value(bv_val(0, 8), ct.VOID)
     if to.is_bool:
-        return Value(mk_ite(truth(v), z3.BitVecVal(1, 8), z3.BitVecVal(0, 8)), to)
+        return Value(mk_ite(truth(v), bv_val(1, 8), bv_val(0, 8)), to)
     if z3.is_bv_value(v.term):
         n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
-        return Value(z3.BitVecVal(n, to.width), to)
-    term = ext64(v) if to.width > v.term.size() else v.term
-    if to.width < term.size():
+        return Value(bv_val(n, to.width), to)
+    term = ext64(v) if to.width > bv_width(v.term) else v.term
+    if to.width < bv_width(term):
         term = z3.Extract(to.width - 1, 0, term)
     path = v.path if to.kind == "ptr" and v.ctype.kind == "ptr" else None
     return Value(term, to, path)
@@ -137,11 +139,11 @@ def truth(v: Value) -> z3.BoolRef:
 
 
 def int_value(n: int, t: ct.CType = ct.INT) -> Value:
-    return Value(z3.BitVecVal(n, t.width), t)
+    return Value(bv_val(n, t.width), t)
 
 
 def bool_value(b: z3.BoolRef) -> Value:
-    return Value(mk_ite(b, z3.BitVecVal(1, 32), z3.BitVecVal(0, 32)), ct.INT)
+    return Value(mk_ite(b, bv_val(1, 32), bv_val(0, 32)), ct.INT)
 
 
 VOID_VALUE = Value(z3.BitVecVal(0, 8), ct.VOID)

@@ -37,6 +37,7 @@ from equiv.semantics.state import (
     FALSE,
     State,
     Value,
+    bv_val,
     mk_and,
     mk_ite,
     mk_not,
@@ -81,7 +82,7 @@ class Executor(LoopSummarizer):
 
     # ---- leaves ------------------------------------------------------------------------
     def e_const(self, e: ir.Const, state: State) -> tuple[Value, State]:
-        return Value(z3.BitVecVal(e.value, e.ctype.width), e.ctype), state
+        return Value(bv_val(e.value, e.ctype.width), e.ctype), state
 
     def e_str(self, e: ir.StrLit, state: State) -> tuple[Value, State]:
         return Value(z3.BitVecVal(string_value(e.text), 64), e.ctype), state

@@ -8,6 +8,7 @@ never matters, only the size of the code.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterable, TypeAlias
 
@@ -67,13 +68,32 @@ def mk_not(x: z3.BoolRef) -> z3.BoolRef:
     return z3.BoolRef(z3.Z3_mk_not(_CTX.ref(), x.as_ast()), _CTX)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def bv_val(value: int, width: int) -> z3.BitVecRef:
+    """`z3.BitVecVal(value, width)`, one Python object per constant.
+
+    Symbolic execution makes the same few constants over and over (every `1UL`,
+    every shift count, every memory version 0), and making a z3 term from
+    Python costs more than the rest of a simple statement.  A term is
+    immutable, so sharing it changes nothing but the time.
+    """
+    return z3.BitVecVal(value, width)
+
+
+def bv_width(term: z3.BitVecRef) -> int:
+    """`term.size()` without the sort object z3's Python API makes for it."""
+    ref = term.ctx_ref()
+    return int(z3.Z3_get_bv_sort_size(ref, z3.Z3_get_sort(ref, term.as_ast())))
+
+
 def mk_ite(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
     """If-then-else of two terms of one sort, folding a constant condition and equal arms."""
     if c is TRUE or a is b or a.eq(b):
         return a
     if c is FALSE:
         return b
-    if isinstance(a, z3.BitVecRef) and isinstance(b, z3.BitVecRef) and a.size() == b.size():
+    if isinstance(a, z3.BitVecRef) and isinstance(b, z3.BitVecRef) \
+            and bv_width(a) == bv_width(b):
         return z3.BitVecRef(z3.Z3_mk_ite(_CTX.ref(), c.as_ast(), a.as_ast(), b.as_ast()), _CTX)
     return z3.If(c, a, b)
 
@@ -172,10 +192,10 @@ class State:
         # The external calls whose refreshed flag word the current `flags` may hold.
         self.flag_events: IndexSet = frozenset()
         self.mem: dict[str, z3.BitVecRef] = {}
-        self.memver: z3.BitVecRef = z3.BitVecVal(0, 32)
+        self.memver: z3.BitVecRef = bv_val(0, 32)
         self.versions: IndexSet = frozenset([0])
         # How many times these paths have read the flag word (for --racy-flags).
-        self.reads: z3.BitVecRef = z3.BitVecVal(0, 32)
+        self.reads: z3.BitVecRef = bv_val(0, 32)
         self.read_counts: frozenset[int] = frozenset([0])
 
     def copy(self, guard: z3.BoolRef | None = None) -> "State":
