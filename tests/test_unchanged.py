@@ -167,3 +167,27 @@ def test_unchanged_root_executes_one_side(tmp_path: Path,
     result = run_check([str(path)], [str(changed)], CheckOptions(functions=("exit_work",)))
     assert [f.verdict for f in result.functions] == [Verdict.NOT_EQUIVALENT]
     assert sorted(set(labels)) == ["after", "before"]
+
+
+def test_the_same_parsed_text_is_not_walked_again(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sides parsed from the same text (their own files under fixed names) are the same
+    program without comparing their ASTs; any other pair is still compared in full."""
+    from equiv.query import unchanged as module
+
+    walked: list[str] = []
+    original = module.fingerprint
+
+    def counted(program, root):  # type: ignore[no-untyped-def]
+        walked.append(root)
+        return original(program, root)
+
+    monkeypatch.setattr(module, "fingerprint", counted)
+    b, a = _program(tmp_path, "b.c", BASE), _program(tmp_path, "a.c", BASE)
+    assert b.side.text_key and b.side.text_key == a.side.text_key
+    assert unchanged([((), b)], [((), a)], "exit_work") and walked == []
+    moved = _program(tmp_path, "m.c", "\n" + BASE)  # moved lines: another text, same program
+    assert moved.side.text_key != b.side.text_key
+    assert unchanged([((), b)], [((), moved)], "exit_work") and walked == ["exit_work"] * 2
+    changed = _program(tmp_path, "c.c", BASE.replace("flags & 4", "flags & 8"))
+    assert not unchanged([((), b)], [((), changed)], "exit_work")

@@ -11,6 +11,7 @@ limits (equiv.frontend.sandbox).  Line markers keep every coordinate in the user
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -117,6 +118,9 @@ class ParsedSide:
     notes: tuple[str, ...] = ()  # layout macros that yielded to the side's own enumerators
     opaque_types: tuple[str, ...] = ()  # type names no header declares (incomplete structs)
     weak: frozenset[str] = frozenset()  # functions defined `__weak`: another file may replace them
+    # SHA-256 of the text the AST was parsed from, the side's own files under fixed names
+    # (see _parse): two sides with the same key have the same AST but for those names.
+    text_key: str = ""
 
     def is_user_file(self, path: str) -> bool:
         """Code the user wrote (their files, or text they renamed with #line)."""
@@ -386,7 +390,7 @@ def load_side(side: SideInput) -> ParsedSide:
             text, weak = _weak_functions(preprocess(all_paths, all_texts, macros, side, scan,
                                                     yields))
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
-            ast, skipped, types = _parse_with_types(text, paths)
+            ast, skipped, types, text_key = _parse_with_types(text, paths)
             if any(s.error.location is not None and s.error.location.file == "<equiv-macros>"
                    for s in skipped):
                 raise next(s.error for s in skipped)
@@ -398,12 +402,12 @@ def load_side(side: SideInput) -> ParsedSide:
             text, weak = _weak_functions(preprocess(all_paths, all_texts, macros, side, scan,
                                                     yields))
             report = _stub_report(text, scan, paths, texts, side.no_stubs)
-            ast, skipped, types = _parse_with_types(text, paths)
+            ast, skipped, types, text_key = _parse_with_types(text, paths)
     foreign = set(_INCLUDED.findall(text)) | {e.display for e in side.extras} | {
         str(models_dir() / "prelude.h"), "<equiv-macros>", *side.force_includes}
     return ParsedSide(tuple(paths), ast, macros, str(models_dir() / "prelude.h"),
                       tuple(skipped), frozenset(foreign), report.stubs, report.warnings,
-                      tuple(c.note() for c in clashes), types, weak)
+                      tuple(c.note() for c in clashes), types, weak, text_key)
 
 
 # `__weak` (the prelude's `__equiv_weak`), the declaration specifiers after it, and the name of
@@ -422,9 +426,9 @@ def _weak_functions(text: str) -> tuple[str, frozenset[str]]:
     return re.sub(r"\b__equiv_weak\b", lambda m: " " * len(m.group(0)), text), names
 
 
-def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], tuple[str, ...]]:
-    """The AST, the declarations skipped, and the type names no header declares that it
-    needed (opaque types).
+def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], tuple[str, ...], str]:
+    """The AST, the declarations skipped, the type names no header declares that it
+    needed (opaque types), and the parsed text's key (ParsedSide.text_key).
 
     A syntax error at a name used as a type that nothing declares (`syscall_fn_t`,
     `compat_ulong_t`, `__uint128_t` from headers the check does not have) declares
@@ -434,16 +438,16 @@ def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDec
     seeded = _UNKNOWN_TYPES.get(key, ())
     if seeded:  # another configuration of these files needed them: try them first
         try:
-            ast, skipped = _parse(headers.opaque_type_prologue(list(seeded)) + text, paths)
-            return ast, skipped, seeded + _assumed_types_used(ast, text, seeded)
+            ast, skipped, key = _parse(headers.opaque_type_prologue(list(seeded)) + text, paths)
+            return ast, skipped, seeded + _assumed_types_used(ast, text, seeded), key
         except InputError:
             pass
     types: list[str] = []
     while True:
         try:
-            ast, skipped = _parse(headers.opaque_type_prologue(types) + text, paths)
+            ast, skipped, text_key = _parse(headers.opaque_type_prologue(types) + text, paths)
             _UNKNOWN_TYPES[key] = tuple(types)
-            return ast, skipped, tuple(types) + _assumed_types_used(ast, text, types)
+            return ast, skipped, tuple(types) + _assumed_types_used(ast, text, types), text_key
         except InputError as err:
             name = headers.unknown_type_name(err, err.source_line, set(types))
             if name is None or len(types) >= headers.MAX_UNKNOWN_TYPES:
@@ -756,8 +760,9 @@ def _locating_parser_class() -> Any:
     return LocatingParser
 
 
-def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl]]:
-    """The AST of `preprocessed`, and the file-scope declarations skipped in it.
+def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], str]:
+    """The AST of `preprocessed`, the file-scope declarations skipped in it, and the
+    SHA-256 of the text it was parsed from (ParsedSide.text_key).
 
     The side's own files are parsed under fixed names (`_SIDE_FILE`), in the
     line markers and so in the cache key, and their real names are put back
@@ -779,7 +784,8 @@ def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl]]
     skipped = [SkippedDecl(_parse_error(Exception(_real_names(message, real)), paths), names_,
                            tags, function)
                for message, names_, tags, function in raw]
-    return ast, skipped
+    key = hashlib.sha256(f"{first}\0{text}".encode("utf-8", "surrogateescape")).hexdigest()
+    return ast, skipped, key
 
 
 # The name a side's n-th file is parsed under (see _parse); `<` cannot start a path gcc
