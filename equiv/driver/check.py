@@ -457,6 +457,9 @@ _EXPLAIN_MARGIN = 5.0
 _EXPLAIN_FLOOR = 10.0
 # Seconds for the first look for a difference when a loop bound cuts the function.
 _QUICK_BOUNDED = 2.0
+# The loop rules tried before that first look (the first of LOOP_RULES): plain lockstep
+# induction, which proves the real exit-to-user loops in well under a second.
+_EARLY_RULES = 1
 
 
 class FunctionCheck:
@@ -772,15 +775,19 @@ class FunctionCheck:
             if bounded.outcome != "unknown" or not loops_cut:
                 return bounded
             return self._with_rules(bounded, models, keys, facts)
+        early, tried = self._rules(models, keys, facts, LOOP_RULES[:_EARLY_RULES])
+        if early is not None:
+            return early
         quick = decide(query, Session(query.background, _QUICK_BOUNDED), self.options.unwind,
                        consistency=False)  # a difference it finds proves the consistency
         if quick.outcome == "equivalent":  # every loop ended within the bound after all
             return self._bounded(query, session)
         if quick.outcome != "unknown":
             return quick
+        rest = LOOP_RULES[_EARLY_RULES:]
         if not quick.reason.startswith("solver gave up"):
-            return self._with_rules(quick, models, keys, facts)
-        proved = self.induction(models, keys, facts)
+            return self._with_rules(quick, models, keys, facts, rest, tried)
+        proved = self.induction(models, keys, facts, rest, tried)
         if proved.outcome == "equivalent":
             return proved
         bounded = self._bounded(query, session)
@@ -798,29 +805,44 @@ class FunctionCheck:
         return decision
 
     def _with_rules(self, bounded: Any, models: tuple[Model, ...], keys: set[str],
-                    facts: list[Any]) -> Any:
+                    facts: list[Any], rules: Any = LOOP_RULES, tried: Any = ()) -> Any:
         """The loop rules' EQUIVALENT, else `bounded` (UNKNOWN) with what they tried."""
         from equiv.query.equivalence import Decision
 
-        proved = self.induction(models, keys, facts)
+        proved = self.induction(models, keys, facts, rules, tried)
         if proved.outcome == "equivalent":
             return proved
         return Decision("unknown", reason=f"{bounded.reason}; {proved.reason}")
 
-    def induction(self, models: tuple[Model, ...], keys: set[str], facts: list[Any]) -> Any:
+    def induction(self, models: tuple[Model, ...], keys: set[str], facts: list[Any],
+                  rules: Any = LOOP_RULES, tried: Any = ()) -> Any:
         """Prove the loops for every iteration count, where a bound cuts them.
 
-        The rules of `LOOP_RULES` are tried in order.  Equivalent only if one of them
-        proves every loop pair and the function with its loops summarised has no
-        difference; otherwise UNKNOWN, whose reason says what was tried (the
-        caller puts the bounded check's reason in front of it).
+        The `rules` (a slice of `LOOP_RULES`) are tried in order.  Equivalent only if
+        one of them proves every loop pair and the function with its loops summarised
+        has no difference; otherwise UNKNOWN, whose reason says what was tried, after
+        the failures in `tried` (of rules tried earlier; the caller puts the bounded
+        check's reason in front of it).
         """
+        from equiv.query.equivalence import Decision
+
+        proved, failures = self._rules(models, keys, facts, rules)
+        if proved is not None:
+            return proved
+        return Decision("unknown", reason=(
+            f"tried {'; '.join([*tried, *failures])}; a larger --unwind, a model or "
+            f"an --assume may help"))
+
+    def _rules(self, models: tuple[Model, ...], keys: set[str], facts: list[Any],
+               rules: Any) -> tuple[Any, list[str]]:
+        """The first of `rules` that proves the loops (its EQUIVALENT), else None; and
+        why each rule tried failed."""
         from equiv.query.equivalence import Decision, build_query, decide
         from equiv.query.loop_proof import prove_loops
         from equiv.query.smt import Session
 
-        failures = []
-        for rule, method, (peel_before, peel_after), *passes in LOOP_RULES:
+        failures: list[str] = []
+        for rule, method, (peel_before, peel_after), *passes in rules:
             unroll_before, unroll_after = passes[0] if passes else (1, 1)
             b_trace, _ = self.trace("before", models, keys, summarize=True, peel=peel_before,
                                     unroll=unroll_before)
@@ -853,7 +875,7 @@ class FunctionCheck:
                                     f"left out ({sum(map(len, exclude.values()))})")
                     return Decision("equivalent", reason=(
                         f"every loop proved for any number of iterations by {rule} "
-                        f"(coupled at the loop heads: {couplings}){refined}"))
+                        f"(coupled at the loop heads: {couplings}){refined}")), failures
                 # A coupling may hold only by chance (its pairs are never equal where the
                 # loops start): those pairs are dropped.  An invariant may say too little
                 # about what the loops leave: the exits that showed a difference are
@@ -874,9 +896,7 @@ class FunctionCheck:
             else:
                 failures.append(f"{rule}: the loops were proved, but the rest of the function "
                                 f"could not be after {MAX_LOOP_REFINEMENTS} refinements")
-        return Decision("unknown", reason=(
-            f"tried {'; '.join(failures)}; a larger --unwind, a model or "
-            f"an --assume may help"))
+        return None, failures
 
     def trace(self, label: str, models: tuple[Model, ...], keys: set[str],
               summarize: bool = False, peel: int = 0, unroll: int = 1) -> tuple[Any, Unit]:
