@@ -761,10 +761,11 @@ class FunctionCheck:
         """The verdict on `query`: bounded, with the loop rules where a bound cuts a loop.
 
         A bound that cuts a loop rarely proves anything, and the unwound formula can
-        take the whole --timeout to give up on: then a short look for a difference
-        comes first, then the loop rules, and only then the full bounded search.  The
-        verdict does not depend on the order (a difference within the bound and a
-        proof by a rule never both exist); only the time does.
+        take the whole --timeout to give up on: then plain lockstep induction comes
+        first, then a short look for a difference, then the other loop rules, and only
+        then the full bounded search.  The verdict does not depend on the order (a
+        difference within the bound and a proof by a rule never both exist); only the
+        time does.
         """
         from equiv.query.equivalence import Decision, decide
         from equiv.query.smt import Session
