@@ -53,9 +53,19 @@ def test_the_same_pair_is_equivalent_with_a_working_solver() -> None:
 # ---- the race of two fresh solvers (smt.Session._race) ---------------------------------
 
 def _raced_session(monkeypatch: pytest.MonkeyPatch, background: list) -> smt.Session:
-    """A session whose every question goes past the incremental solver to the race."""
-    monkeypatch.setattr(smt, "QUICK_S", 0.0)
-    return smt.Session(background, 10.0)
+    """A session whose every question goes straight to the race (as a question the
+    incremental solver did not settle in its QUICK_S does)."""
+    session = smt.Session(background, 10.0)
+
+    def raced(*extra: object, want_model: bool = True,
+              limit_s: float | None = None) -> smt.Answer:
+        answer = session._race(tuple(extra), want_model, 10_000)
+        if answer.model is not None:
+            session.hint = answer.model
+        return answer
+
+    monkeypatch.setattr(session, "check", raced)
+    return session
 
 
 def test_the_race_answers_as_one_solver_would(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,4 +135,44 @@ def test_a_race_stops_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
         with Guard(Budget(max_time=1.0, max_memory=0), "racing"):
             session.check()
     assert time.monotonic() - start < 10
+    assert threading.active_count() == threads
+
+
+def test_a_race_interrupted_after_the_other_solver_answered_ends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget's interruption can land in this thread after the other solver has
+    answered and before this one's answer is recorded: the race must still end, with
+    the interruption, and leave no thread (it once waited for that answer for ever)."""
+    import threading
+    import time
+
+    import z3
+
+    class Interrupted(Exception):
+        pass
+
+    real_ask = smt._ask
+
+    def ask(solver: z3.Solver, want_model: bool) -> smt.Answer:
+        if solver.ctx == z3.main_ctx():  # this thread's solver: the other answers first
+            time.sleep(0.3)
+            raise Interrupted
+        return real_ask(solver, want_model)
+
+    x = z3.BitVec("late_x", 8)
+    session = _raced_session(monkeypatch, [x > 3])
+    monkeypatch.setattr(smt, "_ask", ask)
+    threads = threading.active_count()
+    outcome: list[object] = []
+
+    def race() -> None:
+        try:
+            session.check(x < 9)
+        except Interrupted:
+            outcome.append("interrupted")
+
+    runner = threading.Thread(target=race, daemon=True)
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive() and outcome == ["interrupted"]
     assert threading.active_count() == threads

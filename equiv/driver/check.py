@@ -650,9 +650,8 @@ class FunctionCheck:
                 f"{_EXPLAIN_MARGIN:g} s of it kept for the report)"
                 if allowance == left else
                 f"it may take as long as finding the difference did, at least "
-                f"{_EXPLAIN_FLOOR:g} s ({allowance:.0f} s here, the counterexample's minimisation "
-                f"included); --verdict-only "
-                f"skips it")
+                f"{_EXPLAIN_FLOOR:g} s ({allowance:.0f} s here, the counterexample's "
+                f"minimisation included); --verdict-only skips it")
             return FunctionResult(
                 self.name, Verdict.NOT_EQUIVALENT, counterexample=cex, masks=masks,
                 opaque=opaque, word_notes=notes,

@@ -426,7 +426,8 @@ def _weak_functions(text: str) -> tuple[str, frozenset[str]]:
     return re.sub(r"\b__equiv_weak\b", lambda m: " " * len(m.group(0)), text), names
 
 
-def _parse_with_types(text: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], tuple[str, ...], str]:
+def _parse_with_types(text: str, paths: list[str]
+                      ) -> tuple[Any, list[SkippedDecl], tuple[str, ...], str]:
     """The AST, the declarations skipped, the type names no header declares that it
     needed (opaque types), and the parsed text's key (ParsedSide.text_key).
 

@@ -105,34 +105,30 @@ class Session:
 
     def _race(self, extra: tuple[z3.BoolRef, ...], want_model: bool, timeout_ms: int) -> Answer:
         """A question the incremental solver did not settle, asked of two fresh solvers
-        at once; the first answer is taken and the other solver is stopped.
+        at once in two threads; the first answer is taken and the other solver stopped.
 
         z3's time on these questions is heavy-tailed, and which solver is fast
-        differs from question to question.  On the struct-field pairs, the
-        default solver (which simplifies and bit-blasts the whole formula first)
-        took 1.9 to 44 s by random seed on a question that z3's SMT core,
-        started from the last model's values (`set_initial_value`), answered in
-        0.4 to 1.2 s; on the shared repro's unsatisfiable questions the default
-        solver was three times faster than the SMT core.  The second solver,
-        z3's SMT core, runs in a z3 context of its own (a context is not shared between
-        threads), on a copy of the formulas (each term translated once per
-        session), started from the last model's values once one is known.
-        On struct-10's difference question the two took 2.1 to 33 s (default)
-        and 1.0 to 5.4 s (SMT core) over five seeds, their worst cases on
-        different seeds.  A process already over RACE_MAX_MIB asks the default
-        solver alone.  Either answer is z3's own.
+        differs from question to question: on one question of the struct-10 bench
+        pair the default solver (which simplifies and bit-blasts the whole formula
+        first) took 1.9 to 44 s by random seed where z3's SMT core, started from
+        the last model's values (`set_initial_value`), took 0.4 to 1.2 s; on the
+        struct-field repro's unsatisfiable questions the default solver was three
+        times faster.  So one of each runs: the default solver here, the SMT core
+        in a z3 context of its own (a context is not shared between threads), on
+        copies of the terms (_translated), started from the last model's values
+        once one is known (_hints).  A process already over RACE_MAX_MIB asks the
+        default solver alone.  Either answer is z3's own.
         """
+        from equiv.driver.budget import resident_mib  # budget imports this module
+
         main = z3.Solver()
         main.set("timeout", timeout_ms)
         main.add(*self.background)
         main.add(*extra)
-        from equiv.driver.budget import resident_mib  # budget imports this module
-
         if resident_mib() > RACE_MAX_MIB:  # a second copy of a formula this big: one solver
             return _ask(main, want_model)
         if self._copy is None:
             self._copy = z3.Context()
-            self._copies = {}
         context = self._copy
         other = z3.SimpleSolver(ctx=context)
         other.set("timeout", timeout_ms)
@@ -141,21 +137,27 @@ class Session:
             other.set_initial_value(var, value)
         answers: dict[str, Answer] = {}
         rivals = {"main": ("other", other), "other": ("main", main)}
+        stop = threading.Event()  # set when this call ends, however it ends
 
         def run(name: str, solver: z3.Solver) -> None:
-            answer = _ask(solver, want_model)
+            try:
+                answer = _ask(solver, want_model)
+            except z3.Z3Exception as exc:
+                answer = Answer(Outcome.UNKNOWN, reason=str(exc))
             answers[name] = answer
             rival, rival_solver = rivals[name]
-            while answer.outcome is not Outcome.UNKNOWN and rival not in answers:
+            while answer.outcome is not Outcome.UNKNOWN and rival not in answers \
+                    and not stop.is_set():
                 # Stop the rival; an interrupt sent before its check began is lost.
                 z3.Z3_solver_interrupt(rival_solver.ctx.ref(), rival_solver.solver)
-                time.sleep(0.005)
+                stop.wait(0.005)
 
         thread = threading.Thread(target=run, args=("other", other), daemon=True)
         thread.start()
         try:
             run("main", main)
-        finally:
+        finally:  # also when the budget's interruption lands here
+            stop.set()
             while thread.is_alive():
                 z3.Z3_solver_interrupt(context.ref(), other.solver)
                 thread.join(0.01)
