@@ -114,6 +114,29 @@ def test_a_counterexample_not_minimised_in_time_says_so(monkeypatch: pytest.Monk
     assert "not proved minimal" not in render.render_text(full)
 
 
+def test_too_many_calls_to_ask_them_quiet_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past QUIET_MAX calls that may change the flag word, the minimisation does not ask
+    that none does (z3 could not be stopped on 20,000 of them): the counterexample is
+    still proved and replayed, and says why it may not be minimal."""
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.explain import counterexample
+    from equiv.report import render
+    from equiv.report.results import Verdict
+
+    case = ROOT / "tests" / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
+    options = CheckOptions(arch="arm64", jobs=1)
+    full = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
+    assert full.functions[0].counterexample is not None
+    assert full.functions[0].counterexample.not_minimal == ""
+    monkeypatch.setattr(counterexample, "QUIET_MAX", 0)
+    result = run_check([f"{case}.before.c"], [f"{case}.after.c"], options)
+    (fn,) = result.functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT and fn.counterexample is not None
+    assert "calls may change the flag word, too many to ask that none does (at most 0)" \
+        in fn.counterexample.not_minimal
+    assert "not proved minimal: " in render.render_text(result)
+
+
 def test_a_race_stops_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """--max-time interrupts both solvers of a race: the check ends with BudgetExceeded
     soon after the limit, and no solver thread is left running."""

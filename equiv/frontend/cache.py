@@ -11,6 +11,7 @@ cache that cannot be written is skipped.  `EQUIV_CACHE=0` turns it off.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-FORMAT = "parse-2"  # bump when what is stored changes
+FORMAT = "parse-3"  # bump when what is stored changes
 
 
 def cache_dir() -> Path | None:
@@ -37,14 +38,20 @@ def _key(text: str, filename: str) -> str:
 
     from equiv import __version__ as equiv_version
 
-    # The parser is pycparser's extended in equiv.frontend.source: its source is part of the key.
-    parser_source = Path(__file__).with_name("source.py").read_text(encoding="utf-8")
     h = hashlib.sha256()
-    for part in (FORMAT, equiv_version, pycparser_version, sys.version, parser_source, filename,
-                 text):
+    for part in (FORMAT, equiv_version, pycparser_version, sys.version, _parser_source(),
+                 filename, text):
         h.update(part.encode("utf-8", "surrogateescape"))
         h.update(b"\0")
     return h.hexdigest()
+
+
+@functools.cache
+def _parser_source() -> str:
+    """The parser is pycparser's extended in equiv.frontend.source: its source is part of
+    the key, read once, as the process loaded it (a file edited while a process runs must
+    not give that process's entries the new code's keys)."""
+    return Path(__file__).with_name("source.py").read_text(encoding="utf-8")
 
 
 # The per-run directory of empty header stubs (source.load_side): its random name
@@ -66,11 +73,13 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any]) -> Any:
     path = directory / "parse" / f"{_key(_STUB_DIR.sub('equiv-stubs', text), filename)}.pickle"
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
+            stored = pickle.load(f)
+        if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == FORMAT:
+            return stored[1]
     except Exception:  # noqa: BLE001, S110 - missing, truncated, other version: parse again
         pass
     ast = parse()
-    _store(path, ast)
+    _store(path, (FORMAT, ast))
     return ast
 
 

@@ -439,16 +439,19 @@ def _parse_with_types(text: str, paths: list[str]
     seeded = _UNKNOWN_TYPES.get(key, ())
     if seeded:  # another configuration of these files needed them: try them first
         try:
-            ast, skipped, key = _parse(headers.opaque_type_prologue(list(seeded)) + text, paths)
-            return ast, skipped, seeded + _assumed_types_used(ast, text, seeded), key
+            ast, skipped, key, undeclared = _parse(
+                headers.opaque_type_prologue(list(seeded)) + text, paths)
+            return ast, skipped, seeded + _assumed_types_used(undeclared, text, seeded), key
         except InputError:
             pass
     types: list[str] = []
     while True:
         try:
-            ast, skipped, text_key = _parse(headers.opaque_type_prologue(types) + text, paths)
+            ast, skipped, text_key, undeclared = _parse(
+                headers.opaque_type_prologue(types) + text, paths)
             _UNKNOWN_TYPES[key] = tuple(types)
-            return ast, skipped, tuple(types) + _assumed_types_used(ast, text, types), text_key
+            return ast, skipped, tuple(types) + _assumed_types_used(undeclared, text, types), \
+                text_key
         except InputError as err:
             name = headers.unknown_type_name(err, err.source_line, set(types))
             if name is None or len(types) >= headers.MAX_UNKNOWN_TYPES:
@@ -456,12 +459,19 @@ def _parse_with_types(text: str, paths: list[str]
             types.append(name)
 
 
-def _assumed_types_used(ast: Any, text: str, known: Iterable[str]) -> tuple[str, ...]:
+def _assumed_types_used(undeclared: frozenset[str], text: str,
+                        known: Iterable[str]) -> tuple[str, ...]:
     """The names the parser read as types that nothing declares (`assumed_type_names`)
-    and that the AST uses as types, sorted; `known` ones left out."""
-    assumed = assumed_type_names(text) - set(known)
-    if not assumed:
-        return ()
+    and that the AST uses as types, sorted; `known` ones left out.  `undeclared`: the
+    AST's `_undeclared_type_names`."""
+    return tuple(sorted((assumed_type_names(text) - set(known)) & undeclared))
+
+
+def _undeclared_type_names(ast: Any) -> frozenset[str]:
+    """The one-word type names the AST uses that no typedef in it declares.
+
+    Computed with the parse and cached with it: the walk visits every node.
+    """
     used: set[str] = set()
     declared: set[str] = set()
     stack = [ast]
@@ -470,10 +480,10 @@ def _assumed_types_used(ast: Any, text: str, known: Iterable[str]) -> tuple[str,
         kind = type(node).__name__
         if kind == "Typedef":
             declared.add(node.name)
-        elif kind == "IdentifierType" and len(node.names) == 1 and node.names[0] in assumed:
+        elif kind == "IdentifierType" and len(node.names) == 1:
             used.add(node.names[0])
         stack.extend(child for _, child in node.children())
-    return tuple(sorted(used - declared))
+    return frozenset(used - declared)
 
 
 # The unknown type names each side's files needed, so that the next configuration of the
@@ -761,9 +771,11 @@ def _locating_parser_class() -> Any:
     return LocatingParser
 
 
-def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl], str]:
-    """The AST of `preprocessed`, the file-scope declarations skipped in it, and the
-    SHA-256 of the text it was parsed from (ParsedSide.text_key).
+def _parse(preprocessed: str, paths: list[str]
+           ) -> tuple[Any, list[SkippedDecl], str, frozenset[str]]:
+    """The AST of `preprocessed`, the file-scope declarations skipped in it, the
+    SHA-256 of the text it was parsed from (ParsedSide.text_key), and the AST's
+    `_undeclared_type_names`.
 
     The side's own files are parsed under fixed names (`_SIDE_FILE`), in the
     line markers and so in the cache key, and their real names are put back
@@ -778,7 +790,7 @@ def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl],
     real = {name: path for path, name in names.items()}
     first = names.get(paths[0], paths[0])
     try:
-        ast, raw = cached_parse(text, first, lambda: _parser().parse_tolerant(text, first))
+        ast, raw, undeclared = cached_parse(text, first, lambda: _parsed(text, first))
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(Exception(_real_names(str(exc), real)), paths) from None
     _restore_names(ast, real)
@@ -786,7 +798,14 @@ def _parse(preprocessed: str, paths: list[str]) -> tuple[Any, list[SkippedDecl],
                            tags, function)
                for message, names_, tags, function in raw]
     key = hashlib.sha256(f"{first}\0{text}".encode("utf-8", "surrogateescape")).hexdigest()
-    return ast, skipped, key
+    return ast, skipped, key, undeclared
+
+
+def _parsed(text: str, filename: str) -> tuple[Any, list[Any], frozenset[str]]:
+    """What the parse cache keeps for `text`: the AST, the raw skipped declarations and
+    the undeclared type names."""
+    ast, raw = _parser().parse_tolerant(text, filename)
+    return ast, raw, _undeclared_type_names(ast)
 
 
 # The name a side's n-th file is parsed under (see _parse); `<` cannot start a path gcc

@@ -87,21 +87,34 @@ class Session:
 
         `limit_s` caps this question's time below the session's timeout.
         """
+        from equiv.driver.budget import resident_mib  # budget imports this module
+
         timeout_ms = self.timeout_ms if limit_s is None else max(
             1, min(self.timeout_ms, int(limit_s * 1000)))
         quick_ms = min(self.quick_ms, timeout_ms)
-        self.solver.set("timeout", quick_ms)
-        self.solver.push()
-        try:
-            self.solver.add(*extra)
-            answer = _ask(self.solver, want_model)
-        finally:
-            self.solver.pop()
+        answer = self._incremental(extra, want_model, quick_ms)
         if answer.outcome is Outcome.UNKNOWN and quick_ms < timeout_ms:
-            answer = self._race(extra, want_model, timeout_ms - quick_ms)
+            if resident_mib() > RACE_MAX_MIB:
+                # A formula this big: the session's solver, which holds the background
+                # already, gets the rest of the time; a fresh solver (let alone two)
+                # would build its own copy of the formula.
+                answer = self._incremental(extra, want_model, timeout_ms - quick_ms)
+            else:
+                answer = self._race(extra, want_model, timeout_ms - quick_ms)
         if answer.model is not None:
             self.hint = answer.model
         return answer
+
+    def _incremental(self, extra: tuple[z3.BoolRef, ...], want_model: bool,
+                     timeout_ms: int) -> Answer:
+        """The question asked of the session's own solver."""
+        self.solver.set("timeout", timeout_ms)
+        self.solver.push()
+        try:
+            self.solver.add(*extra)
+            return _ask(self.solver, want_model)
+        finally:
+            self.solver.pop()
 
     def _race(self, extra: tuple[z3.BoolRef, ...], want_model: bool, timeout_ms: int) -> Answer:
         """A question the incremental solver did not settle, asked of two fresh solvers
@@ -116,17 +129,12 @@ class Session:
         times faster.  So one of each runs: the default solver here, the SMT core
         in a z3 context of its own (a context is not shared between threads), on
         copies of the terms (_translated), started from the last model's values
-        once one is known (_hints).  A process already over RACE_MAX_MIB asks the
-        default solver alone.  Either answer is z3's own.
+        once one is known (_hints).  Either answer is z3's own.
         """
-        from equiv.driver.budget import resident_mib  # budget imports this module
-
         main = z3.Solver()
         main.set("timeout", timeout_ms)
         main.add(*self.background)
         main.add(*extra)
-        if resident_mib() > RACE_MAX_MIB:  # a second copy of a formula this big: one solver
-            return _ask(main, want_model)
         if self._copy is None:
             self._copy = z3.Context()
         context = self._copy
