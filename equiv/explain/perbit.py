@@ -17,7 +17,7 @@ report writes the sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import z3
@@ -36,6 +36,7 @@ from equiv.report.results import (
     MaskRow,
     Relevance,
 )
+from equiv.semantics.state import mk_and, mk_not
 
 MAX_CONDITION_VARS = 20  # bits and switches the exact condition may range over
 MAX_SPLIT_NODES = 600  # parts of the input space examined for the exact condition
@@ -214,6 +215,11 @@ class Variable:
     flip: tuple[tuple[Any, Any], ...]  # substitution that flips it (and what is tied to it)
     bit: int | None = None
     word: str = "flags"
+    negation: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once: the condition's cubes negate the same literals thousands of times.
+        object.__setattr__(self, "negation", mk_not(self.literal))
 
 
 def word_ties(query: Query, word: str) -> dict[int, list[int]]:
@@ -496,8 +502,9 @@ class _Parts:
 
 
 def _cube_term(vars_: list[Variable], cube: Point) -> Any:
-    lits = [vars_[i].literal if v else z3.Not(vars_[i].literal) for i, v in sorted(cube.items())]
-    return z3.And(*lits) if lits else z3.BoolVal(True)
+    """The conjunction of the cube's literals (z3's own `And` was half of the condition's
+    time on a 55-input condition: 3,078 cubes)."""
+    return mk_and(*[vars_[i].literal if v else vars_[i].negation for i, v in sorted(cube.items())])
 
 
 def _split(query: Query, session: Session, vars_: list[Variable]) -> _Parts | None:
@@ -639,16 +646,31 @@ def _enumerated(query: Query, session: Session, vars_: list[Variable],
 
 def _grow(query: Query, session: Session, vars_: list[Variable],
           cube: Point) -> tuple[Point, bool]:
-    """Drop literals while every input in the cube still differs; (cube, whether it does)."""
-    def always(c: Point) -> bool:
-        same = session.check(query.within_bound, z3.Not(query.differs), _cube_term(vars_, c),
-                             want_model=False)
-        return same.outcome is Outcome.UNSAT
+    """Drop literals while every input in the cube still differs; (cube, whether it does).
 
-    if not always(cube):
+    The literals are tried in order, each dropped when the rest still always
+    differ.  The solver's unsat core of the last such proof saves questions
+    without changing the result: a literal outside it is dropped unasked, since
+    the core alone (which the cube keeps) still proves it.
+    """
+    same = (query.within_bound, mk_not(query.differs))
+
+    def always(c: Point) -> set[int] | None:
+        """The cube's variables in an unsat core when `c` always differs, else None."""
+        order = sorted(c)
+        lits = [vars_[i].literal if c[i] else vars_[i].negation for i in order]
+        answer, core = session.check_core(same, lits)
+        return {order[k] for k in core} if answer.outcome is Outcome.UNSAT else None
+
+    core = always(cube)
+    if core is None:
         return cube, False
     for i in sorted(cube):
         trial = {k: v for k, v in cube.items() if k != i}
-        if always(trial):
+        if i not in core:
             cube = trial
+            continue
+        smaller = always(trial)
+        if smaller is not None:
+            cube, core = trial, smaller
     return cube, True

@@ -116,6 +116,30 @@ class Session:
         finally:
             self.solver.pop()
 
+    def check_core(self, extra: Sequence[z3.BoolRef], assumed: Sequence[z3.BoolRef]
+                   ) -> tuple[Answer, set[int]]:
+        """Is background ∧ extra ∧ assumed satisfiable (no model fetched)?  When it is
+        not: the positions in `assumed` of a subset that is unsatisfiable with the rest
+        (z3's unsat core; all of them when the question went past the quick solver)."""
+        self.solver.set("timeout", min(self.quick_ms, self.timeout_ms))
+        self.solver.push()
+        try:
+            self.solver.add(*extra)
+            _RUNNING.append(self.solver)
+            try:
+                result = self.solver.check(*assumed)
+            finally:
+                _RUNNING.remove(self.solver)
+            if result == z3.unsat:
+                where = {a.get_id(): i for i, a in enumerate(assumed)}
+                return Answer(Outcome.UNSAT), {where[c.get_id()] for c in self.solver.unsat_core()}
+        finally:
+            self.solver.pop()
+        if result == z3.sat:
+            return Answer(Outcome.SAT), set()
+        answer = self.check(*extra, *assumed, want_model=False)
+        return answer, set(range(len(assumed))) if answer.outcome is Outcome.UNSAT else set()
+
     def _race(self, extra: tuple[z3.BoolRef, ...], want_model: bool, timeout_ms: int) -> Answer:
         """A question the incremental solver did not settle, asked of two fresh solvers
         at once in two threads; the first answer is taken and the other solver stopped.
