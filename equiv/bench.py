@@ -477,7 +477,9 @@ STAGE_HOOKS = (
     ("equiv.explain.perbit", "mask_rows", "explain"),
     ("equiv.explain.perbit", "macro_values", "explain"),
     ("equiv.report.render", "render_text", "report"),
-    ("equiv.driver.check", "FunctionCheck.induction", "induction"),  # exit-loop rows
+    # exit-loop rows: the loop rules, tried first on their own (FunctionCheck.decision)
+    # and again by FunctionCheck.induction, which spends its time in them.
+    ("equiv.driver.check", "FunctionCheck._rules", "induction"),
 )
 
 
