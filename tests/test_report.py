@@ -652,3 +652,28 @@ def test_growing_a_cube_with_unsat_cores_drops_what_dropping_each_literal_drops(
             assert got == (expected if sure else cube)
             grown += sure
     assert grown > 50  # the comparison ran on many cubes that do differ
+
+
+@pytest.mark.parametrize("case", ["loops/later-iteration-differs",
+                                  "flag-read/read-after-clear-differs"])
+def test_a_reread_word_the_rest_fixes_is_not_minimised_bit_by_bit(
+        case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the calls leave the word they found and the entry word is minimal, a word
+    read after a call has one value left: one question says so (`_fixed`), and the
+    counterexample is the one the question per set bit gives."""
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.explain import counterexample
+
+    stem = REPO_ROOT / "tests" / "fixtures" / case
+    args = [f"{stem}.before.c"], [f"{stem}.after.c"]
+    header = (stem.parent / f"{stem.name}.before.c").read_text()
+    unwind = re.search(r"--unwind (\d+)", header)
+    options = CheckOptions(jobs=1, unwind=int(unwind.group(1)) if unwind else 8)
+    fixed = counterexample._fixed
+    answers: list[bool] = []
+    monkeypatch.setattr(counterexample, "_fixed", lambda *a: answers.append(fixed(*a)) or answers[-1])
+    shortcut = run_check(*args, options).functions[0].counterexample
+    assert True in answers  # the shortcut fired
+    monkeypatch.setattr(counterexample, "_fixed", lambda *a: False)
+    plain = run_check(*args, options).functions[0].counterexample
+    assert shortcut is not None and shortcut == plain

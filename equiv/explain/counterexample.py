@@ -88,8 +88,12 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
         best, base = _fewest_bits(ask, base, best, flip)
     for side in (query.before, query.after):
         for guard, word in _rereads(side):
-            if _true(best, guard):
-                best, base = _fewest_bits(ask, base, best, word)
+            if not _true(best, guard):
+                continue
+            if _fixed(ask, base, best, word):
+                base += (word == _value(best, word),)
+                continue
+            best, base = _fewest_bits(ask, base, best, word)
     return Minimal(best, ask.unproved())
 
 
@@ -145,6 +149,17 @@ def _racy_flips(query: Query) -> list[z3.BitVecRef]:
 def _true(answer: Answer, term: z3.BoolRef) -> bool:
     assert answer.model is not None
     return bool(z3.is_true(answer.model.eval(term, model_completion=True)))
+
+
+def _fixed(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer, word: z3.BitVecRef) -> bool:
+    """`base` leaves `word` no other value than the one it has in `best`.
+
+    Then `_fewest_bits` has no bit to clear and would end where it started, after a
+    question per set bit (a word read after a call, once the calls leave the word
+    they found and the entry word is fixed): this is one question.
+    """
+    differs = ask(*base, word != _value(best, word), want_model=False)
+    return differs.outcome is Outcome.UNSAT
 
 
 def _fewest_bits(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer,
