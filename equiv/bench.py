@@ -55,6 +55,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 ORACLE = REPO / "tests" / "oracle.py"
 STRUCT_FIELDS = REPO / "tests" / "bench_inputs" / "struct-fields"
 CORPUS_VARIABLE = "EQUIV_KERNEL_CORPUS"
+CORPUS_REBUILD = REPO / "tests" / "corpus" / "rebuild.py"
 DEFAULT_JSON = "bench-results/bench.json"
 ORACLE_MAX_BITS = 16
 MB = 1024 * 1024
@@ -548,12 +549,62 @@ def corpus_pairs(directory: Path) -> list[tuple[str, str]]:
     return out
 
 
+def manifest_check(directory: Path) -> tuple[list[float], dict[str, int], int] | None:
+    """The real-code corpus as `tests/corpus/rebuild.py build` lays it out (a directory
+    per manifest pair): each pair's own command, in process from its directory, timed
+    one by one; the seconds, the verdict counts and how many agree with the manifest.
+    None when `directory` holds none of the manifest's pairs."""
+    import contextlib
+    import importlib.util
+    import io
+
+    from equiv.driver.cli import main
+
+    spec = importlib.util.spec_from_file_location("equiv_bench_corpus", CORPUS_REBUILD)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {CORPUS_REBUILD}")
+    rebuild = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = rebuild  # dataclasses look their module up
+    spec.loader.exec_module(rebuild)
+    pairs = [p for p in rebuild.load_manifest()[0] if (directory / p.id).is_dir()]
+    if not pairs:
+        return None
+    times: list[float] = []
+    verdicts: dict[str, int] = {}
+    agree = 0
+    home = os.getcwd()
+    for pair in pairs:
+        os.chdir(directory / pair.id)
+        start = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                code = main(list(pair.args))
+        finally:
+            os.chdir(home)
+        times.append(time.perf_counter() - start)
+        got = rebuild.VERDICT_BY_EXIT.get(code, f"exit {code}")
+        verdicts[got] = verdicts.get(got, 0) + 1
+        agree += got == pair.expect
+    return times, verdicts, agree
+
+
 def corpus_check(directory: Path) -> tuple[str, dict[str, float]]:
     """`run_check` on every corpus pair, timed one by one: the verdict counts,
-    and the median and maximum seconds per pair (stages "median" and "max")."""
+    and the median and maximum seconds per pair (stages "median" and "max").
+
+    A corpus laid out by `tests/corpus/rebuild.py` runs each pair's own command
+    (manifest_check); otherwise every `X.before.c` with its `X.after.c`."""
     from equiv.driver.check import CheckOptions, run_check
     from equiv.errors import InputError
 
+    manifest = manifest_check(directory)
+    if manifest is not None:
+        times, verdicts, agree = manifest
+        summary = (f"{len(times)} pairs, {agree} agree, median "
+                   f"{statistics.median(times):.2f} s: "
+                   + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
+        return summary, {"median": statistics.median(times), "max": max(times)}
     times: list[float] = []
     verdicts: dict[str, int] = {}
     for before, after in corpus_pairs(directory):

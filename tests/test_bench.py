@@ -86,3 +86,26 @@ def test_profile_prints_top_functions() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=600)  # a hang guard
     assert proc.returncode == 0, proc.stderr
     assert "cumulative" in proc.stdout and "staged_check" in proc.stdout
+
+
+def test_corpus_row_runs_each_manifest_pair_from_its_directory(tmp_path: Path) -> None:
+    """A corpus laid out by tests/corpus/rebuild.py (a directory per pair) is run with each
+    pair's own command: here one pair whose files are stand-ins, the same on both sides."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_test_rebuild", bench.CORPUS_REBUILD)
+    assert spec is not None and spec.loader is not None
+    rebuild = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = rebuild
+    spec.loader.exec_module(rebuild)
+    pair = next(p for p in rebuild.load_manifest()[0] if "--function" in p.args)
+    function = pair.args[pair.args.index("--function") + 1]
+    for arg in pair.args[1:]:
+        if "/" in arg and not arg.startswith("-"):
+            for part in arg.split("+"):
+                path = tmp_path / pair.id / part
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"void {function}(unsigned long flags)\n{{\n}}\n")
+    summary, stages = bench.corpus_check(tmp_path)
+    assert summary.startswith("1 pairs, ") and "1 equivalent" in summary, summary
+    assert stages["max"] == stages["median"] > 0
