@@ -555,17 +555,11 @@ def manifest_check(directory: Path) -> tuple[list[float], dict[str, int], int] |
     one by one; the seconds, the verdict counts and how many agree with the manifest.
     None when `directory` holds none of the manifest's pairs."""
     import contextlib
-    import importlib.util
     import io
 
     from equiv.driver.cli import main
 
-    spec = importlib.util.spec_from_file_location("equiv_bench_corpus", CORPUS_REBUILD)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {CORPUS_REBUILD}")
-    rebuild = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = rebuild  # dataclasses look their module up
-    spec.loader.exec_module(rebuild)
+    rebuild = _module_at("equiv_bench_corpus", CORPUS_REBUILD)
     pairs = [p for p in rebuild.load_manifest()[0] if (directory / p.id).is_dir()]
     if not pairs:
         return None
@@ -788,11 +782,16 @@ def oracle_check(before: str, after: str, function: str, bits: list[int]) -> str
 
 def _oracle_module() -> Any:
     """tests/oracle.py, loaded from its file (sys.path is left alone)."""
+    return _module_at("equiv_bench_oracle", ORACLE)
+
+
+def _module_at(name: str, path: Path) -> Any:
+    """The module in the file `path`, loaded under `name` (sys.path is left alone)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("equiv_bench_oracle", ORACLE)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {ORACLE}")
+        raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)

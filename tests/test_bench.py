@@ -91,13 +91,7 @@ def test_profile_prints_top_functions() -> None:
 def test_corpus_row_runs_each_manifest_pair_from_its_directory(tmp_path: Path) -> None:
     """A corpus laid out by tests/corpus/rebuild.py (a directory per pair) is run with each
     pair's own command: here one pair whose files are stand-ins, the same on both sides."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_test_rebuild", bench.CORPUS_REBUILD)
-    assert spec is not None and spec.loader is not None
-    rebuild = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = rebuild
-    spec.loader.exec_module(rebuild)
+    rebuild = bench._module_at("bench_test_rebuild", bench.CORPUS_REBUILD)
     pair = next(p for p in rebuild.load_manifest()[0] if "--function" in p.args)
     function = pair.args[pair.args.index("--function") + 1]
     for arg in pair.args[1:]:
