@@ -25,8 +25,8 @@ from equiv.semantics.trace import FLAGS_HAVOC, SideTrace
 MASK64 = (1 << 64) - 1
 # The most calls that may change the flag word for which the minimisation asks that
 # none does.  Past it the question is skipped and the counterexample says so: with
-# 2,000 such calls it took the whole allowance, and with 20,000 z3 ran 31 s past its
-# timeout and its interrupts (its preprocessing of the equations checks neither).
+# 2,000 such calls it took the whole allowance, and with 20,000 the question after it ran
+# 25 to 31 s past its timeout, which neither z3's interrupt nor its own timer stopped.
 QUIET_MAX = 500
 RACY_INPUT = "flag bits flipped before read "  # the executor's name of a --racy-flags input
 
