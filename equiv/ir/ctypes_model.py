@@ -6,6 +6,7 @@ operation has; it builds the terms itself.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -180,8 +181,10 @@ def usual_arithmetic(a: CType, b: CType) -> CType:
     return {3: UINT, 4: ULONG, 5: ULLONG}[sig.rank]
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def literal_type(text: str) -> tuple[int, CType]:
-    """Value and type of an integer literal such as `0x800UL` (C11 6.4.4.1)."""
+    """Value and type of an integer literal such as `0x800UL` (C11 6.4.4.1); kept for
+    each text, since a long function spells the same few literals over and over."""
     body = text.lower()
     suffix = ""
     while body and body[-1] in "ul":
