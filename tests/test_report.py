@@ -675,7 +675,8 @@ def test_a_reread_word_the_rest_fixes_is_not_minimised_bit_by_bit(
     options = CheckOptions(jobs=1, unwind=int(unwind.group(1)) if unwind else 8)
     fixed = counterexample._fixed
     answers: list[bool] = []
-    monkeypatch.setattr(counterexample, "_fixed", lambda *a: answers.append(fixed(*a)) or answers[-1])
+    monkeypatch.setattr(counterexample, "_fixed",
+                        lambda *a: answers.append(fixed(*a)) or answers[-1])
     shortcut = run_check(*args, options).functions[0].counterexample
     assert True in answers  # the shortcut fired
     monkeypatch.setattr(counterexample, "_fixed", lambda *a: False)

@@ -87,23 +87,27 @@ class Session:
 
         `limit_s` caps this question's time below the session's timeout.
         """
-        from equiv.driver.budget import resident_mib  # budget imports this module
-
         timeout_ms = self.timeout_ms if limit_s is None else max(
             1, min(self.timeout_ms, int(limit_s * 1000)))
         quick_ms = min(self.quick_ms, timeout_ms)
         answer = self._incremental(extra, want_model, quick_ms)
         if answer.outcome is Outcome.UNKNOWN and quick_ms < timeout_ms:
-            if resident_mib() > RACE_MAX_MIB:
-                # A formula this big: the session's solver, which holds the background
-                # already, gets the rest of the time; a fresh solver (let alone two)
-                # would build its own copy of the formula.
-                answer = self._incremental(extra, want_model, timeout_ms - quick_ms)
-            else:
-                answer = self._race(extra, want_model, timeout_ms - quick_ms)
+            answer = self._escalated(extra, want_model, timeout_ms - quick_ms)
         if answer.model is not None:
             self.hint = answer.model
         return answer
+
+    def _escalated(self, extra: tuple[z3.BoolRef, ...], want_model: bool,
+                   timeout_ms: int) -> Answer:
+        """A question the quick attempt did not settle, with the rest of its time."""
+        from equiv.driver.budget import resident_mib  # budget imports this module
+
+        if resident_mib() > RACE_MAX_MIB:
+            # A formula this big: the session's solver, which holds the background
+            # already, gets the rest of the time; a fresh solver (let alone two)
+            # would build its own copy of the formula.
+            return self._incremental(extra, want_model, timeout_ms)
+        return self._race(extra, want_model, timeout_ms)
 
     def _incremental(self, extra: tuple[z3.BoolRef, ...], want_model: bool,
                      timeout_ms: int) -> Answer:
@@ -121,7 +125,8 @@ class Session:
         """Is background ∧ extra ∧ assumed satisfiable (no model fetched)?  When it is
         not: the positions in `assumed` of a subset that is unsatisfiable with the rest
         (z3's unsat core; all of them when the question went past the quick solver)."""
-        self.solver.set("timeout", min(self.quick_ms, self.timeout_ms))
+        quick_ms = min(self.quick_ms, self.timeout_ms)
+        self.solver.set("timeout", quick_ms)
         self.solver.push()
         try:
             self.solver.add(*extra)
@@ -132,12 +137,14 @@ class Session:
                 _RUNNING.remove(self.solver)
             if result == z3.unsat:
                 where = {a.get_id(): i for i, a in enumerate(assumed)}
-                return Answer(Outcome.UNSAT), {where[c.get_id()] for c in self.solver.unsat_core()}
+                core = {where[c.get_id()] for c in self.solver.unsat_core()}
+                return Answer(Outcome.UNSAT), core
         finally:
             self.solver.pop()
         if result == z3.sat:
             return Answer(Outcome.SAT), set()
-        answer = self.check(*extra, *assumed, want_model=False)
+        answer = (self._escalated((*extra, *assumed), False, self.timeout_ms - quick_ms)
+                  if quick_ms < self.timeout_ms else Answer(Outcome.UNKNOWN, reason="timeout"))
         return answer, set(range(len(assumed))) if answer.outcome is Outcome.UNSAT else set()
 
     def _race(self, extra: tuple[z3.BoolRef, ...], want_model: bool, timeout_ms: int) -> Answer:
