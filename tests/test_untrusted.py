@@ -380,3 +380,33 @@ def test_witness_with_inline_assembly_is_not_run() -> None:
     assert not program.args_only
     verdict = witness.confirm(program, result)
     assert verdict.startswith("not run:") and "inline assembly" in verdict, verdict
+
+
+@pytest.mark.parametrize("route", ["prlimit", "preexec"])
+def test_sandbox_limits_hold_on_both_routes(route: str, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """The limits a command runs under, whether prlimit sets them or Python's preexec_fn
+    does (the route without prlimit, and the isolated one)."""
+    from equiv.frontend import sandbox
+
+    if route == "prlimit" and sandbox._prlimit() is None:
+        pytest.skip("no prlimit on this machine")
+    if route == "preexec":
+        monkeypatch.setattr(sandbox, "_prlimit", lambda: None)
+    py = sys.executable
+    memory = sandbox.run([py, "-c", "x = bytearray(600 << 20)"],
+                         limits=sandbox.Limits(memory=400 << 20), timeout=30)
+    assert memory.returncode != 0 and "MemoryError" in memory.stderr, memory
+    size = sandbox.run([py, "-c", "import sys; sys.stdout.write('x' * 100000)"],
+                       limits=sandbox.Limits(file_size=1000), timeout=30)
+    assert len(size.stdout) == 1000, len(size.stdout)  # Python ignores SIGXFSZ: cut short
+    fed = sandbox.run([py, "-c", "import sys; print(len(sys.stdin.read()))"],
+                      limits=sandbox.Limits(), timeout=30, input_text="y" * 300000)
+    assert (fed.returncode, fed.stdout.strip()) == (0, "300000"), fed
+    slow = sandbox.run([py, "-c", "import time; time.sleep(30)"], limits=sandbox.Limits(),
+                       timeout=0.5)
+    assert slow.timed_out and slow.returncode < 0, slow
+    with pytest.raises(OSError):
+        sandbox.run([str(tmp_path / "no-such-program")], limits=sandbox.Limits(), timeout=5)
+    with pytest.raises(OSError):
+        sandbox.run(["equiv-no-such-program"], limits=sandbox.Limits(), timeout=5)
