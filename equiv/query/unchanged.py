@@ -94,17 +94,19 @@ def fingerprint(program: Program, root: str) -> Iterator[Token]:
     """Everything that can influence `root`'s behaviour in `program` (see the module doc),
     as a stream, so that a comparison stops at the first difference."""
     yield ("root", root)
+    # The bodies first: a patch changes them far more often than the file scope, whose
+    # prelude and models make it the longer part of the stream.
+    for name in _reached_user_functions(program, root):
+        fn = program.functions.get(name)
+        yield ("body", name, None if fn is None else _origin(program, fn))
+        if fn is not None:
+            yield from node_tokens(fn)
     for item in program.side.ast.ext:
         if type(item).__name__ == "FuncDef" and program.is_user_node(item):
             yield ("user-function", item.decl.name)
             continue
         yield ("item", _origin(program, item))
         yield from node_tokens(item)
-    for name in _reached_user_functions(program, root):
-        fn = program.functions.get(name)
-        yield ("body", name, None if fn is None else _origin(program, fn))
-        if fn is not None:
-            yield from node_tokens(fn)
 
 
 def unchanged(before: Sequence[tuple[Any, Program]], after: Sequence[tuple[Any, Program]],
