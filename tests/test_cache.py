@@ -66,3 +66,62 @@ def test_the_same_text_under_another_name_is_parsed_once(tmp_path: Path) -> None
                          env={**env, "XDG_CACHE_HOME": str(tmp_path / "c2")})
     assert failed.returncode == 2 and f"{broken}:" in failed.stderr, describe(failed)
     assert "<equiv-side" not in failed.stdout + failed.stderr
+
+
+# ---- equiv's own compiled modules (equiv/_bytecode.py) -----------------------------------
+
+_IMPORT_AND_SAY_LOADERS = (
+    "import sys, equiv.driver.check\n"
+    "mods = [m for n, m in sys.modules.items() if n.startswith('equiv.')]\n"
+    "print(sum(type(m.__spec__.loader).__name__ == '_Loader' for m in mods), len(mods))\n")
+
+
+def _import(cache: Path, **extra: str) -> tuple[int, int]:
+    """(modules loaded through the cache's loader, equiv modules loaded) in a new process."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "EQUIV_CACHE"}
+    env.update({"XDG_CACHE_HOME": str(cache), "PYTHONDONTWRITEBYTECODE": "1", **extra})
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_AND_SAY_LOADERS], env=env,
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cached, loaded = map(int, proc.stdout.split())
+    return cached, loaded
+
+
+def _bytecode(cache: Path) -> list[Path]:
+    return sorted((cache / "equiv" / "bytecode").glob("*.bin"))
+
+
+def test_without_pyc_files_equiv_keeps_its_compiled_modules_in_the_cache(tmp_path: Path) -> None:
+    cached, loaded = _import(tmp_path)
+    stored = _bytecode(tmp_path)
+    assert cached == loaded - 1 > 10  # all but the package itself, which installs the loader
+    assert len(stored) == cached
+    assert _import(tmp_path) == (cached, loaded) and _bytecode(tmp_path) == stored
+    for entry in stored:  # a corrupt cache is compiled again, and repaired
+        entry.write_bytes(b"not marshalled code")
+    assert _import(tmp_path) == (cached, loaded)
+    import marshal
+    assert all(marshal.loads(entry.read_bytes()).co_filename.endswith(".py") for entry in stored)
+
+
+def test_the_bytecode_cache_turns_off_with_the_parse_cache(tmp_path: Path) -> None:
+    assert _import(tmp_path, EQUIV_CACHE="0")[0] > 10  # the loader still compiles
+    assert not (tmp_path / "equiv").exists()
+
+
+def test_an_edited_module_gets_a_new_entry(tmp_path: Path, monkeypatch) -> None:
+    from equiv import _bytecode
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("EQUIV_CACHE", raising=False)
+    source = tmp_path / "mod.py"
+    source.write_text("VALUE = 1\n")
+    namespace: dict[str, object] = {}
+    exec(_bytecode._Loader("equiv.mod", str(source)).get_code("equiv.mod"), namespace)
+    source.write_text("VALUE = 2\n")
+    exec(_bytecode._Loader("equiv.mod", str(source)).get_code("equiv.mod"), namespace)
+    assert namespace["VALUE"] == 2
+    assert len(list((tmp_path / "cache" / "equiv" / "bytecode").glob("*.bin"))) == 2
