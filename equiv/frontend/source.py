@@ -11,6 +11,7 @@ limits (equiv.frontend.sandbox).  Line markers keep every coordinate in the user
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -127,8 +128,10 @@ class ParsedSide:
         return path in self.paths or path not in self.foreign
 
 
+@functools.cache
 def models_dir() -> Path:
-    """The `models/` directory, in a source checkout or an installed wheel."""
+    """The `models/` directory, in a source checkout or an installed wheel (found once:
+    a check asks for it about twenty times, each a `realpath`)."""
     here = Path(__file__).resolve().parents[2] / "models"
     if not (here / "prelude.h").is_file():
         import importlib.resources
