@@ -7,6 +7,7 @@ from both real answers, with the solver's reason.
 from __future__ import annotations
 
 import enum
+import gc
 import threading
 import time
 from collections.abc import Sequence
@@ -192,6 +193,11 @@ class Session:
                 stop.wait(0.005)
 
         thread = threading.Thread(target=run, args=("other", other), daemon=True)
+        # Two threads use z3 now, each in its own context; Python's cycle collector,
+        # which runs in whichever thread allocates, could free one context's terms
+        # from the thread using the other, while z3 is inside that context.
+        collecting = gc.isenabled()
+        gc.disable()
         thread.start()
         try:
             run("main", main)
@@ -200,6 +206,8 @@ class Session:
             while thread.is_alive():
                 z3.Z3_solver_interrupt(context.ref(), other.solver)
                 thread.join(0.01)
+            if collecting:
+                gc.enable()
         won = next((answers[n] for n in ("main", "other")
                     if n in answers and answers[n].outcome is not Outcome.UNKNOWN), None)
         if won is None:
