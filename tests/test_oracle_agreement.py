@@ -3,7 +3,7 @@
 Every fixture pair that expects `equivalent` or `not-equivalent` (and carries
 no `// ORACLE: skip`) is checked twice, with the premises of its ARGS (models,
 `--arch`, `-D CONFIG_X=y|n`, `--assume`: see :class:`oracle.Premises`), from one shared computation per pair
-(one `equiv check --json`, one replay per counterexample, one enumeration per
+(one `equiv check --json`, run in this process as test_fixtures.py runs it, one replay per counterexample, one enumeration per
 function):
 
 * `test_equiv_matches_oracle` -- a `not-equivalent` function's counterexample,
@@ -20,19 +20,22 @@ signature names the arguments); a run where a side has undefined behaviour
 (a shift count out of range) proves nothing and is skipped, never passed.
 
 An enumeration the oracle refuses (too many bits) or that times out proves
-nothing: the case is skipped with that reason, never passed.  The pairs are
-computed in a small thread pool (the work is gcc and subprocesses) as soon as
-the first test of this file asks for one, so the file runs in well under two
-minutes on two cores.
+nothing: the case is skipped with that reason, never passed.  equiv runs in this
+process on the main thread when a test asks for its pair (pytest swaps the
+standard streams between phases, so no other thread may redirect them); the
+oracle's work (gcc and the compiled sides) runs in a small thread pool, a few
+pairs ahead.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import json
 import os
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -42,17 +45,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import oracle  # noqa: E402
-from cli_support import run_process  # noqa: E402
 from oracle import OracleStatus, OracleVerdict, ReplayResult, StubResults, Trace  # noqa: E402
 from test_fixtures import (  # noqa: E402
     REPO_ROOT,
-    TIMEOUT_SECONDS,
     Expect,
     Fixture,
     FixtureHeader,
     discover_fixtures,
     equiv_command,
+    Outcome,
     read_header,
+    run_in_process,
 )
 
 # One worker computes every pair up front (the `pairs` fixture): under xdist the
@@ -69,6 +72,8 @@ STUB_MODES = (StubResults.ZERO, StubResults.HASH)
 # to this many of them (loops run up to SCRIPTED_READS + 1 iterations).
 SCRIPTED_READS = 2
 WORKERS = max(2, os.cpu_count() or 1)
+# equiv's in-process runs between two collections of cyclic garbage (see `pairs`).
+COLLECT_EVERY = 8
 # Parameters of test_equiv_matches_oracle where equiv is known to be wrong,
 # `topic/case` -> reason; each becomes a strict xfail, so a fix must remove
 # its entry.  The executor rewrite of issue 9 fixes these.
@@ -168,11 +173,19 @@ def equiv_json_command(case: Case) -> list[str]:
     return [*command[: check + 1], "--json", *command[check + 1 :]]
 
 
-def compute_pair(case: Case) -> PairResult:
-    """Run equiv once on ``case``, then the oracle on each function it checked."""
-    command = equiv_json_command(case)
-    proc = run_process(command[3:], timeout=TIMEOUT_SECONDS)
-    shown = " ".join(command[1:])
+def run_equiv_json(case: Case) -> Outcome:
+    """equiv's `check --json` on ``case``, in this process (as test_fixtures.py runs it).
+
+    Only on the main thread: pytest swaps the standard streams between test
+    phases, and a redirection made in another thread would lose its output."""
+    assert threading.current_thread() is threading.main_thread()
+    return run_in_process(equiv_json_command(case))
+
+
+def compute_pair(case: Case, equiv: Outcome) -> PairResult:
+    """The oracle on each function equiv checked in ``equiv`` (its run on ``case``)."""
+    proc = equiv
+    shown = " ".join(equiv.command[1:])
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -203,15 +216,31 @@ def enumerate_function(case: Case, function: str) -> Enumeration:
 
 
 class PairResults:
-    """Pair computations started up front in a thread pool, handed out by name."""
+    """Pair computations handed out by name: equiv's run on this thread, the oracle's
+    in a thread pool, a few pairs ahead of the test that asks."""
+
+    LOOKAHEAD = 4  # pairs whose oracle work may wait in the pool
 
     def __init__(self, cases: Sequence[Case], pool: concurrent.futures.Executor) -> None:
         self._pool = pool
-        self._futures = {case.name: pool.submit(compute_pair, case) for case in cases}
+        self._cases = list(cases)
+        self._next = 0
+        self._futures: dict[str, concurrent.futures.Future[PairResult]] = {}
+        self._runs = 0
+
+    def _start(self, case: Case) -> None:
+        if case.name not in self._futures:
+            self._futures[case.name] = self._pool.submit(compute_pair, case, run_equiv_json(case))
+            self._runs += 1
+            if self._runs % COLLECT_EVERY == 0:
+                gc.collect()  # here, where no thread uses z3 (see `pairs`)
 
     def get(self, case: Case) -> PairResult:
-        if case.name not in self._futures:
-            self._futures[case.name] = self._pool.submit(compute_pair, case)
+        self._start(case)
+        while self._next < len(self._cases) and sum(
+                not f.done() for f in self._futures.values()) < self.LOOKAHEAD:
+            self._start(self._cases[self._next])  # the gcc work goes on meanwhile
+            self._next += 1
         return self._futures[case.name].result()
 
 
@@ -230,9 +259,19 @@ def selected_cases(session: pytest.Session) -> list[Case]:
 
 @pytest.fixture(scope="module")
 def pairs(request: pytest.FixtureRequest) -> Iterator[PairResults]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        yield PairResults(selected_cases(request.session), pool)
-        pool.shutdown(cancel_futures=True)
+    # z3's context is not thread-safe, and Python's cycle collector runs in whichever
+    # thread happens to allocate: a pool thread could free z3 terms while equiv runs
+    # on the main thread (a segfault in Z3_solver_pop, seen here).  So the collector
+    # is paused for this file and run on the main thread between equiv's runs.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            yield PairResults(selected_cases(request.session), pool)
+            pool.shutdown(cancel_futures=True)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # ---- checks --------------------------------------------------------------------
