@@ -53,7 +53,7 @@ def test_benchmark_table_and_json(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["schema"] == 1 and data["repeat"] == 1
     keys = [row["key"] for row in data["rows"]]
-    assert keys == ["seed-e2e", "python", "imports", "seed-stages", "scale-3-eq",
+    assert keys == ["floor", "seed-e2e", "python", "imports", "seed-stages", "scale-3-eq",
                     "scale-3-diff", "nest-2-eq", "nest-2-diff", "region-2", "loop-2",
                     "one-3-m2", "self-3", "big-small-5", "struct-fields", "struct-2", "corpus",
                     "batch-2"]
@@ -73,8 +73,11 @@ def test_benchmark_table_and_json(tmp_path: Path) -> None:
         assert row["peak_rss_mb"] is not None and row["peak_rss_mb"] > 0, row
         assert not row["verdict"].startswith("error"), row
         assert row["oracle_agrees"] in (None, True), row
-    seed = data["rows"][0]
-    assert seed["targets"][0]["text"] == "<0.5 s" and isinstance(seed["targets"][0]["pass"], bool)
+    seed, floor = rows["seed-e2e"], rows["floor"]
+    start_up = seed["targets"][0]
+    assert start_up["text"] == "<floor+0.08 s" and isinstance(start_up["pass"], bool)
+    assert abs(start_up["value"] - (seed["wall_s"] - floor["wall_s"])) < 1e-9
+    assert start_up["pass"] == (start_up["value"] <= 0.08)
     assert len(data["table"]) == len(keys) + 2
     for key in keys:
         assert any(line.startswith(key) for line in data["table"])
