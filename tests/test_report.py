@@ -688,3 +688,40 @@ def test_a_reread_word_the_rest_fixes_is_not_minimised_bit_by_bit(
                 tuple(run.words for run in cex.loops))
 
     assert minimised(shortcut) == minimised(plain)
+
+
+def test_the_one_pass_simplification_gives_what_z3_simplify_gives() -> None:
+    """tested_bits simplifies every term of a trace in one goal, built through the C API;
+    each result must be z3.simplify's, in order, whatever the sorts, duplicates and terms
+    that simplify to the same thing."""
+    import random
+
+    import z3
+
+    from equiv.explain.perbit import _simplified
+
+    rng = random.Random(14)
+    flags, other = z3.BitVec("flags", 64), z3.BitVec("other", 32)
+    atoms = [flags, flags & (1 << 9), z3.Extract(31, 0, flags), other, z3.BitVecVal(0, 64)]
+
+    def term(depth: int) -> z3.ExprRef:
+        if depth == 0:
+            return rng.choice(atoms)
+        a, b = term(depth - 1), term(depth - 1)
+        if a.size() != b.size():
+            b = z3.ZeroExt(a.size() - b.size(), b) if a.size() > b.size() else z3.Extract(
+                a.size() - 1, 0, b)
+        return rng.choice([a & b, a | b, a + 0, a ^ a, z3.If(z3.ULT(a, b), a, b),
+                           z3.LShR(a, 3), a * 1])
+
+    terms: list[z3.ExprRef] = []
+    for _ in range(300):
+        t = term(rng.randrange(4))
+        terms.append(t if rng.random() < 0.6 else z3.ULT(t, 7) if rng.random() < 0.5 else
+                     z3.Not(z3.Not(z3.Extract(0, 0, t) == 1)))
+    terms += terms[:20]  # the same terms again
+    kept, results = _simplified(terms)
+    assert len(results) == len(terms)
+    for t, r in zip(terms, results):
+        assert z3.eq(z3.z3._to_expr_ref(r, t.ctx), z3.simplify(t)), t
+    del kept
