@@ -32,7 +32,15 @@ RACY_INPUT = "flag bits flipped before read "  # the executor's name of a --racy
 
 
 def flag_bits(flags: z3.BitVecRef) -> list[z3.BoolRef]:
-    return [z3.Extract(i, i, flags) == 1 for i in range(64)]
+    """`Extract(i, i, flags) == 1` for each bit i of the 64-bit word, built through the C API
+    (z3's Python operators cost about 60 us a literal, and the explanation asks for these
+    literals of the same word hundreds of times on a small pair)."""
+    ctx = flags.ctx
+    ref = ctx.ref()
+    one = z3.BitVecVal(1, 1, ctx)
+    word = flags.as_ast()
+    return [z3.BoolRef(z3.Z3_mk_eq(ref, z3.Z3_mk_extract(ref, i, i, word), one.as_ast()), ctx)
+            for i in range(64)]
 
 
 @dataclass(frozen=True)

@@ -274,12 +274,13 @@ def variables(query: Query, bits: list[int], names: dict[int, str],
     out = []
     ties = word_ties(query, word) if word else {}
     w = z3.BitVec(word, 64) if word else None
+    literals = flag_bits(flags)
     for b in bits:
         flip: list[tuple[Any, Any]] = [(flags, flags ^ z3.BitVecVal(1 << b, 64))]
         if w is not None and b in ties:
             mask = sum(1 << j for j in ties[b])
             flip.append((w, w ^ z3.BitVecVal(mask, 64)))
-        out.append(Variable(names.get(b, f"bit {b}"), "bit", flag_bits(flags)[b], tuple(flip),
+        out.append(Variable(names.get(b, f"bit {b}"), "bit", literals[b], tuple(flip),
                             b, "flags"))
     if w is not None and word is not None:
         tied = {j for js in ties.values() for j in js}
