@@ -47,14 +47,18 @@ WORK_LAYOUT = "SYSCALL_WORK"
 
 
 def macro_values(program: Program) -> dict[str, int]:
-    """The integer value of every mask/bit macro the side defines."""
-    values = {}
-    for name, expr in program.macro_exprs.items():
-        try:
-            values[name] = program.const_int(expr) & ((1 << 64) - 1)
-        except Exception:  # not an integer constant: not a mask, nothing to show
-            continue
-    return values
+    """The integer value of every mask/bit macro the side defines (a copy: computed once
+    per unit, which a check asks for four times)."""
+    values = program.memo.get("macro_values")
+    if values is None:
+        values = {}
+        for name, expr in program.macro_exprs.items():
+            try:
+                values[name] = program.const_int(expr) & ((1 << 64) - 1)
+            except Exception:  # not an integer constant: not a mask, nothing to show
+                continue
+        program.memo["macro_values"] = values
+    return dict(values)
 
 
 def bit_names(values: dict[str, int], layout: str = TIF_LAYOUT) -> dict[int, str]:

@@ -109,6 +109,9 @@ class Unit:
     opaque_names: dict[str, Location | None] = field(default_factory=dict)
     _lowered: dict[str, ir.Function] = field(default_factory=dict)
     _inits: dict[str, int] = field(default_factory=dict)
+    # Values computed from the unit once and asked for several times in a check
+    # (equiv.explain.perbit.macro_values), by what they are.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def skip(self, err: InputError, names: tuple[str, ...], tags: tuple[str, ...]) -> None:
         """Record a file-scope declaration that is left out (`-v` lists it)."""
