@@ -23,20 +23,19 @@ import importlib.util
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from types import CodeType
 from typing import Any
+
+from equiv.cachedir import cache_root, write_atomically
 
 PACKAGE = "equiv"
 
 
 def directory() -> Path | None:
-    """Where the compiled modules go, or None when caching is off (see equiv.frontend.cache)."""
-    if os.environ.get("EQUIV_CACHE", "1") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "equiv" / "bytecode"
+    """Where the compiled modules go, or None when caching is off."""
+    root = cache_root()
+    return None if root is None else root / "bytecode"
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
@@ -57,24 +56,9 @@ class _Loader(importlib.machinery.SourceFileLoader):
         except Exception:  # noqa: BLE001, S110 - missing, truncated, foreign: compile again
             pass
         code = self.source_to_code(source, path)
-        _store(entry, marshal.dumps(code))
+        data = marshal.dumps(code)
+        write_atomically(entry, lambda f: f.write(data))
         return code
-
-
-def _store(entry: Path, data: bytes) -> None:
-    """Write `entry` whole or not at all (a concurrent reader never sees half of it)."""
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(temporary, entry)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError:  # a read-only or full cache: compile every time
-        pass
 
 
 class _Finder:

@@ -30,6 +30,18 @@ def test_a_block_past_its_time_raises_budget_exceeded() -> None:
     assert "time limit reached (--max-time 0.01 s) while checking f" in hit.value.reason
 
 
+def test_a_memory_limit_already_passed_stops_even_a_block_shorter_than_a_poll() -> None:
+    ran = []
+    with pytest.raises(BudgetExceeded, match=r"memory limit reached \(--max-memory 1 MiB\) "
+                                             r"while loading"):
+        with Guard(Budget(60.0, max_memory=1), "loading"):
+            ran.append(True)  # would finish long before the watchdog's first look
+    assert ran == []
+    with Guard(Budget(60.0, max_memory=1 << 20), "loading"):  # far above: no effect
+        ran.append(True)
+    assert ran == [True]
+
+
 def test_a_limit_hit_outside_a_solver_check_leaves_later_checks_working() -> None:
     """The watchdog interrupts the running solver only: a context-wide z3 interrupt that
     lands while no check runs stays pending and cancels every later z3 call of the

@@ -81,6 +81,12 @@ class Guard:
     def __enter__(self) -> Guard:
         self._start = time.monotonic()
         if not self.budget.unlimited:
+            # A limit already reached is reached now, not at the watchdog's first look
+            # (a block shorter than its poll would otherwise finish unguarded).
+            reason = self._limit_reached()
+            if reason is not None:
+                self.reason = reason
+                raise BudgetExceeded(reason)
             self._thread.start()
         return self
 

@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import pickle
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from equiv.cachedir import cache_root, write_atomically
 
 FORMAT = "parse-3"  # bump when what is stored changes
 
 
 def cache_dir() -> Path | None:
     """The cache directory, or None when caching is off."""
-    if os.environ.get("EQUIV_CACHE", "1") == "0":
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "equiv"
+    return cache_root()
 
 
 def _key(text: str, filename: str) -> str:
@@ -86,14 +83,6 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any]) -> Any:
 def _store(path: Path, ast: Any) -> None:
     """Writes atomically (temp file, then rename); failures are ignored."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(ast, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except (OSError, pickle.PicklingError, RecursionError):
+        write_atomically(path, lambda f: pickle.dump(ast, f, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, RecursionError):
         pass
