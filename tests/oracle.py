@@ -1924,9 +1924,9 @@ class _BuildCache:
 
     def put(self, key: tuple, info: FragmentInfo, exe: Executable) -> tuple[FragmentInfo, Executable]:
         kept = Path(tempfile.mkdtemp(dir=self.directory())) / "side"
-        shutil.copy2(exe.path, kept)
+        _keep(exe.path, kept)
         if CHECK_DRIVER:
-            shutil.copy2(_reference(exe.path), _reference(kept))
+            _keep(_reference(exe.path), _reference(kept))
         out = (info, Executable(kept, exe.configs, exe.slots))
         with self._lock:
             self._builds[key] = out
@@ -1983,6 +1983,17 @@ def _build(fragment: Path, root: str, workdir: Path, inputs: tuple[str, ...],
     link_side(info.ws, [str(workdir / "unit.o")], exe, _BUILD_CACHE.runtime_object(info.ws),
               reference)
     return info, Executable(exe, info.configs, slots)
+
+
+def _keep(built: Path, kept: Path) -> None:
+    """`built` at `kept` too: a hard link, not a copy written by this process.  A copy's
+    write descriptor is inherited, for a moment, by whatever another thread forks then
+    (equiv's own `gcc -E` runs in this process), and exec'ing the copy meanwhile fails
+    with ETXTBSY ("Text file busy")."""
+    try:
+        os.link(built, kept)
+    except OSError:  # another file system
+        shutil.copy2(built, kept)
 
 
 def _reference(exe: Path) -> Path:
