@@ -127,3 +127,17 @@ def test_an_interruption_landing_in_a_finalizer_is_not_printed() -> None:
     assert [type(u.exc_value) for u in seen] == [ValueError]
     # Installed when the module is loaded (pytest may wrap it while a test runs).
     assert budget._UNRAISABLE_HOOK is not budget._quiet_unraisable
+
+
+def test_the_watchdog_stops_a_wait_for_a_sandboxed_command() -> None:
+    """A command that outlives --max-time is cut when the time runs out, not at its own
+    (longer) timeout: the wait for it blocks in C only in short slices."""
+    import time
+
+    from equiv.frontend import sandbox
+
+    started = time.monotonic()
+    with pytest.raises(BudgetExceeded, match="time limit reached"):
+        with Guard(Budget(0.5, max_memory=0), "loading"):
+            sandbox.run(["sleep", "30"], limits=sandbox.Limits(), timeout=60)
+    assert time.monotonic() - started < 10
