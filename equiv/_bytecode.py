@@ -6,7 +6,7 @@ equiv's modules from source again, about 0.1 s of a 0.5 s check.  Where
 that is the case, the finder installed here compiles each `equiv.*` module
 once and keeps the code object in `$XDG_CACHE_HOME/equiv/bytecode` (the
 directory of the parse cache), under the SHA-256 of the interpreter's
-bytecode magic, the file's path and its source.  Nothing is written next to
+bytecode magic, its optimisation level, the file's path and its source.  Nothing is written next to
 the sources, which is what the setting asks for.
 
 Deleting the directory is always safe: a missing, truncated or foreign entry
@@ -47,7 +47,10 @@ class _Loader(importlib.machinery.SourceFileLoader):
         where = directory()
         if where is None:
             return self.source_to_code(source, path)
-        digest = hashlib.sha256(importlib.util.MAGIC_NUMBER + os.fsencode(path) + b"\0" + source)
+        # The optimisation level (-O, -OO) is part of the code: asserts and docstrings.
+        level = str(sys.flags.optimize).encode()
+        digest = hashlib.sha256(importlib.util.MAGIC_NUMBER + level + b"\0" + os.fsencode(path)
+                                + b"\0" + source)
         entry = where / f"{digest.hexdigest()}.bin"
         try:
             code = marshal.loads(entry.read_bytes())

@@ -128,3 +128,22 @@ def test_an_edited_module_gets_a_new_entry(tmp_path: Path, monkeypatch) -> None:
     exec(_bytecode._Loader("equiv.mod", str(source)).get_code("equiv.mod"), namespace)
     assert namespace["VALUE"] == 2
     assert len(list((tmp_path / "cache" / "equiv" / "bytecode").glob("*.bin"))) == 2
+
+
+def test_optimised_code_is_kept_apart(tmp_path: Path) -> None:
+    """`python -O` compiles without asserts: its modules are other entries, never the
+    plain ones."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "EQUIV_CACHE"}
+    env.update({"XDG_CACHE_HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
+    plain = subprocess.run([sys.executable, "-c", "import equiv.ir.nodes"], env=env,
+                           cwd=REPO_ROOT, timeout=120)
+    assert plain.returncode == 0
+    stored = set(_bytecode(tmp_path))
+    optimised = subprocess.run([sys.executable, "-O", "-c", "import equiv.ir.nodes"], env=env,
+                               cwd=REPO_ROOT, timeout=120)
+    assert optimised.returncode == 0
+    added = set(_bytecode(tmp_path)) - stored
+    assert stored and len(added) == len(stored)
