@@ -68,6 +68,36 @@ def test_the_same_text_under_another_name_is_parsed_once(tmp_path: Path) -> None
     assert "<equiv-side" not in failed.stdout + failed.stderr
 
 
+
+def _files_named(ast) -> set[str]:
+    names, stack = set(), [ast]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "coord", None) is not None:
+            names.add(node.coord.file)
+        stack.extend(child for _, child in node.children())
+    return names
+
+
+def test_an_entry_names_the_files_of_the_side_that_reads_it(tmp_path: Path, monkeypatch) -> None:
+    """The entry stores the side's files under fixed names; each read, and a fresh parse
+    with the cache on or off, gives every coordinate the reading side's real names."""
+    from equiv.frontend.source import _parse
+
+    def text(path: str) -> str:
+        return (f'# 1 "{path}"\nint g;\n# 1 "/models/m.h" 1\nint m;\n# 3 "{path}" 2\n'
+                f"int f(int x)\n{{\n\treturn x + g;\n}}\n")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("EQUIV_CACHE", raising=False)
+    for path in ("/a/one.c", "/b/two.c", "/a/one.c"):  # a store, then two reads
+        ast = _parse(text(path), [path])[0]
+        assert _files_named(ast) == {path, "/models/m.h"}
+    assert len(_entries(tmp_path)) == 1
+    monkeypatch.setenv("EQUIV_CACHE", "0")
+    assert _files_named(_parse(text("/c/three.c"), ["/c/three.c"])[0]) == {"/c/three.c",
+                                                                             "/models/m.h"}
+
 # ---- equiv's own compiled modules (equiv/_bytecode.py) -----------------------------------
 
 _IMPORT_AND_SAY_LOADERS = (

@@ -11,18 +11,20 @@ cache that cannot be written is skipped.  `EQUIV_CACHE=0` turns it off.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import pickle
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from equiv.cachedir import cache_root, write_atomically
 
-FORMAT = "parse-3"  # bump when what is stored changes
+FORMAT = "parse-4"  # bump when what is stored changes
 
 
 def cache_dir() -> Path | None:
@@ -56,8 +58,15 @@ def _parser_source() -> str:
 _STUB_DIR = re.compile(r"equiv-stubs-[A-Za-z0-9_]+")
 
 
-def cached_parse(text: str, filename: str, parse: Callable[[], Any]) -> Any:
-    """`parse()`'s AST for `text`, from the cache when an entry exists.
+def cached_parse(text: str, filename: str, parse: Callable[[], Any],
+                 real: dict[str, str], restore: Callable[[Any], None]) -> Any:
+    """`parse()`'s AST for `text`, from the cache when an entry exists, with the
+    side's files named by their real names.
+
+    `parse()` names the side's files by fixed names (`real`'s keys, see
+    equiv.frontend.source._parse); `restore` gives a fresh parse the real ones.
+    An entry stores each fixed name as a reference that reading resolves to
+    `real`'s value, so a hit needs no walk over the AST to rename it.
 
     The key reads the stub directory's random name as one fixed name: the
     stubs are empty, so no parsed node can carry it, and with it every run
@@ -66,23 +75,64 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any]) -> Any:
     """
     directory = cache_dir()
     if directory is None:
-        return parse()
+        ast = parse()
+        restore(ast)
+        return ast
     path = directory / "parse" / f"{_key(_STUB_DIR.sub('equiv-stubs', text), filename)}.pickle"
     try:
-        with open(path, "rb") as f:
-            stored = pickle.load(f)
+        with open(path, "rb") as f, _collector_paused():
+            stored = _Reader(f, real).load()
         if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == FORMAT:
             return stored[1]
     except Exception:  # noqa: BLE001, S110 - missing, truncated, other version: parse again
         pass
     ast = parse()
-    _store(path, (FORMAT, ast))
+    _store(path, (FORMAT, ast), frozenset(real))
+    restore(ast)
     return ast
 
 
-def _store(path: Path, ast: Any) -> None:
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused: reading an entry makes hundreds of thousands of
+    objects and no garbage, and the collections that allocation sets off while it
+    reads took half the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Writer(pickle.Pickler):
+    """Writes each of `names` as a reference by name (see cached_parse)."""
+
+    def __init__(self, file: Any, names: frozenset[str]):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.names = names
+
+    def persistent_id(self, obj: Any) -> Any:
+        return obj if type(obj) is str and obj in self.names else None
+
+
+class _Reader(pickle.Unpickler):
+    """Reads each reference by name as `real[name]` (see cached_parse)."""
+
+    def __init__(self, file: Any, real: dict[str, str]):
+        super().__init__(file)
+        self.real = real
+
+    def persistent_load(self, pid: Any) -> Any:
+        if type(pid) is not str:
+            raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+        return self.real.get(pid, pid)
+
+
+def _store(path: Path, ast: Any, names: frozenset[str]) -> None:
     """Writes atomically (temp file, then rename); failures are ignored."""
     try:
-        write_atomically(path, lambda f: pickle.dump(ast, f, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomically(path, lambda f: _Writer(f, names).dump(ast))
     except (pickle.PicklingError, RecursionError):
         pass

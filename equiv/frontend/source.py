@@ -467,7 +467,10 @@ def _assumed_types_used(undeclared: frozenset[str], text: str,
     """The names the parser read as types that nothing declares (`assumed_type_names`)
     and that the AST uses as types, sorted; `known` ones left out.  `undeclared`: the
     AST's `_undeclared_type_names`."""
-    return tuple(sorted((assumed_type_names(text) - set(known)) & undeclared))
+    candidates = undeclared - set(known) - _C_WORDS  # `int` is never an assumed name
+    if not candidates:  # the usual case: no need to read the text's every token
+        return ()
+    return tuple(sorted(assumed_type_names(text) & candidates))
 
 
 def _undeclared_type_names(ast: Any) -> frozenset[str]:
@@ -793,10 +796,10 @@ def _parse(preprocessed: str, paths: list[str]
     real = {name: path for path, name in names.items()}
     first = names.get(paths[0], paths[0])
     try:
-        ast, raw, undeclared = cached_parse(text, first, lambda: _parsed(text, first))
+        ast, raw, undeclared = cached_parse(text, first, lambda: _parsed(text, first), real,
+                                            lambda parsed: _restore_names(parsed[0], real))
     except Exception as exc:  # pycparser raises ParseError and, rarely, others
         raise _parse_error(Exception(_real_names(str(exc), real)), paths) from None
-    _restore_names(ast, real)
     skipped = [SkippedDecl(_parse_error(Exception(_real_names(message, real)), paths), names_,
                            tags, function)
                for message, names_, tags, function in raw]

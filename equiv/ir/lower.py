@@ -54,9 +54,7 @@ def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
     if sig.ret.kind not in ("int", "ptr", "void", "struct"):
         raise unsupported_at(funcdef, f"function '{name}' returning {sig.ret.name or sig.ret.kind}")
     lw = Lowerer(unit, sig.ret)
-    lw.truth_nodes = opaque.truth_contexts(funcdef.body)
-    lw.number_labels(funcdef.body)
-    lw.addressed = addressed_names(funcdef.body)
+    lw.survey(funcdef.body)
     params = []
     for pname, ptype in sig.params:
         if ptype.kind not in SCALAR_KINDS and ptype.kind != "struct":
@@ -91,23 +89,6 @@ def constant_initializer(unit: Unit, g: GlobalVar) -> int:
     if value is None:
         raise located_error(g.init_node, f"initializer of '{g.name}' is not a constant")
     return value
-
-
-def addressed_names(body: Any) -> set[str]:
-    """Names whose address `&` takes somewhere in `body` (`&x`, `&x.a`, `&x[1]`)."""
-    names: set[str] = set()
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if type(node).__name__ == "UnaryOp" and node.op == "&":
-            root = node.expr
-            while type(root).__name__ in ("StructRef", "ArrayRef") and \
-                    (type(root).__name__ == "ArrayRef" or root.type == "."):
-                root = root.name
-            if type(root).__name__ == "ID":
-                names.add(root.name)
-        stack.extend(child for _, child in node.children())
-    return names
 
 
 def string_value(text: str) -> int:
@@ -151,12 +132,19 @@ class Lowerer:
     def signature(self, name: str) -> ir.Signature | None:
         return self.local_sigs.get(name) or self.unit.signatures.get(name)
 
-    def number_labels(self, body: Any) -> None:
-        """Give every label an id and every label and goto its textual position."""
-        position = 0
+    def survey(self, body: Any) -> None:
+        """One walk over the body, in textual order, before it is lowered:
 
-        def walk(n: Any) -> None:
-            nonlocal position
+        - every label gets an id, and every label and goto its textual position;
+        - `truth_nodes`: the expressions whose value is used only as a truth value
+          (conditions of `if`, loops and `?:`, operands of `!`, `&&` and `||`);
+        - `addressed`: the names whose address `&` takes (`&x`, `&x.a`, `&x[1]`).
+        """
+        truth: set[int] = set()
+        position = 0
+        stack = [body]
+        while stack:
+            n = stack.pop()
             position += 1
             kind = type(n).__name__
             if kind == "Label":
@@ -166,10 +154,22 @@ class Lowerer:
                 self.all_targets.add(self.labels[n.name][0])
             elif kind == "Goto":
                 self.goto_pos[id(n)] = position
-            for _, child in n.children():
-                walk(child)
-
-        walk(body)
+            elif kind in ("If", "While", "DoWhile", "For", "TernaryOp"):
+                truth.add(id(n.cond))
+            elif kind == "UnaryOp" and n.op == "!":
+                truth.add(id(n.expr))
+            elif kind == "UnaryOp" and n.op == "&":
+                root = n.expr
+                while type(root).__name__ in ("StructRef", "ArrayRef") and \
+                        (type(root).__name__ == "ArrayRef" or root.type == "."):
+                    root = root.name
+                if type(root).__name__ == "ID":
+                    self.addressed.add(root.name)
+            elif kind == "BinaryOp" and n.op in ("&&", "||"):
+                truth.update((id(n.left), id(n.right)))
+            children = n.children()
+            stack.extend(child for _, child in reversed(children))
+        self.truth_nodes = frozenset(truth)
 
     # ---- types -------------------------------------------------------------------
     def resolve(self, node: Any) -> ct.CType:

@@ -81,26 +81,6 @@ def opaque_name(e: ir.Expr) -> str | None:
     return None
 
 
-def truth_contexts(body: Any) -> frozenset[int]:
-    """The ids of the pycparser expressions in `body` whose value is used only as a truth
-    value: conditions of `if`, loops and `?:`, operands of `!`, `&&` and `||`."""
-    found: set[int] = set()
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if node is None:
-            continue
-        kind = type(node).__name__
-        if kind in ("If", "While", "DoWhile", "For", "TernaryOp"):
-            found.add(id(node.cond))
-        elif kind == "UnaryOp" and node.op == "!":
-            found.add(id(node.expr))
-        elif kind == "BinaryOp" and node.op in ("&&", "||"):
-            found.update((id(node.left), id(node.right)))
-        stack.extend(child for _, child in node.children())
-    return frozenset(found)
-
-
 def check_binary(node: Any, op: str, a: ir.Expr, b: ir.Expr, truth: bool = False) -> None:
     """Refuse `a op b` when an opaque operand's unknown type could decide its value.
 

@@ -30,10 +30,13 @@ from equiv.semantics.state import (
     Value,
     bv_val,
     bv_width,
+    extend,
     merge,
     mk_and,
+    mk_eq,
     mk_ite,
     mk_not,
+    numeral,
     resolved,
 )
 from equiv.semantics.trace import (
@@ -107,12 +110,15 @@ def ext64(v: Value) -> z3.BitVecRef:
     w = bv_width(v.term)
     if w == 64:
         return v.term
-    if z3.is_bv_value(v.term):
-        n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
-        return bv_val(n, 64)
-    if v.ctype.signed:
-        return z3.SignExt(64 - w, v.term)
-    return z3.ZeroExt(64 - w, v.term)
+    n = numeral(v.term)
+    if n is not None:
+        return bv_val(_signed(n, w) if v.ctype.signed else n, 64)
+    return extend(v.term, 64 - w, v.ctype.signed)
+
+
+def _signed(n: int, width: int) -> int:
+    """The unsigned `width`-bit value `n` read as two's complement."""
+    return n - (1 << width) if n >> (width - 1) else n
 
 
 def convert(v: Value, to: ct.CType) -> Value:
@@ -121,10 +127,11 @@ def convert(v: Value, to: ct.CType) -> Value:
         return Value(bv_val(0, 8), ct.VOID)
     if to.is_bool:
         return Value(mk_ite(truth(v), bv_val(1, 8), bv_val(0, 8)), to)
-    if z3.is_bv_value(v.term):
-        n = v.term.as_signed_long() if v.ctype.signed else v.term.as_long()
-        return Value(bv_val(n, to.width), to)
-    term = ext64(v) if to.width > bv_width(v.term) else v.term
+    w = bv_width(v.term)
+    n = numeral(v.term)
+    if n is not None:
+        return Value(bv_val(_signed(n, w) if v.ctype.signed else n, to.width), to)
+    term = ext64(v) if to.width > w else v.term
     if to.width < bv_width(term):
         term = z3.Extract(to.width - 1, 0, term)
     path = v.path if to.kind == "ptr" and v.ctype.kind == "ptr" else None
@@ -133,9 +140,10 @@ def convert(v: Value, to: ct.CType) -> Value:
 
 def truth(v: Value) -> z3.BoolRef:
     t = v.term
-    if z3.is_bv_value(t):
-        return TRUE if t.as_long() != 0 else FALSE
-    return z3.BoolRef(z3.Z3_mk_not(t.ctx.ref(), (t == 0).as_ast()), t.ctx)
+    n = numeral(t)
+    if n is not None:
+        return TRUE if n != 0 else FALSE
+    return mk_not(mk_eq(t, bv_val(0, bv_width(t))))
 
 
 def int_value(n: int, t: ct.CType = ct.INT) -> Value:

@@ -37,7 +37,9 @@ from equiv.semantics.state import (
     FALSE,
     State,
     Value,
+    bv_num,
     bv_val,
+    bv_var,
     mk_and,
     mk_ite,
     mk_not,
@@ -544,7 +546,7 @@ class Executor(LoopSummarizer):
         index = len(self.events)
         result = None
         if e.ctype.kind in ("int", "ptr") and want_result:
-            result = z3.BitVec(f"{self.prefix}:{name}#{index}", 64)
+            result = bv_var(f"{self.prefix}:{name}#{index}", 64)
         if state.dead:
             return Value(z3.BitVecVal(0, max(e.ctype.width, 8)), e.ctype), state
         values, escaped = self.escaping(values, state)
@@ -563,12 +565,12 @@ class Executor(LoopSummarizer):
             self.events[-1].havoc[key] = sym
             state.vars[path] = sym
         state.mem = {}
-        state.memver = z3.BitVecVal(index + 1, 32)
+        state.memver = bv_num(index + 1, 32)
         state.versions = frozenset([index + 1])
         if not self.options.stable_flags:
             # The callee may change the flag word (schedule() clears NEED_RESCHED,
             # other CPUs set bits): later reads see the word it leaves behind.
-            state.flags = z3.BitVec(f"{self.prefix}:flags@{index + 1}", 64)
+            state.flags = bv_var(f"{self.prefix}:flags@{index + 1}", 64)
             state.flag_events = frozenset([index])
             self.events[-1].flags_after = state.flags
         if e.ctype.kind == "void":

@@ -75,8 +75,10 @@ def _line_range(funcdef: Any) -> tuple[str, int, int] | None:
     return coord.file, coord.line, last + 1
 
 
-def _layout_of(token: str, macros: dict[str, str], depth: int = 0) -> str | None:
-    """The layout a mask token belongs to, following macro bodies."""
+def _layout_of(token: str, macros: dict[str, str], depth: int = 0,
+               memo: dict[tuple[str, int], str | None] | None = None) -> str | None:
+    """The layout a mask token belongs to, following macro bodies (at most _MAX_DEPTH
+    deep); `memo` keeps the answers of one pass over many tokens."""
     if token.startswith(("_TIF_", "TIF_")):
         return TIF
     if token.startswith("SYSCALL_WORK_"):
@@ -84,11 +86,16 @@ def _layout_of(token: str, macros: dict[str, str], depth: int = 0) -> str | None
     body = macros.get(token)
     if body is None or depth >= _MAX_DEPTH:
         return None
+    if memo is not None and (token, depth) in memo:
+        return memo[token, depth]
+    found = None
     for inner in re.findall(r"\b[A-Za-z_]\w*\b", body):
-        found = _layout_of(inner, macros, depth + 1)
+        found = _layout_of(inner, macros, depth + 1, memo)
         if found is not None:
-            return found
-    return None
+            break
+    if memo is not None:
+        memo[token, depth] = found
+    return found
 
 
 def _operand_tokens(text: str) -> list[str]:
@@ -113,7 +120,15 @@ def _uses(lines: list[str], param: str, macros: dict[str, str]) -> tuple[str, st
     """(layout, mask token, line offset) of the first `param & MASK` or `MASK & param`."""
     after = re.compile(rf"\b{re.escape(param)}\s*&(?!&)=?\s*")
     before = re.compile(rf"(\b[A-Za-z_]\w*)\s*\)*\s*&(?!&)\s*\(*\s*{re.escape(param)}\b")
+    # A line can only give a layout if it names a mask: a token _layout_of knows by its
+    # prefix, or a macro that leads to one (the test is a superset: it looks for
+    # substrings; most lines of a long function have neither).
+    memo: dict[tuple[str, int], str | None] = {}
+    named = sorted(name for name in macros if _layout_of(name, macros, 0, memo) is not None)
+    mask = re.compile("|".join(["TIF_", "SYSCALL_WORK_", *map(re.escape, named)]))
     for k, line in enumerate(lines):
+        if not mask.search(line):
+            continue
         for m in after.finditer(line):
             for token in _operand_tokens(line[m.end():]):
                 layout = _layout_of(token, macros)

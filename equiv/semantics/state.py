@@ -68,8 +68,23 @@ def mk_not(x: z3.BoolRef) -> z3.BoolRef:
     return z3.BoolRef(z3.Z3_mk_not(_CTX.ref(), x.as_ast()), _CTX)
 
 
+@functools.cache
+def bv_sort(width: int) -> z3.BitVecSortRef:
+    return z3.BitVecSort(width, _CTX)
+
+
+def bv_num(value: int, width: int) -> z3.BitVecNumRef:
+    """`z3.BitVecVal(value, width)` on a sort made once per width (see bv_val)."""
+    sort = bv_sort(width).ast
+    if width <= 64:  # two's complement modulo 2**width, as z3 reads a numeral
+        ast = z3.Z3_mk_unsigned_int64(_CTX.ref(), value & ((1 << width) - 1), sort)
+    else:
+        ast = z3.Z3_mk_numeral(_CTX.ref(), str(value), sort)
+    return z3.BitVecNumRef(ast, _CTX)
+
+
 @functools.lru_cache(maxsize=1 << 16)
-def bv_val(value: int, width: int) -> z3.BitVecRef:
+def bv_val(value: int, width: int) -> z3.BitVecNumRef:
     """`z3.BitVecVal(value, width)`, one Python object per constant.
 
     Symbolic execution makes the same few constants over and over (every `1UL`,
@@ -77,7 +92,12 @@ def bv_val(value: int, width: int) -> z3.BitVecRef:
     Python costs more than the rest of a simple statement.  A term is
     immutable, so sharing it changes nothing but the time.
     """
-    return z3.BitVecVal(value, width)
+    return bv_num(value, width)
+
+
+def bv_var(name: str, width: int) -> z3.BitVecRef:
+    """`z3.BitVec(name, width)` on the sort made once per width."""
+    return z3.BitVec(name, bv_sort(width))
 
 
 def bv_width(term: z3.BitVecRef) -> int:
@@ -86,14 +106,35 @@ def bv_width(term: z3.BitVecRef) -> int:
     return int(z3.Z3_get_bv_sort_size(ref, z3.Z3_get_sort(ref, term.as_ast())))
 
 
+def numeral(term: z3.BitVecRef) -> int | None:
+    """The unsigned value of a bit-vector constant, or None when `term` is not one."""
+    ref, ast = _CTX.ref(), term.as_ast()
+    if not z3.Z3_is_numeral_ast(ref, ast):
+        return None
+    return int(z3.Z3_get_numeral_string(ref, ast))
+
+
+def extend(term: z3.BitVecRef, by: int, signed: bool) -> z3.BitVecRef:
+    """`term` widened by `by` bits, sign- or zero-extended."""
+    make = z3.Z3_mk_sign_ext if signed else z3.Z3_mk_zero_ext
+    return z3.BitVecRef(make(_CTX.ref(), by, term.as_ast()), _CTX)
+
+
+def mk_eq(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
+    """`a == b` for two terms of one sort (z3 refuses two sorts)."""
+    return z3.BoolRef(z3.Z3_mk_eq(_CTX.ref(), a.as_ast(), b.as_ast()), _CTX)
+
+
 def mk_ite(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
-    """If-then-else of two terms of one sort, folding a constant condition and equal arms."""
+    """If-then-else of two terms of one sort, folding a constant condition and equal arms.
+
+    Two bit-vectors go straight to the C API: z3 itself refuses arms of two
+    widths (a Z3Exception, never a term)."""
     if c is TRUE or a is b or a.eq(b):
         return a
     if c is FALSE:
         return b
-    if isinstance(a, z3.BitVecRef) and isinstance(b, z3.BitVecRef) \
-            and bv_width(a) == bv_width(b):
+    if isinstance(a, z3.BitVecRef) and isinstance(b, z3.BitVecRef):
         return z3.BitVecRef(z3.Z3_mk_ite(_CTX.ref(), c.as_ast(), a.as_ast(), b.as_ast()), _CTX)
     return z3.If(c, a, b)
 
@@ -249,7 +290,7 @@ class UninitSource:
 
     def fresh(self, width: int) -> z3.BitVecRef:
         self.count += 1
-        return z3.BitVec(f"{self.prefix}:uninit#{self.count}", width)
+        return bv_var(f"{self.prefix}:uninit#{self.count}", width)
 
 
 def _merge_two(a: State, b: State, reader: MemoryReader, uninit: UninitSource) -> State:
