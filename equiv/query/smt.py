@@ -74,6 +74,7 @@ class Session:
         self.timeout_ms = max(1, int(timeout_s * 1000))
         self.quick_ms = min(self.timeout_ms, int(QUICK_S * 1000))
         self.solver = z3.Solver()
+        self._timeout_ms = self.quick_ms  # what the session's solver is set to
         self.solver.set("timeout", self.quick_ms)
         self.solver.add(*self.background)
         self.hint: z3.ModelRef | None = None  # the last model found (see _race)
@@ -98,6 +99,12 @@ class Session:
             self.hint = answer.model
         return answer
 
+    def _set_timeout(self, timeout_ms: int) -> None:
+        """The session's solver's timeout (z3's parameter object is built only on a change)."""
+        if timeout_ms != self._timeout_ms:
+            self.solver.set("timeout", timeout_ms)
+            self._timeout_ms = timeout_ms
+
     def _escalated(self, extra: tuple[z3.BoolRef, ...], want_model: bool,
                    timeout_ms: int) -> Answer:
         """A question the quick attempt did not settle, with the rest of its time."""
@@ -113,10 +120,10 @@ class Session:
     def _incremental(self, extra: tuple[z3.BoolRef, ...], want_model: bool,
                      timeout_ms: int) -> Answer:
         """The question asked of the session's own solver."""
-        self.solver.set("timeout", timeout_ms)
+        self._set_timeout(timeout_ms)
         self.solver.push()
         try:
-            self.solver.add(*extra)
+            assert_terms(self.solver, extra)
             return _ask(self.solver, want_model)
         finally:
             self.solver.pop()
@@ -127,19 +134,17 @@ class Session:
         not: the positions in `assumed` of a subset that is unsatisfiable with the rest
         (z3's unsat core; all of them when the question went past the quick solver)."""
         quick_ms = min(self.quick_ms, self.timeout_ms)
-        self.solver.set("timeout", quick_ms)
+        self._set_timeout(quick_ms)
         self.solver.push()
         try:
-            self.solver.add(*extra)
+            assert_terms(self.solver, extra)
             _RUNNING.append(self.solver)
             try:
-                result = self.solver.check(*assumed)
+                result = check_assuming(self.solver, assumed)
             finally:
                 _RUNNING.remove(self.solver)
             if result == z3.unsat:
-                where = {a.get_id(): i for i, a in enumerate(assumed)}
-                core = {where[c.get_id()] for c in self.solver.unsat_core()}
-                return Answer(Outcome.UNSAT), core
+                return Answer(Outcome.UNSAT), unsat_core_positions(self.solver, assumed)
         finally:
             self.solver.pop()
         if result == z3.sat:
@@ -255,6 +260,38 @@ class Session:
     def add(self, *constraints: z3.BoolRef) -> None:
         self.background.extend(constraints)
         self.solver.add(*constraints)
+
+
+# The three below call z3's C API directly: z3's Python `Solver.check(*assumptions)` and
+# `Solver.add` check each term's sort through Python objects, and the explanation asks
+# thousands of questions with dozens of literals each (a quarter of a fixture check's
+# time went to those checks).  The terms are Booleans equiv built; z3 itself refuses
+# any other (a Z3Exception, as before).
+
+def assert_terms(solver: z3.Solver, terms: Sequence[z3.BoolRef]) -> None:
+    ref = solver.ctx.ref()
+    for term in terms:
+        z3.Z3_solver_assert(ref, solver.solver, term.as_ast())
+
+
+def check_assuming(solver: z3.Solver, assumed: Sequence[z3.BoolRef]) -> z3.CheckSatResult:
+    """`solver.check(*assumed)`."""
+    array = (z3.Ast * len(assumed))(*[a.as_ast() for a in assumed])
+    return z3.CheckSatResult(
+        z3.Z3_solver_check_assumptions(solver.ctx.ref(), solver.solver, len(assumed), array))
+
+
+def unsat_core_positions(solver: z3.Solver, assumed: Sequence[z3.BoolRef]) -> set[int]:
+    """The positions in `assumed` of the last check's unsat core."""
+    ref = solver.ctx.ref()
+    where = {z3.Z3_get_ast_id(ref, a.as_ast()): i for i, a in enumerate(assumed)}
+    core = z3.Z3_solver_get_unsat_core(ref, solver.solver)
+    z3.Z3_ast_vector_inc_ref(ref, core)
+    try:
+        return {where[z3.Z3_get_ast_id(ref, z3.Z3_ast_vector_get(ref, core, k))]
+                for k in range(z3.Z3_ast_vector_size(ref, core))}
+    finally:
+        z3.Z3_ast_vector_dec_ref(ref, core)
 
 
 def _ask(solver: z3.Solver, want_model: bool) -> Answer:
