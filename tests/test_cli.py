@@ -471,3 +471,16 @@ def test_for_loop_rewritten_as_while_post_increment_is_proved(tmp_path: Path) ->
     assert proc.returncode == 0, describe(proc)
     assert "by lockstep induction" in proc.stdout, describe(proc)
     assert "left out" in proc.stdout, describe(proc)
+
+
+def test_the_parser_built_once_keeps_no_state_between_runs() -> None:
+    """`main` reuses one parser per process (`equiv batch` runs it per line): the lists
+    one run appends to are not the next run's defaults."""
+    from equiv.driver.cli import _parser
+
+    first = _parser().parse_args(["check", "a.c", "b.c", "-f", "one", "-D", "CONFIG_X=y",
+                                  "-I", "inc", "--assume", "x == 1"])
+    again = _parser().parse_args(["check", "a.c", "b.c"])
+    assert first.function == ["one"] and first.pins == ["CONFIG_X=y"]
+    assert (again.function, again.pins, again.include_dirs, again.assume) == ([], [], [], [])
+    assert _parser() is _parser()
