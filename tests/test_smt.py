@@ -44,3 +44,25 @@ def test_a_term_that_is_not_boolean_is_refused() -> None:
         assert_terms(solver, [z3.BitVec("x", 8)])  # type: ignore[list-item]
     with pytest.raises(z3.Z3Exception):
         check_assuming(solver, [z3.BitVec("y", 8)])  # type: ignore[list-item]
+
+
+def test_a_standing_scope_never_leaks_into_other_questions() -> None:
+    """check_core keeps its `extra` asserted between questions that share it; any other
+    question (check, check_core with another extra, add) sees the background only."""
+    from equiv.query.smt import Outcome, Session
+
+    x = z3.BitVec("x", 8)
+    session = Session([z3.ULT(x, 10)], timeout_s=5)
+    low = [x == 3]
+    assert session.check_core([z3.ULT(x, 5)], low)[0].outcome is Outcome.SAT
+    answer, core = session.check_core([z3.ULT(x, 5)], [x == 7])  # same extra, kept
+    assert answer.outcome is Outcome.UNSAT and core == {0}
+    assert session.check(x == 7).outcome is Outcome.SAT  # the scope is gone
+    assert session.check_core([z3.UGT(x, 5)], [x == 7])[0].outcome is Outcome.SAT
+    assert session.check_core([z3.UGT(x, 5)], low)[0].outcome is Outcome.UNSAT
+    session.add(x != 8)
+    assert session.check(x == 9).outcome is Outcome.SAT
+    assert session.check(x == 8).outcome is Outcome.UNSAT
+    with pytest.raises(z3.Z3Exception):  # a refused term leaves nothing standing
+        session.check_core([z3.UGT(x, 5), z3.BitVec("y", 8)], low)  # type: ignore[list-item]
+    assert session.check(x == 3).outcome is Outcome.SAT

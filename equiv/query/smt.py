@@ -82,6 +82,15 @@ class Session:
         # Terms translated into it, by AST id: (the term, its copy).
         self._copies: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
         self._hinted: tuple[z3.ModelRef, list[tuple[z3.ExprRef, z3.ExprRef]]] | None = None
+        # check_core's `extra`, by AST id, while it stays asserted in a scope of its own
+        # (see check_core); the asserted terms keep their ids from being reused.
+        self._standing: tuple[int, ...] | None = None
+
+    def _settle(self) -> None:
+        """Closes check_core's standing scope: the solver holds the background only."""
+        if self._standing is not None:
+            self.solver.pop()
+            self._standing = None
 
     def check(self, *extra: z3.BoolRef, want_model: bool = True,
               limit_s: float | None = None) -> Answer:
@@ -120,6 +129,7 @@ class Session:
     def _incremental(self, extra: tuple[z3.BoolRef, ...], want_model: bool,
                      timeout_ms: int) -> Answer:
         """The question asked of the session's own solver."""
+        self._settle()
         self._set_timeout(timeout_ms)
         self.solver.push()
         try:
@@ -132,21 +142,33 @@ class Session:
                    ) -> tuple[Answer, set[int]]:
         """Is background ∧ extra ∧ assumed satisfiable (no model fetched)?  When it is
         not: the positions in `assumed` of a subset that is unsatisfiable with the rest
-        (z3's unsat core; all of them when the question went past the quick solver)."""
+        (z3's unsat core; all of them when the question went past the quick solver).
+
+        The explanation asks many such questions in a row with the same `extra` (the
+        sides agree) and different literals: `extra` stays asserted in a scope of its
+        own until a question with another `extra`, or another kind of question, comes.
+        Asserting a long function's difference formula again for each question was
+        most of big-small-20000's difference condition.
+        """
         quick_ms = min(self.quick_ms, self.timeout_ms)
         self._set_timeout(quick_ms)
-        self.solver.push()
-        try:
-            assert_terms(self.solver, extra)
-            _RUNNING.append(self.solver)
+        ids = tuple(z3.Z3_get_ast_id(self.solver.ctx.ref(), t.as_ast()) for t in extra)
+        if ids != self._standing:
+            self._settle()
+            self.solver.push()
+            self._standing = ids
             try:
-                result = check_assuming(self.solver, assumed)
-            finally:
-                _RUNNING.remove(self.solver)
-            if result == z3.unsat:
-                return Answer(Outcome.UNSAT), unsat_core_positions(self.solver, assumed)
+                assert_terms(self.solver, extra)
+            except BaseException:  # never leave part of `extra` standing
+                self._settle()
+                raise
+        _RUNNING.append(self.solver)
+        try:
+            result = check_assuming(self.solver, assumed)
         finally:
-            self.solver.pop()
+            _RUNNING.remove(self.solver)
+        if result == z3.unsat:
+            return Answer(Outcome.UNSAT), unsat_core_positions(self.solver, assumed)
         if result == z3.sat:
             return Answer(Outcome.SAT), set()
         answer = (self._escalated((*extra, *assumed), False, self.timeout_ms - quick_ms)
@@ -258,6 +280,7 @@ class Session:
         return pairs
 
     def add(self, *constraints: z3.BoolRef) -> None:
+        self._settle()
         self.background.extend(constraints)
         self.solver.add(*constraints)
 
