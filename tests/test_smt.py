@@ -66,3 +66,33 @@ def test_a_standing_scope_never_leaks_into_other_questions() -> None:
     with pytest.raises(z3.Z3Exception):  # a refused term leaves nothing standing
         session.check_core([z3.UGT(x, 5), z3.BitVec("y", 8)], low)  # type: ignore[list-item]
     assert session.check(x == 3).outcome is Outcome.SAT
+
+
+def test_questions_sharing_their_first_terms_are_answered_as_alone() -> None:
+    """Runs of questions that begin with the same terms (kept standing between them),
+    mixed at random with others, each answered as a fresh solver answers it alone."""
+    from equiv.query.smt import Outcome, Session
+
+    rng = random.Random(11)
+    x, y = z3.BitVec("x", 8), z3.BitVec("y", 8)
+    pool = [z3.ULT(x, rng.randrange(1, 256)) for _ in range(4)] + \
+        [(x ^ y) & rng.randrange(256) == rng.randrange(256) for _ in range(4)] + \
+        [z3.Extract(b, b, y) == rng.randrange(2) for b in range(8)]
+    session = Session([z3.UGT(x + y, 3)], timeout_s=5)
+    prefix: list[z3.BoolRef] = []
+    seen = set()
+    for _ in range(300):
+        if rng.random() < 0.2:
+            prefix = rng.sample(pool, rng.randrange(0, 4))
+        question = prefix + rng.sample(pool, rng.randrange(0, 3))
+        alone = z3.Solver()
+        alone.add(z3.UGT(x + y, 3), *question)
+        expected = alone.check()
+        if rng.random() < 0.5:
+            got = session.check(*question).outcome
+        else:
+            got = session.check_core(question[:-1], question[-1:])[0].outcome if question \
+                else session.check().outcome
+        assert got is (Outcome.SAT if expected == z3.sat else Outcome.UNSAT), question
+        seen.add(got)
+    assert seen == {Outcome.SAT, Outcome.UNSAT}
