@@ -141,3 +141,26 @@ def test_the_watchdog_stops_a_wait_for_a_sandboxed_command() -> None:
         with Guard(Budget(0.5, max_memory=0), "loading"):
             sandbox.run(["sleep", "30"], limits=sandbox.Limits(), timeout=60)
     assert time.monotonic() - started < 10
+
+
+def test_an_explanation_cut_off_keeps_the_parts_it_finished(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut while `differs iff` is computed, the result keeps the per-bit rows and the
+    counterexample's inputs that matter, and the reason says where the cut came."""
+    from equiv.driver import check
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.explain import perbit
+    from equiv.report.results import Verdict
+
+    def endless(*args: object, **kwargs: object) -> None:
+        while True:
+            pass
+
+    monkeypatch.setattr(perbit, "difference_condition", endless)
+    monkeypatch.setattr(check, "_EXPLAIN_FLOOR", 3.0)
+    case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
+    options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=300, max_memory=0))
+    (fn,) = run_check([f"{case}.before.c"], [f"{case}.after.c"], options).functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT and fn.condition is None
+    assert fn.bits and any(row.name == "_TIF_SECCOMP" for row in fn.bits), fn.bits
+    assert "its explanation was cut off after the per-bit rows: it may take" in fn.reason

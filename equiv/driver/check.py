@@ -640,10 +640,11 @@ class FunctionCheck:
         assert answer.model is not None
         explaining = Budget(max(now + allowance - time.monotonic(), 0.0),
                             self.options.budget.max_memory)
+        done: dict[str, Any] = {}  # what the explanation finished before a cut
         try:
             with Guard(explaining, f"explaining the difference in {self.name}"):
                 return self._explained(query, session, view, bits, answer, cex, masks,
-                                       opaque, notes)
+                                       opaque, notes, done)
         except BudgetExceeded as hit:
             cut = hit.reason if hit.reason.startswith("memory") else (
                 f"time limit reached (--max-time {self.options.budget.max_time:g} s, "
@@ -652,15 +653,20 @@ class FunctionCheck:
                 f"it may take as long as finding the difference did, at least "
                 f"{_EXPLAIN_FLOOR:g} s ({allowance:.0f} s here, the counterexample's "
                 f"minimisation included); --verdict-only skips it")
+            rows = done.get("rows", ())
             return FunctionResult(
-                self.name, Verdict.NOT_EQUIVALENT, counterexample=cex, masks=masks,
-                opaque=opaque, word_notes=notes,
-                reason=f"the counterexample is complete; its explanation was cut off: {cut}")
+                self.name, Verdict.NOT_EQUIVALENT, counterexample=done.get("cex", cex),
+                masks=masks, opaque=opaque, word_notes=notes, bits=rows,
+                reason=f"the counterexample is complete; its explanation was cut off"
+                       f"{' after the per-bit rows' if rows else ''}: {cut}")
 
     def _explained(self, query: Any, session: Any, view: Any, bits: list[int], answer: Any,
-                   cex: Any, masks: Any, opaque: Any, notes: Any) -> FunctionResult:
+                   cex: Any, masks: Any, opaque: Any, notes: Any,
+                   done: dict[str, Any]) -> FunctionResult:
         """The NOT EQUIVALENT result with its explanation: per-bit rows, the inputs that
-        matter and the difference condition."""
+        matter and the difference condition.  Each part is put in `done` as it is
+        finished, so that a cut by the budget keeps what was finished (each store is one
+        step, which the budget's exception cannot split)."""
         from equiv.explain import perbit as explain
         import z3
 
@@ -669,10 +675,12 @@ class FunctionCheck:
                                       MAPPED_WORD if self.options.flag_map else None,
                                       word_bits, view.mapped)
         rows, relevant = explain.bit_rows(query, session, variables, answer.model)
+        done["rows"] = rows
         extra = {MAPPED_WORD: [z3.BitVec(MAPPED_WORD, 64)]} if self.options.flag_map else None
         matters = explain.inputs_that_matter(query, session, answer.model, extra)
+        done["cex"] = explain.annotate(cex, matters)
         return FunctionResult(
-            self.name, Verdict.NOT_EQUIVALENT, counterexample=explain.annotate(cex, matters),
+            self.name, Verdict.NOT_EQUIVALENT, counterexample=done["cex"],
             condition=explain.difference_condition(query, session, variables, relevant),
             bits=rows, masks=masks, opaque=opaque, word_notes=notes)
 
