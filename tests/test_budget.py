@@ -164,3 +164,26 @@ def test_an_explanation_cut_off_keeps_the_parts_it_finished(
     assert fn.verdict is Verdict.NOT_EQUIVALENT and fn.condition is None
     assert fn.bits and any(row.name == "_TIF_SECCOMP" for row in fn.bits), fn.bits
     assert "its explanation was cut off after the per-bit rows: it may take" in fn.reason
+
+
+def test_a_check_leaves_the_collector_as_it_found_it() -> None:
+    """The sides are frozen out of the collector's generations while a check runs
+    (equiv.driver.check._freeze_loaded); afterwards nothing of equiv's stays frozen, and
+    what the process froze itself stays frozen."""
+    import gc
+
+    from equiv.driver.check import CheckOptions, run_check
+
+    case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
+    pair = ([f"{case}.before.c"], [f"{case}.after.c"])
+    options = CheckOptions(arch="arm64", jobs=1, explain=False)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    run_check(*pair, options)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        run_check(*pair, options)
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()

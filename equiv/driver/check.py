@@ -21,6 +21,7 @@ from typing import Any
 from equiv.driver.budget import Budget, BudgetExceeded, Guard
 from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
+from equiv.frontend.cache import collector_paused
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.frontend.headers import tree_include_dirs, tree_layout
 from equiv.frontend.models import Model, arch_headers, arch_version, layouts_with, select_models
@@ -285,11 +286,27 @@ def _fewer_collections() -> Iterator[None]:
     only after 100,000 allocations instead of 700; the thresholds are restored.
     """
     old = gc.get_threshold()
+    frozen_by_others = gc.get_freeze_count()
     gc.set_threshold(100_000, 50, 100)
     try:
         yield
     finally:
         gc.set_threshold(*old)
+        if not frozen_by_others:
+            gc.unfreeze()  # what _freeze_loaded froze can be collected again
+
+
+def _freeze_loaded() -> None:
+    """What loading the sides made (ASTs of hundreds of thousands of nodes for a long
+    function, the prelude's for every check) lives until the check ends: it is moved
+    out of the collector's generations, which then never walk it again, until
+    `_fewer_collections` puts it back.  The sides load with the collector paused, so
+    nothing they made is walked before: the collections that resumed after a cache read
+    walked it once, and each collection of the middle generation again (self-20000's
+    collections took 0.8 s, 0.5 s with it frozen).  Not when the process froze objects of
+    its own: unfreezing ours would unfreeze those too."""
+    if not gc.get_freeze_count():
+        gc.freeze()
 
 
 def _run_check(before_paths: list[str], after_paths: list[str],
@@ -297,11 +314,12 @@ def _run_check(before_paths: list[str], after_paths: list[str],
     models = select_models(options.models, options.all_models, options.model_dirs)
     sides = Sides(before_paths, after_paths, options)
     enabled = tuple(models)
-    with Guard(options.budget, "loading the sides"):
+    with Guard(options.budget, "loading the sides"), collector_paused():
         before = sides.variants("before", enabled)[0].program
         after = sides.variants("after", enabled)[0].program
         notes = _arch_conflicts(sides, before, after) + list(dict.fromkeys(
             n for program in (before, after) for n in program.side.notes))
+        _freeze_loaded()  # before the collector resumes
     # A function may be defined in some configurations only (under #ifdef CONFIG_X).
     in_before, in_after = (
         {n for v in sides.variants(label, enabled) for n in v.program.user_functions}

@@ -80,7 +80,7 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any],
         return ast
     path = directory / "parse" / f"{_key(_STUB_DIR.sub('equiv-stubs', text), filename)}.pickle"
     try:
-        with open(path, "rb") as f, _collector_paused():
+        with open(path, "rb") as f, collector_paused():
             stored = _Reader(f, real).load()
         if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == FORMAT:
             return stored[1]
@@ -93,7 +93,7 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any],
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cycle collector paused: reading an entry makes hundreds of thousands of
     objects and no garbage, and the collections that allocation sets off while it
     reads took half the time."""
