@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import gc
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
