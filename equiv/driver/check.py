@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from equiv import collector
 from equiv.driver.budget import Budget, BudgetExceeded, Guard
 from equiv.driver.configs import relevant_configs
 from equiv.errors import InputError, Location
-from equiv.frontend.cache import collector_paused
 from equiv.frontend.confine import DEFAULT_MAX_FILE_SIZE
 from equiv.frontend.headers import tree_include_dirs, tree_layout
 from equiv.frontend.models import Model, arch_headers, arch_version, layouts_with, select_models
@@ -314,7 +314,7 @@ def _run_check(before_paths: list[str], after_paths: list[str],
     models = select_models(options.models, options.all_models, options.model_dirs)
     sides = Sides(before_paths, after_paths, options)
     enabled = tuple(models)
-    with Guard(options.budget, "loading the sides"), collector_paused():
+    with Guard(options.budget, "loading the sides"), collector.paused():
         before = sides.variants("before", enabled)[0].program
         after = sides.variants("after", enabled)[0].program
         notes = _arch_conflicts(sides, before, after) + list(dict.fromkeys(

@@ -11,18 +11,17 @@ cache that cannot be written is skipped.  `EQUIV_CACHE=0` turns it off.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import hashlib
 import pickle
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from equiv.cachedir import cache_root, write_atomically
+from equiv.collector import paused
 
 FORMAT = "parse-4"  # bump when what is stored changes
 
@@ -80,7 +79,9 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any],
         return ast
     path = directory / "parse" / f"{_key(_STUB_DIR.sub('equiv-stubs', text), filename)}.pickle"
     try:
-        with open(path, "rb") as f, collector_paused():
+        # Reading makes hundreds of thousands of objects and no garbage; the collections
+        # that allocation set off took half the read time.
+        with open(path, "rb") as f, paused():
             stored = _Reader(f, real).load()
         if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == FORMAT:
             return stored[1]
@@ -90,20 +91,6 @@ def cached_parse(text: str, filename: str, parse: Callable[[], Any],
     _store(path, (FORMAT, ast), frozenset(real))
     restore(ast)
     return ast
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused: reading an entry makes hundreds of thousands of
-    objects and no garbage, and the collections that allocation sets off while it
-    reads took half the time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class _Writer(pickle.Pickler):

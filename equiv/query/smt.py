@@ -7,12 +7,13 @@ from both real answers, with the solver's reason.
 from __future__ import annotations
 
 import enum
-import gc
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import z3
+
+from equiv.collector import paused
 
 
 class Outcome(enum.Enum):
@@ -222,18 +223,15 @@ class Session:
         # Two threads use z3 now, each in its own context; Python's cycle collector,
         # which runs in whichever thread allocates, could free one context's terms
         # from the thread using the other, while z3 is inside that context.
-        collecting = gc.isenabled()
-        gc.disable()
-        thread.start()
-        try:
-            run("main", main)
-        finally:  # also when the budget's interruption lands here
-            stop.set()
-            while thread.is_alive():
-                z3.Z3_solver_interrupt(context.ref(), other.solver)
-                thread.join(0.01)
-            if collecting:
-                gc.enable()
+        with paused():
+            thread.start()
+            try:
+                run("main", main)
+            finally:  # also when the budget's interruption lands here
+                stop.set()
+                while thread.is_alive():
+                    z3.Z3_solver_interrupt(context.ref(), other.solver)
+                    thread.join(0.01)
         won = next((answers[n] for n in ("main", "other")
                     if n in answers and answers[n].outcome is not Outcome.UNKNOWN), None)
         if won is None:
