@@ -661,8 +661,8 @@ class FunctionCheck:
         done: dict[str, Any] = {}  # what the explanation finished before a cut
         try:
             with Guard(explaining, f"explaining the difference in {self.name}"):
-                return self._explained(query, session, view, bits, answer, cex, masks,
-                                       opaque, notes, done)
+                return self._explained(query, session, view, bits, answer, minimal.seen, cex,
+                                       masks, opaque, notes, done)
         except BudgetExceeded as hit:
             cut = hit.reason if hit.reason.startswith("memory") else (
                 f"time limit reached (--max-time {self.options.budget.max_time:g} s, "
@@ -679,7 +679,7 @@ class FunctionCheck:
                        f"{' after the per-bit rows' if rows else ''}: {cut}")
 
     def _explained(self, query: Any, session: Any, view: Any, bits: list[int], answer: Any,
-                   cex: Any, masks: Any, opaque: Any, notes: Any,
+                   seen: tuple[Any, ...], cex: Any, masks: Any, opaque: Any, notes: Any,
                    done: dict[str, Any]) -> FunctionResult:
         """The NOT EQUIVALENT result with its explanation: per-bit rows, the inputs that
         matter and the difference condition.  Each part is put in `done` as it is
@@ -692,14 +692,16 @@ class FunctionCheck:
         variables = explain.variables(query, bits, view.names,
                                       MAPPED_WORD if self.options.flag_map else None,
                                       word_bits, view.mapped)
-        rows, relevant = explain.bit_rows(query, session, variables, answer.model)
+        known = explain.Known(query)
+        rows, relevant = explain.bit_rows(query, session, variables, answer.model, known,
+                                          seen)
         done["rows"] = rows
         extra = {MAPPED_WORD: [z3.BitVec(MAPPED_WORD, 64)]} if self.options.flag_map else None
         matters = explain.inputs_that_matter(query, session, answer.model, extra)
         done["cex"] = explain.annotate(cex, matters)
         return FunctionResult(
             self.name, Verdict.NOT_EQUIVALENT, counterexample=done["cex"],
-            condition=explain.difference_condition(query, session, variables, relevant),
+            condition=explain.difference_condition(query, session, variables, relevant, known),
             bits=rows, masks=masks, opaque=opaque, word_notes=notes)
 
     def unchanged(self, models: tuple[Model, ...]) -> bool:

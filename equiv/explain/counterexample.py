@@ -17,7 +17,7 @@ from equiv.errors import Location
 from equiv.ir import ctypes_model as ct
 from equiv.ir.ctypes_model import CType
 from equiv.query.equivalence import Query
-from equiv.query.smt import Answer, Outcome, Session
+from equiv.query.smt import Answer, Outcome, Session, satisfies
 from equiv.report.results import Behaviour, Call, Counterexample, LoopRun
 from equiv.semantics.state import mk_and, mk_not
 from equiv.semantics.trace import FLAGS_HAVOC, SideTrace
@@ -28,6 +28,7 @@ MASK64 = (1 << 64) - 1
 # 2,000 such calls it took the whole allowance, and with 20,000 the question after it ran
 # 25 to 31 s past its timeout, which neither z3's interrupt nor its own timer stopped.
 QUIET_MAX = 500
+SEEN_KEPT = 4  # models of the difference kept besides the minimal one (Minimal.seen)
 RACY_INPUT = "flag bits flipped before read "  # the executor's name of a --racy-flags input
 
 
@@ -51,6 +52,9 @@ class Minimal:
     # Empty when every step of the minimisation was decided; otherwise why the
     # counterexample may not be the minimal one (the solver gave up, the time ran out).
     unproved: str = ""
+    # The other models of the difference met on the way (the verdict's first): places
+    # where the explanation tries a flipped input before asking the solver.
+    seen: tuple[z3.ModelRef, ...] = ()
 
 
 def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
@@ -83,14 +87,12 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
         ask.reasons.append(f"{len(unchanged)} calls may change the flag word, too many to "
                            f"ask that none does (at most {QUIET_MAX})")
     elif unchanged:
-        quiet = ask(*base, *unchanged)
+        quiet = ask(*base, *unchanged, candidates=[best.model])
         if quiet.outcome is Outcome.SAT:
             base, best = base + unchanged, quiet
-    fewer = _fewest_iterations(ask, base, query)
+    fewer, found = _fewest_iterations(ask, base, query, best)
     if fewer is not base:
-        base, best = fewer, ask(*fewer)
-        if best.outcome is not Outcome.SAT:
-            return Minimal(first, ask.unproved())
+        base, best = fewer, found
     best, base = _fewest_bits(ask, base, best, query.flags)
     for flip in _racy_flips(query):
         best, base = _fewest_bits(ask, base, best, flip)
@@ -102,7 +104,8 @@ def minimal_model(session: Session, query: Query, *extra: z3.BoolRef,
                 base += (word == _value(best, word),)
                 continue
             best, base = _fewest_bits(ask, base, best, word)
-    return Minimal(best, ask.unproved())
+    seen = [m for m in dict.fromkeys([first.model, *ask.models]) if m is not best.model]
+    return Minimal(best, ask.unproved(), tuple(seen[:SEEN_KEPT]))
 
 
 class _Asker:
@@ -112,8 +115,12 @@ class _Asker:
         self.session = session
         self.deadline = deadline
         self.reasons: list[str] = []
+        self.models: list[z3.ModelRef] = []  # the models of the SAT answers, in order
 
-    def __call__(self, *terms: z3.BoolRef, want_model: bool = True) -> Answer:
+    def __call__(self, *terms: z3.BoolRef, want_model: bool = True,
+                 candidates: list[z3.ModelRef | None] = ()) -> Answer:
+        """The session's answer; `candidates` are models tried first (Session.check)."""
+        tried = [m for m in candidates if m is not None]
         limit = None
         if self.deadline is not None:
             limit = self.deadline - time.monotonic()
@@ -121,7 +128,10 @@ class _Asker:
                 answer = Answer(Outcome.UNKNOWN, reason="time for the explanation ran out")
                 self.reasons.append(answer.reason)
                 return answer
-        answer = self.session.check(*terms, want_model=want_model, limit_s=limit)
+        answer = self.session.check(*terms, want_model=want_model, limit_s=limit,
+                                    candidates=tried)
+        if answer.model is not None:
+            self.models.append(answer.model)
         if answer.outcome is Outcome.UNKNOWN:
             self.reasons.append(answer.reason or "timeout")
         return answer
@@ -130,16 +140,18 @@ class _Asker:
         return "; ".join(dict.fromkeys(self.reasons))
 
 
-def _fewest_iterations(ask: _Asker, base: tuple[z3.BoolRef, ...],
-                       query: Query) -> tuple[z3.BoolRef, ...]:
-    """`base` with the fewest loop heads reached that still shows the difference."""
+def _fewest_iterations(ask: _Asker, base: tuple[z3.BoolRef, ...], query: Query,
+                       best: Answer) -> tuple[tuple[z3.BoolRef, ...], Answer]:
+    """`base` with the fewest loop heads reached that still shows the difference, and
+    a model of it (`base` and `best` themselves when no bound is smaller)."""
     heads = list(query.before.heads) + list(query.after.heads)
     most = max((h.iteration for h in heads), default=0)
     for k in range(1, most):
         within = mk_and(*[mk_not(h.guard) for h in heads if h.iteration > k])
-        if ask(*base, within, want_model=False).outcome is Outcome.SAT:
-            return base + (within,)
-    return base
+        answer = ask(*base, within, candidates=[best.model])
+        if answer.outcome is Outcome.SAT:
+            return base + (within,), answer
+    return base, best
 
 
 def _rereads(side: SideTrace) -> list[tuple[z3.BoolRef, z3.BitVecRef]]:
@@ -166,7 +178,9 @@ def _fixed(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer, word: z3.Bit
     question per set bit (a word read after a call, once the calls leave the word
     they found and the entry word is fixed): this is one question.
     """
-    differs = ask(*base, word != _value(best, word), want_model=False)
+    value = _value(best, word)
+    others = [_with_value(best, word, value ^ (1 << i)) for i in (63, 0)]
+    differs = ask(*base, word != value, want_model=False, candidates=others)
     return differs.outcome is Outcome.UNSAT
 
 
@@ -179,8 +193,9 @@ def _fewest_bits(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer,
     """
     bits = flag_bits(word)
     count = _value(best, word).bit_count()
+    fewer = _cleared(ask, base, best, word)
     for k in range(count):
-        tighter = ask(*base, z3.PbLe([(b, 1) for b in bits], k))
+        tighter = ask(*base, z3.PbLe([(b, 1) for b in bits], k), candidates=[fewer])
         if tighter.outcome is Outcome.SAT:
             best, count = tighter, k
             break
@@ -192,13 +207,46 @@ def _fewest_bits(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer,
         if not _value(best, word) >> i & 1:
             fixed.append(z3.Not(bits[i]))
             continue
-        attempt = ask(*base, at_most, *fixed, z3.Not(bits[i]))
+        attempt = ask(*base, at_most, *fixed, z3.Not(bits[i]), candidates=[
+            _with_value(best, word, _value(best, word) & ~(1 << i))])
         if attempt.outcome is Outcome.SAT:
             best = attempt
             fixed.append(z3.Not(bits[i]))
         else:
             fixed.append(bits[i])
     return best, base + (word == _value(best, word),)
+
+
+def _cleared(ask: _Asker, base: tuple[z3.BoolRef, ...], best: Answer,
+             word: z3.BitVecRef) -> z3.ModelRef | None:
+    """The best model with as many of `word`'s set bits cleared as evaluation alone
+    allows (highest first; every other input as the model has it), or None.
+
+    A candidate for the questions that follow, never an answer by itself: the
+    fewest bits still need the solver's proof that fewer do not exist.
+    """
+    model = best.model
+    value = _value(best, word)
+    for i in reversed(range(64)):
+        if not value >> i & 1:
+            continue
+        trial = _with_value(Answer(Outcome.SAT, model), word, value & ~(1 << i))
+        if trial is None:
+            return None
+        if satisfies(trial, [*ask.session.background, *base]):
+            model, value = trial, value & ~(1 << i)
+    return None if model is best.model else model
+
+
+def _with_value(answer: Answer, word: z3.BitVecRef, value: int) -> z3.ModelRef | None:
+    """A copy of the answer's model with the input `word` set to `value` (None when
+    `word` is not an input symbol: then there is no candidate to try)."""
+    if answer.model is None or not (z3.is_const(word) and
+                                    word.decl().kind() == z3.Z3_OP_UNINTERPRETED):
+        return None
+    model = answer.model.translate(answer.model.ctx)
+    model.update_value(word.decl(), z3.BitVecVal(value & MASK64, word.size(), word.ctx))
+    return model
 
 
 def _value(answer: Answer, word: z3.BitVecRef) -> int:

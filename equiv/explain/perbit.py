@@ -25,7 +25,7 @@ import z3
 from equiv.explain.counterexample import entry_elements, flag_bits
 from equiv.ir.unit import Unit as Program
 from equiv.query.equivalence import Query
-from equiv.query.smt import Answer, Outcome, Session
+from equiv.query.smt import Answer, Outcome, Session, satisfies
 from equiv.report.results import (
     BitRow,
     Condition,
@@ -315,23 +315,22 @@ def _cut_reason(query: Query, session: Session) -> str | None:
 
 
 def relevance(query: Query, session: Session, var: Variable, cut: str | None,
-              at: tuple[Any, ...] | list[Any] = (), quick_only: bool = False
-              ) -> Any:
+              at: tuple[Any, ...] = (), quick_only: bool = False) -> Any:
     """(MATTERS with a model of the differing input | DOES_NOT_MATTER | UNDECIDED, model, why).
 
-    With `at` (constraints fixing every input to the counterexample), first
-    checked there; `quick_only` stops after that (None when not decided
-    there).  Then checked for every input.  A bit whose flipping never changes
-    the answer only among inputs that stay within the loop bound is UNDECIDED,
-    never 'does not matter'.
+    With `at` (models of the difference, the counterexample's first), first
+    tried there: flipping the variable with every other input as a model has
+    it is evaluated, not asked of a solver; `quick_only` stops after that
+    (None when the flipped input differs too at each).  Then checked for every input.  A bit whose flipping
+    never changes the answer only among inputs that stay within the loop bound
+    is UNDECIDED, never 'does not matter'.
     """
     base = [query.within_bound, query.differs, _flipped_copy(query, var.flip)]
-    if at:
-        quick = session.check(*base, *at)
-        if quick.outcome is Outcome.SAT:
-            return Relevance.MATTERS, quick.model, ""
-        if quick_only:
-            return None
+    for model in at:
+        if satisfies(model, [*base, *query.background]):
+            return Relevance.MATTERS, model, ""
+    if quick_only:
+        return None
     answer = session.check(*base)
     if answer.outcome is Outcome.SAT:
         return Relevance.MATTERS, answer.model, ""
@@ -412,19 +411,21 @@ def _batched(query: Query, session: Session, vars_: list[Variable], cut: str | N
     return out
 
 
-def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
+def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any,
+             known: Known | None = None, seen: tuple[Any, ...] = ()
              ) -> tuple[tuple[BitRow, ...], dict[str, Relevance]]:
     """Relevance of every variable; per-bit rows for the bit variables.
 
-    Each variable is first tried at the counterexample (cheap: every input is
-    fixed); plain flag bits left over are decided together (`_batched`), the
-    rest one by one.
+    Each variable is first tried at the counterexample, then at the other
+    models of the difference in `seen` (evaluated under each model: no
+    solver); plain flag bits left over are decided together (`_batched`), the
+    rest one by one.  `known` collects the counterexample and each witness that a
+    variable matters, with its flipped copy (for the difference condition).
     """
     cut = _cut_reason(query, session)
-    at = fix_to(model, free_symbols([query.differs, query.within_bound, *query.background]))
     found: dict[str, tuple[Relevance, Any, str]] = {}
     for var in vars_:
-        quick = relevance(query, session, var, cut, at, quick_only=True)
+        quick = relevance(query, session, var, cut, (model, *seen), quick_only=True)
         if quick is not None:
             found[var.name] = quick
     plain = [v for v in vars_ if v.name not in found and v.kind == "bit"
@@ -433,6 +434,13 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any
     for var in vars_:
         if var.name not in found:
             found[var.name] = relevance(query, session, var, cut)
+    if known is not None:
+        known.add(model)
+        for var in vars_:
+            rel, witness, _ = found[var.name]
+            if rel is Relevance.MATTERS:
+                known.add(witness)
+                known.add(witness, var.flip)
     rows = []
     for var in vars_:
         rel, witness, why = found[var.name]
@@ -538,18 +546,79 @@ def _cube_term(vars_: list[Variable], cube: Point) -> Any:
     return mk_and(*[vars_[i].literal if v else vars_[i].negation for i, v in sorted(cube.items())])
 
 
-def _split(query: Query, session: Session, vars_: list[Variable]) -> _Parts | None:
+class Known:
+    """Models known to satisfy background ∧ within_bound, each with whether the sides
+    differ under it: the counterexample, the per-bit witnesses and their flipped
+    copies, and every model the condition's questions found.
+
+    A part of the input space that one of them lies in needs no solver to show
+    that a differing (or agreeing) input is there; an empty part still does.
+    """
+
+    LIMIT = 64  # models kept: each question evaluates its part's literals under each
+
+    def __init__(self, query: Query):
+        self.query = query
+        self.models: list[tuple[Any, bool]] = []
+
+    def add(self, model: Any, flip: Any = ()) -> None:
+        """Keep `model` (or, with `flip`, the model of its flipped copy) once it is
+        evaluated: a candidate that does not satisfy the background is not kept."""
+        if model is None or len(self.models) >= self.LIMIT:
+            return
+        if flip:
+            model = _flipped_model(model, flip)
+            if model is None:
+                return
+        q = self.query
+        if not satisfies(model, [q.within_bound, *q.background]):
+            return
+        self.models.append((model, z3.is_true(model.eval(q.differs, model_completion=True))))
+
+    def answer(self, differs: bool, term: Any) -> Answer | None:
+        """SAT with a kept model that lies in `term` and differs as asked, else None."""
+        for model, d in self.models:
+            if d == differs and z3.is_true(model.eval(term, model_completion=True)):
+                return Answer(Outcome.SAT, model)
+        return None
+
+
+def _flipped_model(model: Any, flip: Any) -> Any:
+    """A copy of `model` with each flipped input (flags -> flags ^ bit, c -> Not(c)) set to
+    the flipped value; None when an input is not a symbol."""
+    out = model.translate(model.ctx)
+    for symbol, flipped in flip:
+        if not (z3.is_const(symbol) and symbol.decl().kind() == z3.Z3_OP_UNINTERPRETED):
+            return None
+        out.update_value(symbol.decl(), model.eval(flipped, model_completion=True))
+    return out
+
+
+def _split(query: Query, session: Session, vars_: list[Variable],
+           known: Known | None = None) -> _Parts | None:
     """Decide every part of the space; None when more than MAX_SPLIT_NODES parts are needed."""
+    known = known or Known(query)
     parts = _Parts([], [], [])
     todo: list[Point] = [{}]
+
+    def ask(differs: bool, term: Any) -> Answer:
+        found = known.answer(differs, term)
+        if found is not None:
+            return found
+        answer = session.check(query.within_bound,
+                               query.differs if differs else z3.Not(query.differs), term)
+        if answer.outcome is Outcome.SAT and len(known.models) < Known.LIMIT:
+            known.models.append((answer.model, differs))
+        return answer
+
     while todo:
         cube = todo.pop()
         parts.nodes += 1
         if parts.nodes > MAX_SPLIT_NODES:
             return None
         term = _cube_term(vars_, cube)
-        d = session.check(query.within_bound, query.differs, term)
-        s = session.check(query.within_bound, z3.Not(query.differs), term)
+        d = ask(True, term)
+        s = ask(False, term)
         if Outcome.UNKNOWN in (d.outcome, s.outcome):
             parts.unknown = (d if d.outcome is Outcome.UNKNOWN else s).reason or "timeout"
             return parts
@@ -620,11 +689,13 @@ def _literals(vars_: list[Variable], cube: Point) -> Cube:
 
 
 def difference_condition(query: Query, session: Session, vars_: list[Variable],
-                         relevant: dict[str, Relevance]) -> Condition:
+                         relevant: dict[str, Relevance], known: Known | None = None
+                         ) -> Condition:
     """The inputs on which the sides differ, over the variables that may matter; when
     some input is cut (a loop past the bound, undefined behaviour), the condition says
-    which kind of cut it holds outside of."""
-    cond = _condition(query, session, vars_, relevant)
+    which kind of cut it holds outside of.  `known`: models to try before the solver
+    (see Known)."""
+    cond = _condition(query, session, vars_, relevant, known)
     if not cond.bounded:
         return cond
     return replace(cond, bounded=any(r == "loop" for r in query.cut_reasons),
@@ -632,10 +703,10 @@ def difference_condition(query: Query, session: Session, vars_: list[Variable],
 
 
 def _condition(query: Query, session: Session, vars_: list[Variable],
-               relevant: dict[str, Relevance]) -> Condition:
+               relevant: dict[str, Relevance], known: Known | None = None) -> Condition:
     keep = [v for v in vars_ if relevant.get(v.name) is not Relevance.DOES_NOT_MATTER]
     bounded = _cut_reason(query, session) is not None
-    parts = _split(query, session, keep) if len(keep) <= MAX_CONDITION_VARS else None
+    parts = _split(query, session, keep, known) if len(keep) <= MAX_CONDITION_VARS else None
     if parts is None:
         return _enumerated(query, session, keep, bounded)
     if parts.unknown:
