@@ -166,6 +166,39 @@ def test_an_explanation_cut_off_keeps_the_parts_it_finished(
     assert "its explanation was cut off after the per-bit rows: it may take" in fn.reason
 
 
+def test_a_cut_during_the_per_bit_rows_keeps_the_bits_the_counterexample_decided(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut after the per-bit rows' tries at the counterexample, the result keeps the bits
+    they showed to matter (with their inputs); every other bit is not decided, as not
+    reached, and the report lists those on one line."""
+    from equiv.driver import check
+    from equiv.driver.check import CheckOptions, run_check
+    from equiv.explain import perbit
+    from equiv.report.render import bit_lines
+    from equiv.report.results import UNREACHED, Relevance, Verdict
+
+    def endless(*args: object, **kwargs: object) -> None:
+        while True:
+            pass
+
+    monkeypatch.setattr(perbit, "_batched", endless)
+    monkeypatch.setattr(check, "_EXPLAIN_FLOOR", 3.0)
+    seeds = Path(__file__).parent / "fixtures" / "seeds" / "v16-11-18-rseq-exit-work"
+    options = CheckOptions(jobs=1, budget=Budget(max_time=300, max_memory=0))
+    (fn,) = run_check([f"{seeds}.before.c"], [f"{seeds}.after.c"], options).functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT and fn.condition is None
+    matters = {row.name for row in fn.bits if row.relevance is Relevance.MATTERS}
+    unreached = {row.name for row in fn.bits if row.why == UNREACHED}
+    assert matters and unreached and matters | unreached == {row.name for row in fn.bits}
+    assert all(row.relevance is Relevance.UNDECIDED for row in fn.bits if row.why == UNREACHED)
+    # The emulation bit does not matter (test_report), so only the cut can leave it open.
+    assert "_TIF_SYSCALL_EMU" in unreached, fn.bits
+    assert "cut off during the per-bit rows (those not decided were not reached)" in fn.reason
+    lines = bit_lines(fn.bits, "flags")
+    assert sum(line.startswith("    not reached") for line in lines) == 1, lines
+    assert sum(": matters: differs at flags=" in line for line in lines) == len(matters), lines
+
+
 def test_a_check_leaves_the_collector_as_it_found_it() -> None:
     """The sides are frozen out of the collector's generations while a check runs
     (equiv.driver.check._freeze_loaded); afterwards nothing of equiv's stays frozen, and

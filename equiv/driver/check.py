@@ -672,11 +672,14 @@ class FunctionCheck:
                 f"{_EXPLAIN_FLOOR:g} s ({allowance:.0f} s here, the counterexample's "
                 f"minimisation included); --verdict-only skips it")
             rows = done.get("rows", ())
+            where = (" after the per-bit rows" if done.get("rows_complete") else
+                     " during the per-bit rows (those not decided were not reached)"
+                     if rows else "")
             return FunctionResult(
                 self.name, Verdict.NOT_EQUIVALENT, counterexample=done.get("cex", cex),
                 masks=masks, opaque=opaque, word_notes=notes, bits=rows,
                 reason=f"the counterexample is complete; its explanation was cut off"
-                       f"{' after the per-bit rows' if rows else ''}: {cut}")
+                       f"{where}: {cut}")
 
     def _explained(self, query: Any, session: Any, view: Any, bits: list[int], answer: Any,
                    seen: tuple[Any, ...], cex: Any, masks: Any, opaque: Any, notes: Any,
@@ -694,8 +697,8 @@ class FunctionCheck:
                                       word_bits, view.mapped)
         known = explain.Known(query)
         rows, relevant = explain.bit_rows(query, session, variables, answer.model, known,
-                                          seen)
-        done["rows"] = rows
+                                          seen, partial=done)
+        done["rows"], done["rows_complete"] = rows, True
         extra = {MAPPED_WORD: [z3.BitVec(MAPPED_WORD, 64)]} if self.options.flag_map else None
         matters = explain.inputs_that_matter(query, session, answer.model, extra)
         done["cex"] = explain.annotate(cex, matters)

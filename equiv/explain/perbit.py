@@ -35,6 +35,7 @@ from equiv.report.results import (
     Literal,
     MaskRow,
     Relevance,
+    UNREACHED,
 )
 from equiv.semantics.state import mk_and, mk_not
 
@@ -412,7 +413,8 @@ def _batched(query: Query, session: Session, vars_: list[Variable], cut: str | N
 
 
 def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any,
-             known: Known | None = None, seen: tuple[Any, ...] = ()
+             known: Known | None = None, seen: tuple[Any, ...] = (),
+             partial: dict[str, Any] | None = None
              ) -> tuple[tuple[BitRow, ...], dict[str, Relevance]]:
     """Relevance of every variable; per-bit rows for the bit variables.
 
@@ -421,13 +423,17 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any,
     solver); plain flag bits left over are decided together (`_batched`), the
     rest one by one.  `known` collects the counterexample and each witness that a
     variable matters, with its flipped copy (for the difference condition).
+    `partial["rows"]` gets the rows the tries at the models decided, the others
+    not decided (UNREACHED), before any question is asked: what a cut leaves.
     """
-    cut = _cut_reason(query, session)
     found: dict[str, tuple[Relevance, Any, str]] = {}
     for var in vars_:
-        quick = relevance(query, session, var, cut, (model, *seen), quick_only=True)
+        quick = relevance(query, session, var, None, (model, *seen), quick_only=True)
         if quick is not None:
             found[var.name] = quick
+    if partial is not None:
+        partial["rows"] = _rows(vars_, found)
+    cut = _cut_reason(query, session)
     plain = [v for v in vars_ if v.name not in found and v.kind == "bit"
              and v.word == "flags" and len(v.flip) == 1]
     found.update(_batched(query, session, plain, cut))
@@ -441,9 +447,21 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any,
             if rel is Relevance.MATTERS:
                 known.add(witness)
                 known.add(witness, var.flip)
+    rows = _rows(vars_, found)
+    # For the difference condition, which speaks only of inputs within the bound: a
+    # variable left undecided only because the bound cuts inputs off does not matter
+    # there (flipping it never changes the answer between two inputs within the bound).
+    return tuple(rows), {name: (Relevance.DOES_NOT_MATTER if rel is Relevance.UNDECIDED
+                                and cut is not None and why == cut else rel)
+                         for name, (rel, _, why) in found.items()}
+
+
+def _rows(vars_: list[Variable], found: dict[str, tuple[Relevance, Any, str]]
+          ) -> tuple[BitRow, ...]:
+    """The per-bit rows of the bit variables; one not in `found` is UNREACHED."""
     rows = []
     for var in vars_:
-        rel, witness, why = found[var.name]
+        rel, witness, why = found.get(var.name, (Relevance.UNDECIDED, None, UNREACHED))
         if var.kind != "bit":
             continue
         differs_at = same_at = None
@@ -452,12 +470,7 @@ def bit_rows(query: Query, session: Session, vars_: list[Variable], model: Any,
             differs_at = witness.eval(word, model_completion=True).as_long()
             same_at = differs_at ^ (1 << (var.bit or 0))
         rows.append(BitRow(var.bit or 0, var.name, rel, differs_at, same_at, why, var.word))
-    # For the difference condition, which speaks only of inputs within the bound: a
-    # variable left undecided only because the bound cuts inputs off does not matter
-    # there (flipping it never changes the answer between two inputs within the bound).
-    return tuple(rows), {name: (Relevance.DOES_NOT_MATTER if rel is Relevance.UNDECIDED
-                                and cut is not None and why == cut else rel)
-                         for name, (rel, _, why) in found.items()}
+    return tuple(rows)
 
 
 # ---- the counterexample: which of its inputs matter --------------------------------------

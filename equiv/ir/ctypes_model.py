@@ -216,6 +216,7 @@ def literal_type(text: str) -> tuple[int, CType]:
     return value & ((1 << 64) - 1), ULLONG
 
 
+@functools.lru_cache(maxsize=256)
 def is_integer_literal_kind(kind: str) -> bool:
     """Whether pycparser's Constant.type names an integer literal ("unsigned long int")."""
     words = kind.split()

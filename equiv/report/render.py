@@ -19,6 +19,7 @@ from equiv.report.results import (
     FunctionResult,
     LoopRun,
     Relevance,
+    UNREACHED,
     Verdict,
 )
 
@@ -164,14 +165,21 @@ def _plain(row: BitRow) -> bool:
 
 def bit_lines(rows: tuple[BitRow, ...], word: str) -> list[str]:
     """Rows for the bits that matter or are undecided; one line for those proved not to."""
+    unreached = [r for r in rows if r.relevance is Relevance.UNDECIDED and r.why == UNREACHED]
     shown = [r for r in rows if r.relevance is Relevance.MATTERS
-             or (r.relevance is Relevance.UNDECIDED and not _plain(r))]
+             or (r.relevance is Relevance.UNDECIDED and not _plain(r) and r not in unreached)]
     quiet = [r for r in rows if r.relevance is Relevance.DOES_NOT_MATTER]
     lines = [_bit_line(r, word) for r in shown]
+    if unreached:  # a cut explanation: one line, however many bits it left
+        named = [_label(r) for r in unreached if not _plain(r)]
+        plain = [r.bit for r in unreached if _plain(r)]
+        if plain:
+            named.append(f"bit{'s' if len(plain) > 1 else ''} {_ranges(plain)}")
+        lines.append(f"    not reached (the explanation's time ran out): {', '.join(named)}")
     # Unnamed bits left undecided for the same reason share one line.
     undecided: dict[str, list[int]] = {}
     for r in rows:
-        if r.relevance is Relevance.UNDECIDED and _plain(r):
+        if r.relevance is Relevance.UNDECIDED and _plain(r) and r.why != UNREACHED:
             undecided.setdefault(r.why, []).append(r.bit)
     for why, bits in undecided.items():
         lines.append(f"    bit{'s' if len(bits) > 1 else ''} {_ranges(bits)}: not decided: {why}")

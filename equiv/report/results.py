@@ -108,6 +108,10 @@ class Relevance(enum.Enum):
     UNDECIDED = "undecided"  # not decided: the solver gave up, or a loop bound cut it off
 
 
+# The reason of an UNDECIDED row the explanation never reached before its allowance ran out.
+UNREACHED = "the explanation's time ran out before this bit was decided"
+
+
 @dataclass(frozen=True)
 class BitRow:
     """Per-bit view: does whether the sides differ depend on this bit?"""
