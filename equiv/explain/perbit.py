@@ -322,9 +322,9 @@ def relevance(query: Query, session: Session, var: Variable, cut: str | None,
     With `at` (models of the difference, the counterexample's first), first
     tried there: flipping the variable with every other input as a model has
     it is evaluated, not asked of a solver; `quick_only` stops after that
-    (None when the flipped input differs too at each).  Then checked for every input.  A bit whose flipping
-    never changes the answer only among inputs that stay within the loop bound
-    is UNDECIDED, never 'does not matter'.
+    (None when the flipped input differs too at each).  Then checked for every
+    input.  A bit whose flipping never changes the answer only among inputs
+    that stay within the loop bound is UNDECIDED, never 'does not matter'.
     """
     base = [query.within_bound, query.differs, _flipped_copy(query, var.flip)]
     for model in at:
