@@ -10,6 +10,8 @@ convention (`expr_<NodeName>`, `stmt_<NodeName>`).
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +47,12 @@ INTRINSICS: dict[str, tuple[int, ct.CType]] = {
 }
 # The argument type of each one-argument builtin.
 _BUILTIN_ARG = {"": ct.UINT, "l": ct.ULONG, "ll": ct.ULLONG}
+
+
+@functools.cache
+def _handler(cls: type, prefix: str, kind: str) -> Callable[..., Any] | None:
+    """The method of `cls` that lowers a pycparser node of class `kind` (found once)."""
+    return getattr(cls, prefix + kind, None)
 
 
 def lower_function(unit: Unit, funcdef: Any) -> ir.Function:
@@ -194,6 +202,8 @@ class Lowerer:
         """`e` converted to `to` (folded when constant)."""
         if to.kind == "void":
             return ir.Convert(ct.VOID, e.loc, e)
+        if e.ctype is to and to.kind in ("int", "ptr") and not isinstance(e, ir.OpaqueConst):
+            return e  # the common case, in short
         if e.ctype.kind == "void":
             raise located_error(node, "void value used where a value is required")
         if isinstance(e, ir.OpaqueConst) and to.kind == "ptr":
@@ -236,9 +246,9 @@ class Lowerer:
     # ---- statements ----------------------------------------------------------------
     def stmt(self, node: Any) -> ir.Stmt:
         kind = type(node).__name__
-        handler: Callable[[Any], ir.Stmt] | None = getattr(self, f"stmt_{kind}", None)
+        handler = _handler(type(self), "stmt_", kind)
         if handler is not None:
-            return handler(node)
+            return handler(self, node)
         if kind in _EXPRESSION_KINDS:
             return ir.ExprStmt(location(node), self.expr(node, discard=True))
         raise unsupported_at(node, _STMT_NAMES.get(kind, f"statement '{kind}'"))
@@ -560,10 +570,10 @@ class Lowerer:
         kind = type(node).__name__
         if kind == "FuncCall":
             return self.call(node, discard)
-        handler: Callable[[Any], ir.Expr] | None = getattr(self, f"expr_{kind}", None)
+        handler = _handler(type(self), "expr_", kind)
         if handler is None:
             raise unsupported_at(node, _EXPR_NAMES.get(kind, f"expression '{kind}'"))
-        return handler(node)
+        return handler(self, node)
 
     def expr_Constant(self, node: Any) -> ir.Expr:
         loc = location(node)
