@@ -215,6 +215,9 @@ class StatementExecutor(MemoryReader):
         self.iteration_wrote_flags = False
         self.in_iteration = False
         self.head_versions: dict[int, int] = {}
+        # (cell, array or not, AST id of a memory version) -> (that version, the content
+        # there); one per list of events (a loop's summarised iteration has its own).
+        self._version_reads: dict[tuple[str, bool, int], tuple[z3.BitVecRef, Any]] = {}
         self.cell_layouts: dict[str, tuple[str, ...]] = {}  # local -> its cell paths
         self.struct_params: dict[str, str] = {}  # the root's struct parameters' cells -> name
         self.zeroed_cells: set[str] = set()  # locals whose cells nobody named are zero
@@ -417,27 +420,58 @@ class StatementExecutor(MemoryReader):
             term: z3.BitVecRef = z3.Select(state.mem[owner[0]], index)
             self.entry_read(owner[0], state, index, term)
             return term
-        whole = path in self.array_keys
-        terms: list[tuple[int, z3.BitVecRef]] = []
-        for version in sorted(resolved(state.versions)):
-            if version == 0:
-                sym = z3.Array(f"mem:{path}", ARRAY_SORT, ARRAY_SORT) if whole \
-                    else self._entry_value(path)
-            elif version < 0:  # a loop head: memory equal on both sides there
-                name = f"loop{self.head_versions[version]}:head:mem:{path}"
-                sym = z3.Array(name, ARRAY_SORT, ARRAY_SORT) if whole else z3.BitVec(name, 64)
+        return self._at_version(path, path in self.array_keys, state.memver)
+
+    def _at_version(self, path: str, whole: bool, memver: z3.BitVecRef) -> z3.BitVecRef:
+        """The content of cell `path` at memory version `memver`.
+
+        A version is a numeral (0: the function's entry, > 0: after that event,
+        < 0: a loop head) or, after a join, an `ite` of the joined paths'
+        versions.  The content follows the same `ite`s down to the numerals,
+        each read once per (cell, version term) and shared (`_version_reads`):
+        a cell read after K conditional calls is then one new `ite` over the
+        content before the last of them, not a chain of K comparisons built
+        again at every read (which made a 40-field struct pair's formula
+        cubic in size).
+        """
+        todo = [memver]
+        while todo:
+            m = todo[-1]
+            key = (path, whole, m.get_id())
+            if key in self._version_reads:
+                todo.pop()
+                continue
+            value = numeral(m)
+            if value is not None:
+                term = self._version_symbol(path, whole, value - (1 << 32) if value >> 31
+                                            else value)
             else:
-                event = self.events[version - 1]
-                if path not in event.havoc:
-                    name = f"{self.prefix}:mem:{path}@{version}"
-                    event.havoc[path] = z3.Array(name, ARRAY_SORT, ARRAY_SORT) if whole \
-                        else z3.BitVec(name, 64)
-                sym = event.havoc[path]
-            terms.append((version, sym))
-        term = terms[-1][1]
-        for version, sym in reversed(terms[:-1]):
-            term = mk_ite(state.memver == version, sym, term)
-        return term
+                assert z3.is_app_of(m, z3.Z3_OP_ITE), m  # merge() builds versions so
+                cond, then, other = m.children()
+                parts = [self._version_reads.get((path, whole, t.get_id())) for t in (then, other)]
+                if parts[0] is None or parts[1] is None:
+                    todo += [t for t, part in zip((then, other), parts) if part is None]
+                    continue
+                term = mk_ite(cond, parts[0][1], parts[1][1])
+            todo.pop()
+            # The version term is kept with its content, so that its id is never reused.
+            self._version_reads[key] = (m, term)
+        return self._version_reads[(path, whole, memver.get_id())][1]
+
+    def _version_symbol(self, path: str, whole: bool, version: int) -> z3.BitVecRef:
+        """The content of `path` at a numeral memory version (see `initial`)."""
+        if version == 0:
+            return z3.Array(f"mem:{path}", ARRAY_SORT, ARRAY_SORT) if whole \
+                else self._entry_value(path)
+        if version < 0:  # a loop head: memory equal on both sides there
+            name = f"loop{self.head_versions[version]}:head:mem:{path}"
+            return z3.Array(name, ARRAY_SORT, ARRAY_SORT) if whole else z3.BitVec(name, 64)
+        event = self.events[version - 1]
+        if path not in event.havoc:
+            name = f"{self.prefix}:mem:{path}@{version}"
+            event.havoc[path] = z3.Array(name, ARRAY_SORT, ARRAY_SORT) if whole \
+                else z3.BitVec(name, 64)
+        return event.havoc[path]
 
     def _entry_value(self, path: str) -> z3.BitVecRef:
         """A cell's content when the function starts (shared by both sides)."""

@@ -178,9 +178,10 @@ class LoopSummarizer(StatementExecutor):
                  scalars: list[tuple[int, str, ct.CType]], peel: int = 0) -> Iteration:
         """Run the loop's test and body once from a symbolic head state."""
         saved = (self.events, self.exceeded, self.departures, self.mem_written,
-                 self.flags_written, self.prefix)
+                 self.flags_written, self.prefix, self._version_reads)
         self.prefix = f"{self.prefix}:loop{number}"  # the iteration's own symbols
         self.events, self.exceeded, self.departures = [], [], []
+        self._version_reads = {}  # its versions number its own events
         self.mem_written, self.in_iteration = {}, True
         try:
             head = entry.copy(TRUE)
@@ -240,7 +241,7 @@ class LoopSummarizer(StatementExecutor):
                 {p: self._read_raw(out, p) for p in written}, cut, escapes, flags_head, peel)
         finally:
             (self.events, self.exceeded, self.departures, self.mem_written,
-             self.flags_written, self.prefix) = saved
+             self.flags_written, self.prefix, self._version_reads) = saved
             self.in_iteration = False
 
     def _moves_pointers(self, s: ir.Loop, head: State, ends: tuple[State, ...]) -> bool:
