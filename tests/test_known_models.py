@@ -142,3 +142,34 @@ def test_the_explanation_is_the_same_without_the_known_models(
     assert {r.name: r.relevance for r in slow.bits} == {r.name: r.relevance for r in fast.bits}
     assert slow.condition.status == fast.condition.status
     assert _members(slow.condition) == _members(fast.condition)
+
+
+def test_the_consistency_of_a_struct_pair_is_shown_by_the_plain_input(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The links between the sides' call results hold under the plain input (objects at
+    their own addresses, everything else 0): the consistency question needs no solver."""
+    from equiv.bench import struct_fields_pair
+    from equiv.query import equivalence
+
+    pair = struct_fields_pair(6)
+    before, after = tmp_path / "b.c", tmp_path / "a.c"
+    before.write_text(pair.before)
+    after.write_text(pair.after)
+    asked: list[tuple[object, ...]] = []
+    original = Session._incremental
+
+    def incremental(self: Session, extra: tuple[object, ...], *args: object) -> smt.Answer:
+        asked.append(extra)
+        return original(self, extra, *args)
+
+    monkeypatch.setattr(Session, "_incremental", incremental)
+    (fn,) = run_check([str(before)], [str(after)], CheckOptions(jobs=1, explain=False)).functions
+    assert fn.verdict is Verdict.NOT_EQUIVALENT
+    assert asked and all(extra for extra in asked), "the consistency question went to z3"
+    # Without the plain input, the same question is the solver's.
+    asked.clear()
+    monkeypatch.setattr(equivalence, "plain_model", lambda query: z3.Model())
+    run_check([str(before)], [str(after)], CheckOptions(jobs=1, explain=False))
+    assert () in asked
+
+
