@@ -59,6 +59,12 @@ def test_a_limit_hit_outside_a_solver_check_leaves_later_checks_working() -> Non
 
 
 
+def _endless(*args: object, **kwargs: object) -> None:
+    """A step that never ends: only the budget stops it."""
+    while True:
+        pass
+
+
 def _difference_explained_forever(monkeypatch: pytest.MonkeyPatch, max_time: float,
                                   **constants: float) -> Any:
     """The result of a pair that differs (at flags=0x800) when its explanation never ends,
@@ -67,11 +73,7 @@ def _difference_explained_forever(monkeypatch: pytest.MonkeyPatch, max_time: flo
     from equiv.driver.check import CheckOptions, run_check
     from equiv.report.results import Verdict
 
-    def endless(*args: object, **kwargs: object) -> None:
-        while True:
-            pass
-
-    monkeypatch.setattr(check.FunctionCheck, "_explained", endless)
+    monkeypatch.setattr(check.FunctionCheck, "_explained", _endless)
     for name, value in constants.items():
         monkeypatch.setattr(check, name, value)
     case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
@@ -152,11 +154,7 @@ def test_an_explanation_cut_off_keeps_the_parts_it_finished(
     from equiv.explain import perbit
     from equiv.report.results import Verdict
 
-    def endless(*args: object, **kwargs: object) -> None:
-        while True:
-            pass
-
-    monkeypatch.setattr(perbit, "difference_condition", endless)
+    monkeypatch.setattr(perbit, "difference_condition", _endless)
     monkeypatch.setattr(check, "_EXPLAIN_FLOOR", 3.0)
     case = Path(__file__).parent / "fixtures" / "arch" / "arm64-layout-seccomp-dropped-differs"
     options = CheckOptions(arch="arm64", jobs=1, budget=Budget(max_time=300, max_memory=0))
@@ -177,11 +175,7 @@ def test_a_cut_during_the_per_bit_rows_keeps_the_bits_the_counterexample_decided
     from equiv.report.render import bit_lines
     from equiv.report.results import UNREACHED, Relevance, Verdict
 
-    def endless(*args: object, **kwargs: object) -> None:
-        while True:
-            pass
-
-    monkeypatch.setattr(perbit, "_batched", endless)
+    monkeypatch.setattr(perbit, "_batched", _endless)
     monkeypatch.setattr(check, "_EXPLAIN_FLOOR", 3.0)
     seeds = Path(__file__).parent / "fixtures" / "seeds" / "v16-11-18-rseq-exit-work"
     options = CheckOptions(jobs=1, budget=Budget(max_time=300, max_memory=0))
